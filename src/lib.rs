@@ -1,0 +1,8 @@
+//! cnnviz: shows how a convolutional network reads a handwritten digit.
+//!
+//! The library holds everything that computes (model, data, GPU network); the binary and
+//! the tests are thin consumers of it.
+
+pub mod data;
+pub mod gpu;
+pub mod model;

@@ -1,0 +1,473 @@
+//! The architecture description that travels in a model file's `__metadata__`, and the
+//! shape inference that turns it into a checked list of layers.
+//!
+//! Nothing about the network is hard-coded anywhere else: the GPU kernels, the CPU twin,
+//! the trainer and the scene all read layer shapes from [`LayerPlan`]s derived here.
+
+use serde::{Deserialize, Serialize};
+
+use super::ModelError;
+
+/// The `format` string every cnnviz architecture carries, so a foreign JSON blob is refused.
+pub const ARCHITECTURE_FORMAT: &str = "cnnviz.sequential";
+/// The newest architecture version this build understands.
+pub const ARCHITECTURE_VERSION: u32 = 1;
+
+/// Caps that keep a hostile or mistaken file from asking for absurd amounts of memory.
+pub mod limits {
+    pub const MAX_LAYERS: usize = 64;
+    pub const MAX_INPUT_SIDE: usize = 512;
+    pub const MIN_INPUT_SIDE: usize = 4;
+    pub const MAX_CHANNELS: usize = 4096;
+    pub const MAX_KERNEL: usize = 15;
+    pub const MAX_STRIDE: usize = 8;
+    pub const MAX_FEATURES: usize = 1 << 20;
+    pub const MAX_CLASSES: usize = 1000;
+    /// Floats of all layer outputs for one image.
+    pub const MAX_ACTIVATIONS_PER_IMAGE: usize = 16 << 20;
+    /// Floats of all weights and biases.
+    pub const MAX_PARAMETERS: usize = 64 << 20;
+}
+
+/// The sequential network as written in the file's metadata (key [`super::METADATA_KEY`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Architecture {
+    pub format: String,
+    pub version: u32,
+    pub name: String,
+    pub input: InputSpec,
+    pub classes: Vec<String>,
+    pub normalization: Normalization,
+    pub layers: Vec<LayerSpec>,
+}
+
+/// Shape of one input image. Drawings are grey, so `channels` is 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+/// `x_normalised = (x - mean) / std` with `x` in 0..1, as torchvision's `Normalize`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalization {
+    pub mean: f32,
+    pub std: f32,
+}
+
+/// One layer as the file describes it. Tensor names follow PyTorch's `state_dict`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    Conv2d {
+        name: String,
+        in_channels: usize,
+        out_channels: usize,
+        kernel_size: usize,
+        stride: usize,
+        padding: usize,
+        weight: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bias: Option<String>,
+    },
+    Relu {
+        name: String,
+    },
+    #[serde(rename = "maxpool2d")]
+    MaxPool2d {
+        name: String,
+        kernel_size: usize,
+        stride: usize,
+    },
+    Flatten {
+        name: String,
+    },
+    Dense {
+        name: String,
+        in_features: usize,
+        out_features: usize,
+        weight: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bias: Option<String>,
+    },
+}
+
+impl LayerSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            LayerSpec::Conv2d { name, .. }
+            | LayerSpec::Relu { name }
+            | LayerSpec::MaxPool2d { name, .. }
+            | LayerSpec::Flatten { name }
+            | LayerSpec::Dense { name, .. } => name,
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            LayerSpec::Conv2d { .. } => "conv2d",
+            LayerSpec::Relu { .. } => "relu",
+            LayerSpec::MaxPool2d { .. } => "maxpool2d",
+            LayerSpec::Flatten { .. } => "flatten",
+            LayerSpec::Dense { .. } => "dense",
+        }
+    }
+}
+
+/// The shape of one activation tensor for a single image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Shape {
+    /// Channels × height × width, stored in that order (PyTorch's NCHW without N).
+    Map {
+        channels: usize,
+        height: usize,
+        width: usize,
+    },
+    /// A flat vector of features.
+    Vector { len: usize },
+}
+
+impl Shape {
+    pub fn len(&self) -> usize {
+        match *self {
+            Shape::Map {
+                channels,
+                height,
+                width,
+            } => channels * height * width,
+            Shape::Vector { len } => len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `[C, H, W]` or `[N]`, for messages and JSON.
+    pub fn dims(&self) -> Vec<usize> {
+        match *self {
+            Shape::Map {
+                channels,
+                height,
+                width,
+            } => vec![channels, height, width],
+            Shape::Vector { len } => vec![len],
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dims: Vec<String> = self.dims().iter().map(|d| d.to_string()).collect();
+        write!(f, "{}", dims.join("×"))
+    }
+}
+
+/// The operation of a layer with its geometry resolved (weights live in [`super::Model`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerOp {
+    Conv2d(ConvGeometry),
+    Relu,
+    MaxPool2d { kernel: usize, stride: usize },
+    Flatten,
+    Dense { in_features: usize, out_features: usize },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+/// A layer with its input and output shapes, as every consumer of the model sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerPlan {
+    pub name: String,
+    pub op: LayerOp,
+    pub input: Shape,
+    pub output: Shape,
+}
+
+/// Output side of a convolution or pooling window, PyTorch's floor rule.
+pub fn window_output_side(input: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+    let padded = input + 2 * padding;
+    if padded < kernel || stride == 0 {
+        return None;
+    }
+    Some((padded - kernel) / stride + 1)
+}
+
+fn inconsistent(msg: String) -> ModelError {
+    ModelError::Inconsistent(msg)
+}
+
+impl Architecture {
+    /// Checks the description and infers every layer's shapes.
+    pub fn plan(&self) -> Result<Vec<LayerPlan>, ModelError> {
+        use limits::*;
+        if self.format != ARCHITECTURE_FORMAT {
+            return Err(ModelError::BadMetadata(format!(
+                "format is \"{}\", expected \"{ARCHITECTURE_FORMAT}\"",
+                self.format
+            )));
+        }
+        if self.version == 0 || self.version > ARCHITECTURE_VERSION {
+            return Err(ModelError::BadMetadata(format!(
+                "architecture version {} is not supported (this build reads version {ARCHITECTURE_VERSION})",
+                self.version
+            )));
+        }
+        let InputSpec {
+            channels,
+            height,
+            width,
+        } = self.input;
+        if channels != 1 {
+            return Err(inconsistent(format!(
+                "input has {channels} channels; drawings are grey, so exactly 1 is supported"
+            )));
+        }
+        for (what, side) in [("height", height), ("width", width)] {
+            if !(MIN_INPUT_SIDE..=MAX_INPUT_SIDE).contains(&side) {
+                return Err(ModelError::TooLarge(format!(
+                    "input {what} {side} is outside {MIN_INPUT_SIDE}..={MAX_INPUT_SIDE}"
+                )));
+            }
+        }
+        let n = self.normalization;
+        if !n.mean.is_finite() || !n.std.is_finite() || n.std <= 0.0 {
+            return Err(inconsistent(format!(
+                "normalization mean {} / std {} must be finite with std > 0",
+                n.mean, n.std
+            )));
+        }
+        if self.classes.len() < 2 || self.classes.len() > MAX_CLASSES {
+            return Err(inconsistent(format!(
+                "{} class labels; between 2 and {MAX_CLASSES} are supported",
+                self.classes.len()
+            )));
+        }
+        if self.layers.is_empty() || self.layers.len() > MAX_LAYERS {
+            return Err(ModelError::TooLarge(format!(
+                "{} layers; between 1 and {MAX_LAYERS} are supported",
+                self.layers.len()
+            )));
+        }
+
+        let mut shape = Shape::Map {
+            channels,
+            height,
+            width,
+        };
+        let mut plans = Vec::with_capacity(self.layers.len());
+        let mut names = std::collections::HashSet::new();
+        let mut total_activations = shape.len();
+        for (index, spec) in self.layers.iter().enumerate() {
+            let name = spec.name();
+            let at = format!("layer {index} (`{name}`, {})", spec.kind_name());
+            if name.is_empty() || !names.insert(name.to_string()) {
+                return Err(inconsistent(format!("{at}: layer names must be unique and non-empty")));
+            }
+            let (op, output) = match *spec {
+                LayerSpec::Conv2d {
+                    in_channels,
+                    out_channels,
+                    kernel_size,
+                    stride,
+                    padding,
+                    ..
+                } => {
+                    let Shape::Map {
+                        channels: c,
+                        height: h,
+                        width: w,
+                    } = shape
+                    else {
+                        return Err(inconsistent(format!("{at}: needs a C×H×W input, got {shape}")));
+                    };
+                    if in_channels != c {
+                        return Err(inconsistent(format!(
+                            "{at}: in_channels is {in_channels} but its input has {c} channels"
+                        )));
+                    }
+                    if out_channels == 0 || out_channels > MAX_CHANNELS {
+                        return Err(ModelError::TooLarge(format!(
+                            "{at}: out_channels {out_channels} outside 1..={MAX_CHANNELS}"
+                        )));
+                    }
+                    if kernel_size == 0 || kernel_size > MAX_KERNEL {
+                        return Err(ModelError::TooLarge(format!(
+                            "{at}: kernel_size {kernel_size} outside 1..={MAX_KERNEL}"
+                        )));
+                    }
+                    if stride == 0 || stride > MAX_STRIDE {
+                        return Err(inconsistent(format!("{at}: stride {stride} outside 1..={MAX_STRIDE}")));
+                    }
+                    if padding >= kernel_size {
+                        return Err(inconsistent(format!(
+                            "{at}: padding {padding} must be smaller than kernel_size {kernel_size}"
+                        )));
+                    }
+                    let (Some(oh), Some(ow)) = (
+                        window_output_side(h, kernel_size, stride, padding),
+                        window_output_side(w, kernel_size, stride, padding),
+                    ) else {
+                        return Err(inconsistent(format!(
+                            "{at}: kernel {kernel_size} does not fit the {h}×{w} input with padding {padding}"
+                        )));
+                    };
+                    (
+                        LayerOp::Conv2d(ConvGeometry {
+                            in_channels,
+                            out_channels,
+                            kernel: kernel_size,
+                            stride,
+                            padding,
+                        }),
+                        Shape::Map {
+                            channels: out_channels,
+                            height: oh,
+                            width: ow,
+                        },
+                    )
+                }
+                LayerSpec::Relu { .. } => (LayerOp::Relu, shape),
+                LayerSpec::MaxPool2d {
+                    kernel_size,
+                    stride,
+                    ..
+                } => {
+                    let Shape::Map {
+                        channels: c,
+                        height: h,
+                        width: w,
+                    } = shape
+                    else {
+                        return Err(inconsistent(format!("{at}: needs a C×H×W input, got {shape}")));
+                    };
+                    if kernel_size == 0 || kernel_size > MAX_KERNEL || stride == 0 || stride > MAX_STRIDE {
+                        return Err(inconsistent(format!(
+                            "{at}: kernel_size {kernel_size} / stride {stride} outside 1..={MAX_KERNEL} / 1..={MAX_STRIDE}"
+                        )));
+                    }
+                    let (Some(oh), Some(ow)) = (
+                        window_output_side(h, kernel_size, stride, 0),
+                        window_output_side(w, kernel_size, stride, 0),
+                    ) else {
+                        return Err(inconsistent(format!(
+                            "{at}: window {kernel_size} does not fit the {h}×{w} input"
+                        )));
+                    };
+                    (
+                        LayerOp::MaxPool2d {
+                            kernel: kernel_size,
+                            stride,
+                        },
+                        Shape::Map {
+                            channels: c,
+                            height: oh,
+                            width: ow,
+                        },
+                    )
+                }
+                LayerSpec::Flatten { .. } => (LayerOp::Flatten, Shape::Vector { len: shape.len() }),
+                LayerSpec::Dense {
+                    in_features,
+                    out_features,
+                    ..
+                } => {
+                    let Shape::Vector { len } = shape else {
+                        return Err(inconsistent(format!(
+                            "{at}: needs a flat input (put a flatten layer before it), got {shape}"
+                        )));
+                    };
+                    if in_features != len {
+                        return Err(inconsistent(format!(
+                            "{at}: in_features is {in_features} but its input has {len} features"
+                        )));
+                    }
+                    if out_features == 0 || out_features > MAX_FEATURES {
+                        return Err(ModelError::TooLarge(format!(
+                            "{at}: out_features {out_features} outside 1..={MAX_FEATURES}"
+                        )));
+                    }
+                    (
+                        LayerOp::Dense {
+                            in_features,
+                            out_features,
+                        },
+                        Shape::Vector { len: out_features },
+                    )
+                }
+            };
+            total_activations = total_activations.saturating_add(output.len());
+            if total_activations > MAX_ACTIVATIONS_PER_IMAGE {
+                return Err(ModelError::TooLarge(format!(
+                    "{at}: activations exceed {MAX_ACTIVATIONS_PER_IMAGE} floats per image"
+                )));
+            }
+            plans.push(LayerPlan {
+                name: name.to_string(),
+                op,
+                input: shape,
+                output,
+            });
+            shape = output;
+        }
+        if shape != (Shape::Vector {
+            len: self.classes.len(),
+        }) {
+            return Err(inconsistent(format!(
+                "the last layer outputs {shape}, but there are {} classes (softmax needs a vector of that length)",
+                self.classes.len()
+            )));
+        }
+        Ok(plans)
+    }
+
+    /// The `(weight, bias)` tensor names and their expected shapes, in layer order.
+    pub fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let mut out = Vec::new();
+        for spec in &self.layers {
+            match spec {
+                LayerSpec::Conv2d {
+                    in_channels,
+                    out_channels,
+                    kernel_size,
+                    weight,
+                    bias,
+                    ..
+                } => {
+                    out.push((
+                        weight.clone(),
+                        vec![*out_channels, *in_channels, *kernel_size, *kernel_size],
+                    ));
+                    if let Some(b) = bias {
+                        out.push((b.clone(), vec![*out_channels]));
+                    }
+                }
+                LayerSpec::Dense {
+                    in_features,
+                    out_features,
+                    weight,
+                    bias,
+                    ..
+                } => {
+                    out.push((weight.clone(), vec![*out_features, *in_features]));
+                    if let Some(b) = bias {
+                        out.push((b.clone(), vec![*out_features]));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
