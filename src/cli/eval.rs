@@ -1,0 +1,130 @@
+//! `cnnviz eval`: test-set accuracy through the WGSL path, with a confusion matrix.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use cnnviz::data::{Split, default_data_dir, load_mnist};
+use cnnviz::gpu::{GpuNetwork, InferenceRequest};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Model file (.safetensors); default: weights/mnist-cnn.safetensors.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Folder with the MNIST IDX files; default: data/mnist.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Images per GPU submission.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Print the accuracy and throughput as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    if args.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    let (path, model) = super::load(&args.model)?;
+    let dir = args.data.clone().unwrap_or_else(default_data_dir);
+    let test = load_mnist(&dir, Split::Test).with_context(|| format!("loading MNIST test set from {}", dir.display()))?;
+    let input = model.architecture.input;
+    if (test.rows, test.cols) != (input.height, input.width) {
+        bail!(
+            "the model expects {}×{} inputs but the data set has {}×{} images",
+            input.height,
+            input.width,
+            test.rows,
+            test.cols
+        );
+    }
+    let classes = model.num_classes();
+    let gpu = super::gpu()?;
+    let batch = args.batch.min(test.len()) as u32;
+    let network = GpuNetwork::new(&gpu.device, &model, batch)?;
+    let request = InferenceRequest {
+        grad_cam: false,
+        value_ranges: false,
+        ..InferenceRequest::default()
+    };
+
+    let progress = if args.json { ProgressBar::hidden() } else { ProgressBar::new(test.len() as u64) };
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let started = Instant::now();
+    let indices: Vec<usize> = (0..test.len()).collect();
+    for chunk in indices.chunks(batch as usize) {
+        let pixels: Vec<f32> = chunk
+            .iter()
+            .flat_map(|&i| test.image(i).iter().map(|&p| p as f32 / 255.0))
+            .collect();
+        let output = network.run_blocking(
+            &gpu.device,
+            &gpu.queue,
+            &model.normalize(&pixels),
+            &InferenceRequest {
+                batch: chunk.len() as u32,
+                ..request
+            },
+        )?;
+        for (&i, image) in chunk.iter().zip(&output.images) {
+            let truth = test.labels[i] as usize;
+            if truth >= classes {
+                bail!("label {truth} of test image {i} is not a class of the model");
+            }
+            confusion[truth][image.predicted as usize] += 1;
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+
+    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
+    let accuracy = correct as f64 / test.len() as f64;
+    let per_second = test.len() as f64 / seconds;
+    if args.json {
+        let line = serde_json::json!({
+            "model": path.display().to_string(),
+            "adapter": gpu.describe(),
+            "images": test.len(),
+            "correct": correct,
+            "accuracy": accuracy,
+            "images_per_second": per_second,
+            "batch": batch,
+            "confusion": confusion,
+        });
+        println!("{line}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("adapter: {}", gpu.describe());
+    println!("model: {} ({})", model.architecture.name, path.display());
+    println!(
+        "accuracy: {:.2} % ({correct}/{} correct) on the MNIST test set",
+        100.0 * accuracy,
+        test.len()
+    );
+    println!("throughput: {per_second:.0} images/s (batch {batch}, forward only, upload and readback included)");
+    println!();
+    println!("confusion matrix (rows: true digit, columns: predicted):");
+    let labels = &model.architecture.classes;
+    print!("      ");
+    for l in labels {
+        print!("{l:>6}");
+    }
+    println!();
+    for (t, row) in confusion.iter().enumerate() {
+        print!("{:>6}", labels[t]);
+        for n in row {
+            print!("{n:>6}");
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}

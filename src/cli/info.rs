@@ -1,0 +1,74 @@
+//! `cnnviz info`: which adapter runs the kernels, and what the model looks like.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cnnviz::model::{LayerOp, Model};
+
+#[derive(clap::Args, Debug)]
+pub struct InfoArgs {
+    /// Model file (.safetensors); default: weights/mnist-cnn.safetensors.
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
+    let (path, model) = super::load(&args.model)?;
+    let gpu = super::gpu()?;
+    println!("adapter: {}", gpu.describe());
+    println!();
+    println!("model: {} ({})", model.architecture.name, path.display());
+    print!("{}", summary(&model));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A table of layers with their output shapes and parameter counts.
+pub fn summary(model: &Model) -> String {
+    let a = &model.architecture;
+    let mut out = format!(
+        "input: {} (normalised with mean {} and std {})\nclasses: {}\n\n",
+        model.input_shape(),
+        a.normalization.mean,
+        a.normalization.std,
+        a.classes.join(" ")
+    );
+    out += &format!("{:>3}  {:<10} {:<10} {:<34} {:>12} {:>10}\n", "#", "layer", "type", "operation", "output", "params");
+    for (i, layer) in model.layers.iter().enumerate() {
+        let op = match layer.plan.op {
+            LayerOp::Conv2d(g) => format!(
+                "{}→{} k{} s{} p{}",
+                g.in_channels, g.out_channels, g.kernel, g.stride, g.padding
+            ),
+            LayerOp::Relu => "max(0, x)".to_string(),
+            LayerOp::MaxPool2d { kernel, stride } => format!("k{kernel} s{stride}"),
+            LayerOp::Flatten => "C·H·W → vector".to_string(),
+            LayerOp::Dense {
+                in_features,
+                out_features,
+            } => format!("{in_features}→{out_features}"),
+        };
+        let params = layer
+            .params
+            .as_ref()
+            .map(|p| p.weight.len() + p.bias.len())
+            .unwrap_or(0);
+        out += &format!(
+            "{:>3}  {:<10} {:<10} {:<34} {:>12} {:>10}\n",
+            i,
+            layer.plan.name,
+            a.layers[i].kind_name(),
+            op,
+            layer.plan.output.to_string(),
+            params
+        );
+    }
+    out += &format!("parameters: {}\n", model.parameter_count());
+    let blocks: Vec<String> = model
+        .conv_blocks()
+        .iter()
+        .enumerate()
+        .map(|(i, b)| format!("{i}: {} ({}×{}×{})", b.name, b.channels, b.height, b.width))
+        .collect();
+    out += &format!("Grad-CAM conv blocks (default: the last): {}\n", blocks.join(", "));
+    out
+}

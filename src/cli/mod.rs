@@ -1,0 +1,36 @@
+//! Subcommands of the `cnnviz` binary and what they share.
+
+pub mod eval;
+pub mod info;
+pub mod predict;
+pub mod train;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cnnviz::gpu::GpuContext;
+use cnnviz::model::{Model, load_model};
+
+/// Where the committed model lives, relative to the repository root.
+pub const DEFAULT_MODEL: &str = "weights/mnist-cnn.safetensors";
+
+/// `weights/mnist-cnn.safetensors` under the current directory if it is there, else the
+/// one in the source tree this binary was built from (so `cargo install`ed copies work).
+pub fn default_model_path() -> PathBuf {
+    let local = PathBuf::from(DEFAULT_MODEL);
+    if local.exists() {
+        local
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL)
+    }
+}
+
+pub fn load(model: &Option<PathBuf>) -> anyhow::Result<(PathBuf, Model)> {
+    let path = model.clone().unwrap_or_else(default_model_path);
+    let loaded = load_model(&path).with_context(|| format!("loading model {}", path.display()))?;
+    Ok((path, loaded))
+}
+
+pub fn gpu() -> anyhow::Result<GpuContext> {
+    GpuContext::new().context("opening the GPU")
+}

@@ -1,0 +1,167 @@
+//! `cnnviz predict`: the digit in each image, all class probabilities, and Grad-CAM.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use cnnviz::colormap::ColorMap;
+use cnnviz::data::preprocess::{ink_from_image, load_image, mnist_input};
+use cnnviz::gpu::{CamTarget, GpuNetwork, InferenceRequest};
+use cnnviz::heatmap;
+use cnnviz::model::Model;
+use serde_json::json;
+
+/// Images go to the GPU in batches of at most this many.
+const MAX_BATCH: usize = 256;
+
+#[derive(clap::Args, Debug)]
+pub struct PredictArgs {
+    /// PNG or JPEG images of digits: any size, colour or grey, dark ink on light paper or the
+    /// reverse.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Model file (.safetensors); default: weights/mnist-cnn.safetensors.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Grad-CAM target class index; default: the predicted class.
+    #[arg(long)]
+    target: Option<usize>,
+    /// Grad-CAM conv block: its index (0 = first) or its layer name; default: the last.
+    #[arg(long)]
+    layer: Option<String>,
+    /// Write a Grad-CAM overlay PNG per image into this folder.
+    #[arg(long)]
+    heatmap_out: Option<PathBuf>,
+    /// Colour map of the overlays.
+    #[arg(long, value_enum, default_value_t)]
+    colormap: ColorMap,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// An image that preprocessed into a model input.
+struct Prepared {
+    file: PathBuf,
+    input: Vec<f32>,
+}
+
+pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
+    let (_, model) = super::load(&args.model)?;
+    let block = resolve_block(&model, args.layer.as_deref())?;
+    let target = match args.target {
+        None => CamTarget::Predicted,
+        Some(c) if c < model.num_classes() => CamTarget::Class(c as u32),
+        Some(c) => bail!("--target {c} is not a class index (0..{})", model.num_classes() - 1),
+    };
+    if let Some(dir) = &args.heatmap_out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let input = model.architecture.input;
+
+    let mut failed = false;
+    let mut prepared = Vec::new();
+    for file in &args.images {
+        let result = load_image(file)
+            .map(|image| ink_from_image(&image))
+            .and_then(|ink| mnist_input(&ink, input.height, input.width));
+        match result {
+            Ok(pixels) => prepared.push(Prepared {
+                file: file.clone(),
+                input: pixels,
+            }),
+            Err(e) => {
+                failed = true;
+                eprintln!("cnnviz: {}: {e}", file.display());
+            }
+        }
+    }
+    if prepared.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+
+    let gpu = super::gpu()?;
+    let batch_capacity = prepared.len().min(MAX_BATCH) as u32;
+    let network = GpuNetwork::new(&gpu.device, &model, batch_capacity)?;
+    for chunk in prepared.chunks(MAX_BATCH) {
+        let normalised: Vec<f32> = chunk.iter().flat_map(|p| model.normalize(&p.input)).collect();
+        let request = InferenceRequest {
+            batch: chunk.len() as u32,
+            target,
+            block,
+            ..InferenceRequest::default()
+        };
+        let output = network.run_blocking(&gpu.device, &gpu.queue, &normalised, &request)?;
+        for (p, result) in chunk.iter().zip(&output.images) {
+            let block_info = &model.conv_blocks()[block];
+            if args.json {
+                let line = json!({
+                    "file": p.file.display().to_string(),
+                    "predicted": result.predicted,
+                    "label": model.architecture.classes[result.predicted as usize],
+                    "probabilities": result.probabilities,
+                    "logits": result.logits,
+                    "target": result.target,
+                    "layer": block_info.name,
+                    "input": rows(&p.input, input.width),
+                    "cam": rows(&result.cam, input.width),
+                    "cam_raw": rows(&result.cam_raw, block_info.width),
+                });
+                println!("{line}");
+            } else {
+                print_text(&model, &p.file, result.predicted as usize, &result.probabilities);
+            }
+            if let Some(dir) = &args.heatmap_out {
+                let picture = heatmap::overlay(&p.input, &result.cam, input.width, input.height, 10, args.colormap);
+                let out = overlay_path(dir, &p.file);
+                picture
+                    .save(&out)
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Accepts a block index (`1`) or the name of its conv layer (`conv2`).
+pub fn resolve_block(model: &Model, layer: Option<&str>) -> anyhow::Result<usize> {
+    let blocks = model.conv_blocks();
+    let Some(layer) = layer else {
+        return Ok(blocks.len() - 1);
+    };
+    if let Ok(i) = layer.parse::<usize>() {
+        if i < blocks.len() {
+            return Ok(i);
+        }
+    }
+    if let Some(i) = blocks.iter().position(|b| b.name == layer) {
+        return Ok(i);
+    }
+    let names: Vec<String> = blocks.iter().enumerate().map(|(i, b)| format!("{i} or {}", b.name)).collect();
+    bail!("--layer {layer} is not a conv block of this model (choose {})", names.join(", "))
+}
+
+fn print_text(model: &Model, file: &Path, predicted: usize, probabilities: &[f32]) {
+    let classes = &model.architecture.classes;
+    println!(
+        "{}: {} ({:.2} %)",
+        file.display(),
+        classes[predicted],
+        100.0 * probabilities[predicted]
+    );
+    let all: Vec<String> = classes
+        .iter()
+        .zip(probabilities)
+        .map(|(c, p)| format!("{c}:{p:.4}"))
+        .collect();
+    println!("  {}", all.join(" "));
+}
+
+fn rows(values: &[f32], width: usize) -> Vec<&[f32]> {
+    values.chunks(width).collect()
+}
+
+fn overlay_path(dir: &Path, file: &Path) -> PathBuf {
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    dir.join(format!("{stem}-gradcam.png"))
+}
