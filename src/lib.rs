@@ -3,6 +3,8 @@
 //! The library holds everything that computes (model, data, GPU network); the binary and
 //! the tests are thin consumers of it.
 
+pub mod colormap;
 pub mod data;
 pub mod gpu;
+pub mod heatmap;
 pub mod model;

@@ -68,7 +68,10 @@ fn random_params(len_w: usize, len_b: usize, rng: &mut Rng) -> LayerParams {
 
 fn small_model() -> Model {
     let mut rng = Rng::new(7);
-    let params = vec![random_params(18, 2, &mut rng), random_params(320, 10, &mut rng)];
+    let params = vec![
+        random_params(18, 2, &mut rng),
+        random_params(320, 10, &mut rng),
+    ];
     Model::from_parts(small_architecture(), params).expect("valid model")
 }
 
@@ -103,7 +106,10 @@ fn metadata_json(json: String) -> Option<HashMap<String, String>> {
 }
 
 fn with_architecture(arch: &Architecture, tensors: &[RawTensor]) -> Vec<u8> {
-    file_with(tensors, metadata_json(serde_json::to_string(arch).expect("json")))
+    file_with(
+        tensors,
+        metadata_json(serde_json::to_string(arch).expect("json")),
+    )
 }
 
 #[test]
@@ -121,7 +127,8 @@ fn save_then_load_round_trips_exactly() {
 
 #[test]
 fn hand_made_pytorch_style_file_loads() {
-    let model = load_model_bytes(&with_architecture(&small_architecture(), &good_tensors())).expect("loads");
+    let model = load_model_bytes(&with_architecture(&small_architecture(), &good_tensors()))
+        .expect("loads");
     assert_eq!(model.parameter_count(), 18 + 2 + 320 + 10);
     assert_eq!(model.conv_blocks().len(), 1);
 }
@@ -132,9 +139,15 @@ fn a_layer_without_bias_loads_with_zero_bias() {
     if let LayerSpec::Conv2d { bias, .. } = &mut arch.layers[0] {
         *bias = None;
     }
-    let tensors: Vec<RawTensor> = good_tensors().into_iter().filter(|t| t.0 != "conv1.bias").collect();
+    let tensors: Vec<RawTensor> = good_tensors()
+        .into_iter()
+        .filter(|t| t.0 != "conv1.bias")
+        .collect();
     let model = load_model_bytes(&with_architecture(&arch, &tensors)).expect("loads");
-    assert_eq!(model.layers[0].params.as_ref().expect("conv params").bias, vec![0.0, 0.0]);
+    assert_eq!(
+        model.layers[0].params.as_ref().expect("conv params").bias,
+        vec![0.0, 0.0]
+    );
 }
 
 #[test]
@@ -150,11 +163,17 @@ fn truncated_files_are_format_errors() {
 fn garbage_header_is_a_format_error() {
     let mut bytes = 20u64.to_le_bytes().to_vec();
     bytes.extend_from_slice(b"{not json at all!!!}");
-    assert!(matches!(load_model_bytes(&bytes), Err(ModelError::Format(_))));
+    assert!(matches!(
+        load_model_bytes(&bytes),
+        Err(ModelError::Format(_))
+    ));
     // A header length far beyond the file.
     let mut bytes = u64::MAX.to_le_bytes().to_vec();
     bytes.extend_from_slice(b"{}");
-    assert!(matches!(load_model_bytes(&bytes), Err(ModelError::Format(_))));
+    assert!(matches!(
+        load_model_bytes(&bytes),
+        Err(ModelError::Format(_))
+    ));
 }
 
 #[test]
@@ -166,28 +185,80 @@ fn missing_metadata_is_named() {
 
 #[test]
 fn metadata_that_is_not_an_architecture_is_refused() {
-    for json in ["not json", "{}", r#"{"format":"cnnviz.sequential"}"#, "[1,2,3]"] {
-        let err = load_model_bytes(&file_with(&good_tensors(), metadata_json(json.into()))).expect_err(json);
+    for json in [
+        "not json",
+        "{}",
+        r#"{"format":"cnnviz.sequential"}"#,
+        "[1,2,3]",
+    ] {
+        let err = load_model_bytes(&file_with(&good_tensors(), metadata_json(json.into())))
+            .expect_err(json);
         assert!(matches!(err, ModelError::BadMetadata(_)), "{json}: {err}");
     }
     let mut arch = small_architecture();
     arch.format = "keras".into();
-    assert!(matches!(load_model_bytes(&with_architecture(&arch, &good_tensors())), Err(ModelError::BadMetadata(_))));
+    assert!(matches!(
+        load_model_bytes(&with_architecture(&arch, &good_tensors())),
+        Err(ModelError::BadMetadata(_))
+    ));
     let mut arch = small_architecture();
     arch.version = 99;
-    let err = load_model_bytes(&with_architecture(&arch, &good_tensors())).expect_err("future version");
+    let err =
+        load_model_bytes(&with_architecture(&arch, &good_tensors())).expect_err("future version");
     assert!(err.to_string().contains("version 99"), "{err}");
 }
 
+/// A change that breaks an architecture.
+type Edit = Box<dyn Fn(&mut Architecture)>;
+
 #[test]
 fn metadata_inconsistent_with_itself_is_refused() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Architecture)>)> = vec![
-        ("in_channels", Box::new(|a| if let LayerSpec::Conv2d { in_channels, .. } = &mut a.layers[0] { *in_channels = 3 })),
-        ("in_features", Box::new(|a| if let LayerSpec::Dense { in_features, .. } = &mut a.layers[4] { *in_features = 31 })),
-        ("flatten", Box::new(|a| { a.layers.remove(3); })),
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "in_channels",
+            Box::new(|a| {
+                if let LayerSpec::Conv2d { in_channels, .. } = &mut a.layers[0] {
+                    *in_channels = 3
+                }
+            }),
+        ),
+        (
+            "in_features",
+            Box::new(|a| {
+                if let LayerSpec::Dense { in_features, .. } = &mut a.layers[4] {
+                    *in_features = 31
+                }
+            }),
+        ),
+        (
+            "flatten",
+            Box::new(|a| {
+                a.layers.remove(3);
+            }),
+        ),
         ("classes", Box::new(|a| a.classes.truncate(5))),
-        ("does not fit", Box::new(|a| if let LayerSpec::Conv2d { kernel_size, padding, .. } = &mut a.layers[0] { *kernel_size = 13; *padding = 0 })),
-        ("unique", Box::new(|a| if let LayerSpec::Relu { name } = &mut a.layers[1] { *name = "conv1".into() })),
+        (
+            "does not fit",
+            Box::new(|a| {
+                if let LayerSpec::Conv2d {
+                    kernel_size,
+                    padding,
+                    ..
+                } = &mut a.layers[0]
+                {
+                    *kernel_size = 13;
+                    *padding = 0
+                }
+            }),
+        ),
+        (
+            "unique",
+            Box::new(|a| {
+                if let LayerSpec::Relu { name } = &mut a.layers[1] {
+                    *name = "conv1".into()
+                }
+            }),
+        ),
         ("std", Box::new(|a| a.normalization.std = 0.0)),
     ];
     for (what, change) in cases {
@@ -205,28 +276,49 @@ fn metadata_inconsistent_with_itself_is_refused() {
 #[test]
 fn missing_extra_and_misshaped_tensors_are_named() {
     let arch = small_architecture();
-    let missing: Vec<RawTensor> = good_tensors().into_iter().filter(|t| t.0 != "fc.weight").collect();
+    let missing: Vec<RawTensor> = good_tensors()
+        .into_iter()
+        .filter(|t| t.0 != "fc.weight")
+        .collect();
     let err = load_model_bytes(&with_architecture(&arch, &missing)).expect_err("missing");
-    assert!(matches!(&err, ModelError::MissingTensor(n) if n == "fc.weight"), "{err}");
+    assert!(
+        matches!(&err, ModelError::MissingTensor(n) if n == "fc.weight"),
+        "{err}"
+    );
 
     let mut extra = good_tensors();
     extra.push(f32_tensor("fc2.weight", &[3], 0.0));
     let err = load_model_bytes(&with_architecture(&arch, &extra)).expect_err("extra");
-    assert!(matches!(&err, ModelError::ExtraTensor(n) if n == "fc2.weight"), "{err}");
+    assert!(
+        matches!(&err, ModelError::ExtraTensor(n) if n == "fc2.weight"),
+        "{err}"
+    );
 
     let mut wrong = good_tensors();
     wrong[2] = f32_tensor("fc.weight", &[32, 10], 0.0);
     let err = load_model_bytes(&with_architecture(&arch, &wrong)).expect_err("transposed");
-    assert!(matches!(&err, ModelError::TensorShape { name, .. } if name == "fc.weight"), "{err}");
+    assert!(
+        matches!(&err, ModelError::TensorShape { name, .. } if name == "fc.weight"),
+        "{err}"
+    );
 }
 
 #[test]
 fn dtypes_other_than_f32_are_refused() {
-    for (dtype, width) in [(Dtype::F64, 8), (Dtype::F16, 2), (Dtype::BF16, 2), (Dtype::I32, 4)] {
+    for (dtype, width) in [
+        (Dtype::F64, 8),
+        (Dtype::F16, 2),
+        (Dtype::BF16, 2),
+        (Dtype::I32, 4),
+    ] {
         let mut tensors = good_tensors();
         tensors[1] = ("conv1.bias".into(), dtype, vec![2], vec![0u8; 2 * width]);
-        let err = load_model_bytes(&with_architecture(&small_architecture(), &tensors)).expect_err("dtype");
-        assert!(matches!(&err, ModelError::Dtype { name, .. } if name == "conv1.bias"), "{dtype:?}: {err}");
+        let err = load_model_bytes(&with_architecture(&small_architecture(), &tensors))
+            .expect_err("dtype");
+        assert!(
+            matches!(&err, ModelError::Dtype { name, .. } if name == "conv1.bias"),
+            "{dtype:?}: {err}"
+        );
     }
 }
 
@@ -236,8 +328,12 @@ fn non_finite_weights_are_refused() {
         let mut tensors = good_tensors();
         tensors[2] = f32_tensor("fc.weight", &[10, 32], 0.01);
         tensors[2].3[40..44].copy_from_slice(&bad.to_le_bytes());
-        let err = load_model_bytes(&with_architecture(&small_architecture(), &tensors)).expect_err("nan");
-        assert!(matches!(&err, ModelError::NonFinite { name, index: 10 } if name == "fc.weight"), "{bad}: {err}");
+        let err =
+            load_model_bytes(&with_architecture(&small_architecture(), &tensors)).expect_err("nan");
+        assert!(
+            matches!(&err, ModelError::NonFinite { name, index: 10 } if name == "fc.weight"),
+            "{bad}: {err}"
+        );
     }
 }
 
@@ -245,23 +341,40 @@ fn non_finite_weights_are_refused() {
 fn absurd_sizes_are_capped_before_allocating() {
     let mut arch = small_architecture();
     arch.input.height = 100_000;
-    assert!(matches!(load_model_bytes(&with_architecture(&arch, &good_tensors())), Err(ModelError::TooLarge(_))));
+    assert!(matches!(
+        load_model_bytes(&with_architecture(&arch, &good_tensors())),
+        Err(ModelError::TooLarge(_))
+    ));
 
     let mut arch = small_architecture();
     if let LayerSpec::Dense { out_features, .. } = &mut arch.layers[4] {
         *out_features = usize::MAX / 2;
     }
-    assert!(matches!(load_model_bytes(&with_architecture(&arch, &good_tensors())), Err(ModelError::TooLarge(_))));
+    assert!(matches!(
+        load_model_bytes(&with_architecture(&arch, &good_tensors())),
+        Err(ModelError::TooLarge(_))
+    ));
 
     let mut arch = small_architecture();
-    arch.layers = (0..100).map(|i| LayerSpec::Relu { name: format!("r{i}") }).collect();
-    assert!(matches!(load_model_bytes(&with_architecture(&arch, &[])), Err(ModelError::TooLarge(_))));
+    arch.layers = (0..100)
+        .map(|i| LayerSpec::Relu {
+            name: format!("r{i}"),
+        })
+        .collect();
+    assert!(matches!(
+        load_model_bytes(&with_architecture(&arch, &[])),
+        Err(ModelError::TooLarge(_))
+    ));
 }
 
 #[test]
 fn missing_file_names_the_path() {
-    let err = load_model(std::path::Path::new("/nonexistent/model.safetensors")).expect_err("missing");
-    assert!(err.to_string().contains("/nonexistent/model.safetensors"), "{err}");
+    let err =
+        load_model(std::path::Path::new("/nonexistent/model.safetensors")).expect_err("missing");
+    assert!(
+        err.to_string().contains("/nonexistent/model.safetensors"),
+        "{err}"
+    );
 }
 
 #[test]

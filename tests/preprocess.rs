@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use cnnviz::data::preprocess::{InkImage, PreprocessError, ink_from_image, load_image, mnist_input};
+use cnnviz::data::preprocess::{
+    InkImage, PreprocessError, ink_from_image, load_image, mnist_input,
+};
 use cnnviz::data::{Split, default_data_dir, load_mnist};
 use cnnviz::model::{load_model, reference};
 use image::{DynamicImage, GrayImage, Rgb, RgbImage, Rgba, RgbaImage};
@@ -23,15 +25,33 @@ fn prepare(image: &DynamicImage) -> Vec<f32> {
 }
 
 /// Draws `digit` `scale` times larger with its top-left corner at `(x, y)` on a canvas.
-fn enlarged_on_canvas(digit: &GrayImage, scale: u32, x: u32, y: u32, w: u32, h: u32, dark_ink: bool) -> DynamicImage {
-    let big = image::imageops::resize(digit, 28 * scale, 28 * scale, image::imageops::FilterType::Triangle);
+fn enlarged_on_canvas(
+    digit: &GrayImage,
+    scale: u32,
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+    dark_ink: bool,
+) -> DynamicImage {
+    let big = image::imageops::resize(
+        digit,
+        28 * scale,
+        28 * scale,
+        image::imageops::FilterType::Triangle,
+    );
     let paper = if dark_ink { 255u8 } else { 0 };
     let mut canvas = RgbImage::from_pixel(w, h, Rgb([paper, paper, paper]));
+    // A dark blue pen on white paper, or a white pen on black.
+    let pen = if dark_ink {
+        [20.0, 30.0, 90.0]
+    } else {
+        [255.0; 3]
+    };
     for (px, py, p) in big.enumerate_pixels() {
-        let v = if dark_ink { 255 - p[0] } else { p[0] };
-        // A blue pen on white, or a white pen on black.
-        let colour = if dark_ink { Rgb([v / 3, v / 2, v]) } else { Rgb([v, v, v]) };
-        canvas.put_pixel(x + px, y + py, colour);
+        let amount = p[0] as f32 / 255.0;
+        let colour = pen.map(|c| (paper as f32 * (1.0 - amount) + c * amount).round() as u8);
+        canvas.put_pixel(x + px, y + py, Rgb(colour));
     }
     DynamicImage::ImageRgb8(canvas)
 }
@@ -50,7 +70,12 @@ fn small_off_centre_digit_predicts_like_the_centred_one() {
         // Small and off-centre on a large canvas, alternating light and dark paper.
         let off = enlarged_on_canvas(digit, 2, 17 + 9 * i as u32, 300, 900, 500, i % 2 == 0);
         let moved = prepare(&off);
-        let diff: f32 = centred.iter().zip(&moved).map(|(a, b)| (a - b).abs()).sum::<f32>() / 784.0;
+        let diff: f32 = centred
+            .iter()
+            .zip(&moved)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / 784.0;
         assert!(diff < 0.08, "digit {i}: mean difference {diff}");
         if predict(&centred) == predict(&moved) {
             agree += 1;
@@ -65,7 +90,12 @@ fn mnist_digits_pass_through_nearly_unchanged() {
     for (digit, _) in mnist_test_digits(20) {
         let raw: Vec<f32> = digit.pixels().map(|p| p[0] as f32 / 255.0).collect();
         let prepared = prepare(&DynamicImage::ImageLuma8(digit));
-        let diff: f32 = raw.iter().zip(&prepared).map(|(a, b)| (a - b).abs()).sum::<f32>() / 784.0;
+        let diff: f32 = raw
+            .iter()
+            .zip(&prepared)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / 784.0;
         assert!(diff < 0.06, "mean difference {diff}");
     }
 }
@@ -102,16 +132,33 @@ fn output_is_centred_and_fits_the_box() {
 #[test]
 fn empty_and_blank_noisy_pictures_are_empty() {
     let black = DynamicImage::ImageLuma8(GrayImage::new(100, 60));
-    assert!(matches!(mnist_input(&ink_from_image(&black), 28, 28), Err(PreprocessError::Empty)));
+    assert!(matches!(
+        mnist_input(&ink_from_image(&black), 28, 28),
+        Err(PreprocessError::Empty)
+    ));
     let white = DynamicImage::ImageRgb8(RgbImage::from_pixel(50, 50, Rgb([255, 255, 255])));
-    assert!(matches!(mnist_input(&ink_from_image(&white), 28, 28), Err(PreprocessError::Empty)));
+    assert!(matches!(
+        mnist_input(&ink_from_image(&white), 28, 28),
+        Err(PreprocessError::Empty)
+    ));
     // Paper with faint noise.
-    let noisy = DynamicImage::ImageLuma8(GrayImage::from_fn(64, 64, |x, y| image::Luma([240 + ((x * 7 + y * 3) % 9) as u8])));
-    assert!(matches!(mnist_input(&ink_from_image(&noisy), 28, 28), Err(PreprocessError::Empty)));
+    let noisy = DynamicImage::ImageLuma8(GrayImage::from_fn(64, 64, |x, y| {
+        image::Luma([240 + ((x * 7 + y * 3) % 9) as u8])
+    }));
+    assert!(matches!(
+        mnist_input(&ink_from_image(&noisy), 28, 28),
+        Err(PreprocessError::Empty)
+    ));
     let clear = DynamicImage::ImageRgba8(RgbaImage::new(30, 30));
-    assert!(matches!(mnist_input(&ink_from_image(&clear), 28, 28), Err(PreprocessError::Empty)));
+    assert!(matches!(
+        mnist_input(&ink_from_image(&clear), 28, 28),
+        Err(PreprocessError::Empty)
+    ));
     let nothing = InkImage::new(1, 1, vec![0.0]);
-    assert!(matches!(mnist_input(&nothing, 28, 28), Err(PreprocessError::Empty)));
+    assert!(matches!(
+        mnist_input(&nothing, 28, 28),
+        Err(PreprocessError::Empty)
+    ));
 }
 
 #[test]
@@ -120,7 +167,11 @@ fn transparent_strokes_take_ink_from_alpha() {
     let strokes = RgbaImage::from_fn(28, 28, |x, y| Rgba([0, 0, 0, digit.get_pixel(x, y)[0]]));
     let from_alpha = prepare(&DynamicImage::ImageRgba8(strokes));
     let from_grey = prepare(&DynamicImage::ImageLuma8(digit));
-    let diff: f32 = from_alpha.iter().zip(&from_grey).map(|(a, b)| (a - b).abs()).sum();
+    let diff: f32 = from_alpha
+        .iter()
+        .zip(&from_grey)
+        .map(|(a, b)| (a - b).abs())
+        .sum();
     assert!(diff < 1e-3, "{diff}");
 }
 
@@ -141,14 +192,20 @@ fn files_decode_with_clear_errors() {
     let png = dir.path().join("digit.png");
     digit.save(&png).expect("png");
     let jpeg = dir.path().join("digit.jpg");
-    DynamicImage::ImageLuma8(digit.clone()).to_rgb8().save(&jpeg).expect("jpeg");
+    DynamicImage::ImageLuma8(digit.clone())
+        .to_rgb8()
+        .save(&jpeg)
+        .expect("jpeg");
     for file in [&png, &jpeg] {
         let input = prepare(&load_image(file).expect("decodes"));
         assert_eq!(input.len(), 784);
     }
 
     let missing = dir.path().join("missing.png");
-    assert!(matches!(load_image(&missing), Err(PreprocessError::Io { .. })));
+    assert!(matches!(
+        load_image(&missing),
+        Err(PreprocessError::Io { .. })
+    ));
 
     let text = dir.path().join("notes.png");
     std::fs::write(&text, "this is not a picture").expect("write");
@@ -159,12 +216,25 @@ fn files_decode_with_clear_errors() {
     let bytes = std::fs::read(&png).expect("read");
     let truncated = dir.path().join("truncated.png");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
-    assert!(matches!(load_image(&truncated), Err(PreprocessError::Decode { .. })));
+    assert!(matches!(
+        load_image(&truncated),
+        Err(PreprocessError::Decode { .. })
+    ));
 
     let huge = dir.path().join("huge.png");
     std::fs::write(&huge, png_header(50_000, 50_000)).expect("write");
     let err = load_image(&huge).expect_err("huge");
-    assert!(matches!(err, PreprocessError::TooLarge { width: 50_000, height: 50_000, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            PreprocessError::TooLarge {
+                width: 50_000,
+                height: 50_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 /// A PNG signature and a valid IHDR chunk claiming `width × height`, and nothing else.

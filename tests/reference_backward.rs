@@ -34,7 +34,10 @@ fn awkward_model(seed: u64) -> Model {
             width: 11,
         },
         classes: (0..4).map(|c| c.to_string()).collect(),
-        normalization: Normalization { mean: 0.0, std: 1.0 },
+        normalization: Normalization {
+            mean: 0.0,
+            std: 1.0,
+        },
         layers: vec![
             conv("c1", 1, 3, 5, 1, 2),
             relu("r1"),
@@ -68,8 +71,14 @@ fn awkward_model(seed: u64) -> Model {
     let params = plans
         .iter()
         .filter_map(|p| match p.op {
-            LayerOp::Conv2d(g) => Some((g.out_channels * g.in_channels * g.kernel * g.kernel, g.out_channels)),
-            LayerOp::Dense { in_features, out_features } => Some((in_features * out_features, out_features)),
+            LayerOp::Conv2d(g) => Some((
+                g.out_channels * g.in_channels * g.kernel * g.kernel,
+                g.out_channels,
+            )),
+            LayerOp::Dense {
+                in_features,
+                out_features,
+            } => Some((in_features * out_features, out_features)),
             _ => None,
         })
         .map(|(w, b)| LayerParams {
@@ -92,7 +101,9 @@ fn backward_matches_finite_differences() {
     for seed in 0..4 {
         let model = awkward_model(seed);
         let mut rng = Rng::new(100 + seed);
-        let input: Vec<f32> = (0..model.input_len()).map(|_| rng.uniform(-1.0, 2.0)).collect();
+        let input: Vec<f32> = (0..model.input_len())
+            .map(|_| rng.uniform(-1.0, 2.0))
+            .collect();
         let acts = reference::forward(&model, &input);
         // Check at the input and at every conv output (pre-ReLU values are never exactly
         // zero, so no kink lies within the step).
@@ -123,7 +134,10 @@ fn backward_matches_finite_differences() {
                         / (2.0 * h);
                     worst = worst.max((numeric - g[e]).abs() / scale);
                 }
-                assert!(worst < 1e-5, "seed {seed} class {class} activation {index}: error {worst}");
+                assert!(
+                    worst < 1e-5,
+                    "seed {seed} class {class} activation {index}: error {worst}"
+                );
             }
         }
     }
@@ -133,7 +147,9 @@ fn backward_matches_finite_differences() {
 fn grad_cam_follows_the_definition() {
     let model = awkward_model(9);
     let mut rng = Rng::new(5);
-    let input: Vec<f32> = (0..model.input_len()).map(|_| rng.uniform(0.0, 1.0)).collect();
+    let input: Vec<f32> = (0..model.input_len())
+        .map(|_| rng.uniform(0.0, 1.0))
+        .collect();
     let acts = reference::forward(&model, &input);
     for (b, block) in model.conv_blocks().iter().enumerate() {
         for class in 0..model.num_classes() {

@@ -31,7 +31,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let (path, model) = super::load(&args.model)?;
     let dir = args.data.clone().unwrap_or_else(default_data_dir);
-    let test = load_mnist(&dir, Split::Test).with_context(|| format!("loading MNIST test set from {}", dir.display()))?;
+    let test = load_mnist(&dir, Split::Test)
+        .with_context(|| format!("loading MNIST test set from {}", dir.display()))?;
     let input = model.architecture.input;
     if (test.rows, test.cols) != (input.height, input.width) {
         bail!(
@@ -52,7 +53,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         ..InferenceRequest::default()
     };
 
-    let progress = if args.json { ProgressBar::hidden() } else { ProgressBar::new(test.len() as u64) };
+    let progress = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(test.len() as u64)
+    };
     progress.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -79,7 +84,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             if truth >= classes {
                 bail!("label {truth} of test image {i} is not a class of the model");
             }
-            confusion[truth][image.predicted as usize] += 1;
+            confusion[truth][image.predicted] += 1;
         }
         progress.inc(chunk.len() as u64);
     }
@@ -110,7 +115,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         100.0 * accuracy,
         test.len()
     );
-    println!("throughput: {per_second:.0} images/s (batch {batch}, forward only, upload and readback included)");
+    println!(
+        "throughput: {per_second:.0} images/s (batch {batch}, forward only, upload and readback included)"
+    );
     println!();
     println!("confusion matrix (rows: true digit, columns: predicted):");
     let labels = &model.architecture.classes;

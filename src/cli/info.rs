@@ -32,7 +32,10 @@ pub fn summary(model: &Model) -> String {
         a.normalization.std,
         a.classes.join(" ")
     );
-    out += &format!("{:>3}  {:<10} {:<10} {:<34} {:>12} {:>10}\n", "#", "layer", "type", "operation", "output", "params");
+    out += &format!(
+        "{:>3}  {:<10} {:<10} {:<34} {:>12} {:>10}\n",
+        "#", "layer", "type", "operation", "output", "params"
+    );
     for (i, layer) in model.layers.iter().enumerate() {
         let op = match layer.plan.op {
             LayerOp::Conv2d(g) => format!(
@@ -69,6 +72,9 @@ pub fn summary(model: &Model) -> String {
         .enumerate()
         .map(|(i, b)| format!("{i}: {} ({}×{}×{})", b.name, b.channels, b.height, b.width))
         .collect();
-    out += &format!("Grad-CAM conv blocks (default: the last): {}\n", blocks.join(", "));
+    out += &format!(
+        "Grad-CAM conv blocks (default: the last): {}\n",
+        blocks.join(", ")
+    );
     out
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use cnnviz::colormap::ColorMap;
-use cnnviz::data::preprocess::{ink_from_image, load_image, mnist_input};
+use cnnviz::data::preprocess::{PreprocessError, ink_from_image, load_image, mnist_input};
 use cnnviz::gpu::{CamTarget, GpuNetwork, InferenceRequest};
 use cnnviz::heatmap;
 use cnnviz::model::Model;
@@ -51,8 +51,11 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     let block = resolve_block(&model, args.layer.as_deref())?;
     let target = match args.target {
         None => CamTarget::Predicted,
-        Some(c) if c < model.num_classes() => CamTarget::Class(c as u32),
-        Some(c) => bail!("--target {c} is not a class index (0..{})", model.num_classes() - 1),
+        Some(c) if c < model.num_classes() => CamTarget::Class(c),
+        Some(c) => bail!(
+            "--target {c} is not a class index (0..{})",
+            model.num_classes() - 1
+        ),
     };
     if let Some(dir) = &args.heatmap_out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -72,7 +75,11 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
             }),
             Err(e) => {
                 failed = true;
-                eprintln!("cnnviz: {}: {e}", file.display());
+                match e {
+                    PreprocessError::Empty => eprintln!("cnnviz: error: {}: {e}", file.display()),
+                    // The other errors name the file themselves.
+                    _ => eprintln!("cnnviz: error: {e}"),
+                }
             }
         }
     }
@@ -84,35 +91,49 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     let batch_capacity = prepared.len().min(MAX_BATCH) as u32;
     let network = GpuNetwork::new(&gpu.device, &model, batch_capacity)?;
     for chunk in prepared.chunks(MAX_BATCH) {
-        let normalised: Vec<f32> = chunk.iter().flat_map(|p| model.normalize(&p.input)).collect();
+        let normalised: Vec<f32> = chunk
+            .iter()
+            .flat_map(|p| model.normalize(&p.input))
+            .collect();
         let request = InferenceRequest {
             batch: chunk.len() as u32,
             target,
-            block,
+            block: Some(block),
             ..InferenceRequest::default()
         };
         let output = network.run_blocking(&gpu.device, &gpu.queue, &normalised, &request)?;
+        let block_info = &model.conv_blocks()[block];
         for (p, result) in chunk.iter().zip(&output.images) {
-            let block_info = &model.conv_blocks()[block];
+            let cam = result
+                .grad_cam
+                .as_ref()
+                .context("the GPU network returned no Grad-CAM")?;
             if args.json {
                 let line = json!({
                     "file": p.file.display().to_string(),
                     "predicted": result.predicted,
-                    "label": model.architecture.classes[result.predicted as usize],
+                    "label": model.architecture.classes[result.predicted],
                     "probabilities": result.probabilities,
                     "logits": result.logits,
                     "target": result.target,
                     "layer": block_info.name,
                     "input": rows(&p.input, input.width),
-                    "cam": rows(&result.cam, input.width),
-                    "cam_raw": rows(&result.cam_raw, block_info.width),
+                    "cam": rows(&cam.heatmap, input.width),
+                    "cam_raw": rows(&cam.raw, block_info.width),
                 });
                 println!("{line}");
             } else {
-                print_text(&model, &p.file, result.predicted as usize, &result.probabilities);
+                print_text(&model, &p.file, result.predicted, &result.probabilities);
             }
             if let Some(dir) = &args.heatmap_out {
-                let picture = heatmap::overlay(&p.input, &result.cam, input.width, input.height, 10, args.colormap);
+                let picture = heatmap::overlay(
+                    &p.input,
+                    &cam.heatmap,
+                    input.width,
+                    input.height,
+                    10,
+                    args.colormap,
+                );
                 let out = overlay_path(dir, &p.file);
                 picture
                     .save(&out)
@@ -120,7 +141,11 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Accepts a block index (`1`) or the name of its conv layer (`conv2`).
@@ -129,16 +154,23 @@ pub fn resolve_block(model: &Model, layer: Option<&str>) -> anyhow::Result<usize
     let Some(layer) = layer else {
         return Ok(blocks.len() - 1);
     };
-    if let Ok(i) = layer.parse::<usize>() {
-        if i < blocks.len() {
-            return Ok(i);
-        }
+    if let Ok(i) = layer.parse::<usize>()
+        && i < blocks.len()
+    {
+        return Ok(i);
     }
     if let Some(i) = blocks.iter().position(|b| b.name == layer) {
         return Ok(i);
     }
-    let names: Vec<String> = blocks.iter().enumerate().map(|(i, b)| format!("{i} or {}", b.name)).collect();
-    bail!("--layer {layer} is not a conv block of this model (choose {})", names.join(", "))
+    let names: Vec<String> = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| format!("{i} or {}", b.name))
+        .collect();
+    bail!(
+        "--layer {layer} is not a conv block of this model (choose {})",
+        names.join(", ")
+    )
 }
 
 fn print_text(model: &Model, file: &Path, predicted: usize, probabilities: &[f32]) {
@@ -162,6 +194,9 @@ fn rows(values: &[f32], width: usize) -> Vec<&[f32]> {
 }
 
 fn overlay_path(dir: &Path, file: &Path) -> PathBuf {
-    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
     dir.join(format!("{stem}-gradcam.png"))
 }

@@ -24,7 +24,9 @@ pub enum PreprocessError {
     },
     #[error("{path} is not a PNG or JPEG image this program can read: {reason}")]
     Decode { path: String, reason: String },
-    #[error("{path} is {width}×{height} pixels; at most {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} are accepted")]
+    #[error(
+        "{path} is {width}×{height} pixels; at most {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} are accepted"
+    )]
     TooLarge {
         path: String,
         width: u32,
@@ -126,8 +128,16 @@ pub fn ink_from_image(image: &DynamicImage) -> InkImage {
         .collect();
     let strongest = ink.iter().cloned().fold(0.0f32, f32::max);
     // Stretch only where there is real contrast; noise on blank paper stays faint.
-    let scale = if strongest >= 0.25 { 1.0 / strongest } else { 1.0 };
-    InkImage::new(width, height, ink.iter().map(|v| (v * scale).min(1.0)).collect())
+    let scale = if strongest >= 0.25 {
+        1.0 / strongest
+    } else {
+        1.0
+    };
+    InkImage::new(
+        width,
+        height,
+        ink.iter().map(|v| (v * scale).min(1.0)).collect(),
+    )
 }
 
 fn border_median(luma: &[f32], width: usize, height: usize) -> f32 {
@@ -146,7 +156,11 @@ fn border_median(luma: &[f32], width: usize, height: usize) -> f32 {
 
 /// The model input (row-major `height × width`, 0..1, before normalisation) for a drawing,
 /// following the MNIST convention. `Err(Empty)` when there is no ink.
-pub fn mnist_input(ink: &InkImage, height: usize, width: usize) -> Result<Vec<f32>, PreprocessError> {
+pub fn mnist_input(
+    ink: &InkImage,
+    height: usize,
+    width: usize,
+) -> Result<Vec<f32>, PreprocessError> {
     let (x0, y0, x1, y1) = ink_bounds(ink).ok_or(PreprocessError::Empty)?;
     let (crop_w, crop_h) = (x1 - x0 + 1, y1 - y0 + 1);
     // The 20-pixel box of a 28-pixel field, scaled for other input sizes.
@@ -204,7 +218,12 @@ fn ink_bounds(ink: &InkImage) -> Option<(usize, usize, usize, usize)> {
 
 /// Resamples a crop to `out_w × out_h`: exact area averaging when shrinking (MNIST's
 /// anti-aliasing), bilinear when enlarging (so a tiny drawing is not blocky).
-fn resample(ink: &InkImage, crop: (usize, usize, usize, usize), out_w: usize, out_h: usize) -> Vec<f32> {
+fn resample(
+    ink: &InkImage,
+    crop: (usize, usize, usize, usize),
+    out_w: usize,
+    out_h: usize,
+) -> Vec<f32> {
     let (x0, y0, cw, ch) = crop;
     let sx = cw as f64 / out_w as f64;
     let sy = ch as f64 / out_h as f64;
@@ -212,9 +231,22 @@ fn resample(ink: &InkImage, crop: (usize, usize, usize, usize), out_w: usize, ou
     for oy in 0..out_h {
         for ox in 0..out_w {
             out[oy * out_w + ox] = if sx >= 1.0 && sy >= 1.0 {
-                area_average(ink, (x0, y0, cw, ch), (ox as f64 * sx, (ox + 1) as f64 * sx), (oy as f64 * sy, (oy + 1) as f64 * sy))
+                area_average(
+                    ink,
+                    (x0, y0, cw, ch),
+                    (ox as f64 * sx, (ox + 1) as f64 * sx),
+                    (oy as f64 * sy, (oy + 1) as f64 * sy),
+                )
             } else {
-                bilinear_sample(ink, x0, y0, cw, ch, (ox as f64 + 0.5) * sx - 0.5, (oy as f64 + 0.5) * sy - 0.5)
+                bilinear_sample(
+                    ink,
+                    x0,
+                    y0,
+                    cw,
+                    ch,
+                    (ox as f64 + 0.5) * sx - 0.5,
+                    (oy as f64 + 0.5) * sy - 0.5,
+                )
             };
         }
     }
@@ -243,7 +275,15 @@ fn area_average(
     if area > 0.0 { (sum / area) as f32 } else { 0.0 }
 }
 
-fn bilinear_sample(ink: &InkImage, x0: usize, y0: usize, cw: usize, ch: usize, x: f64, y: f64) -> f32 {
+fn bilinear_sample(
+    ink: &InkImage,
+    x0: usize,
+    y0: usize,
+    cw: usize,
+    ch: usize,
+    x: f64,
+    y: f64,
+) -> f32 {
     let x = x.clamp(0.0, (cw - 1) as f64);
     let y = y.clamp(0.0, (ch - 1) as f64);
     let (xi, yi) = (x.floor() as usize, y.floor() as usize);

@@ -1,1 +1,46 @@
-//! GPU network.
+//! The network on the GPU: every layer, softmax, the Grad-CAM backward pass and the view
+//! kernels as hand-written WGSL compute shaders (`shaders/`, one file per kernel family),
+//! recorded into one command encoder per inference.
+//!
+//! - [`GpuContext`] makes a headless device (the only code here that does).
+//! - [`GpuNetwork`] takes a `&wgpu::Device` from its caller and creates every buffer,
+//!   pipeline, uniform and bind group once; [`GpuNetwork::encode`] records an inference,
+//!   [`GpuNetwork::run_blocking`] runs one and reads everything back, and
+//!   [`ProbabilityReadback`] fetches the probabilities without stalling a frame.
+//! - [`ArenaLayout`] / [`CamLayout`] say where every tensor lives, for the 3D view that
+//!   binds the activation arena directly.
+//! - [`KernelTimer`] times each kernel with timestamp queries.
+//!
+//! How a model becomes launches: `plan` derives one step per layer and direction from the
+//! layer table (kernel, uniform, workgroups per image), `buffers` and `dispatch` create the
+//! buffers and bind groups, `pipelines` holds one pipeline per WGSL entry point. Every
+//! shader puts the image in `workgroup_id.y`, so the batch is only the dispatch size.
+//!
+//! Every kernel has a CPU twin in [`crate::model::reference`]; `tests/gpu_kernels.rs`
+//! compares the two.
+
+pub mod arena;
+mod buffers;
+mod context;
+mod dispatch;
+mod error;
+mod limits;
+mod network;
+pub mod params;
+mod pipelines;
+mod plan;
+mod probability_readback;
+mod readback;
+mod request;
+mod timer;
+
+pub use arena::{ActivationSlot, ArenaLayout, CamLayout, CamRegion};
+pub use context::{GpuContext, describe_adapter};
+pub use error::GpuError;
+pub use limits::LLVMPIPE_LOOP_LIMIT;
+pub use network::GpuNetwork;
+pub use pipelines::Kernel;
+pub use probability_readback::{Probabilities, ProbabilityReadback};
+pub use readback::{BatchOutput, CamOutput, ImageOutput};
+pub use request::{CamTarget, InferenceRequest};
+pub use timer::{KernelTimer, KernelTiming};

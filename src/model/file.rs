@@ -35,8 +35,7 @@ pub fn load_model(path: &Path) -> Result<Model, ModelError> {
 
 /// Parses and validates a model from the bytes of a safetensors file.
 pub fn load_model_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
-    let tensors =
-        SafeTensors::deserialize(bytes).map_err(|e| ModelError::Format(e.to_string()))?;
+    let tensors = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Format(e.to_string()))?;
     let (_, header) =
         SafeTensors::read_metadata(bytes).map_err(|e| ModelError::Format(e.to_string()))?;
     let json = header
@@ -140,7 +139,9 @@ pub fn save_model_bytes(model: &Model) -> Result<Vec<u8>, ModelError> {
             }
             _ => continue,
         };
-        let layer = layers.next().expect("one parameter set per conv/dense layer");
+        let layer = layers
+            .next()
+            .expect("one parameter set per conv/dense layer");
         let params = layer.params.as_ref().expect("filtered above");
         let weight_shape = match layer.plan.op {
             LayerOp::Conv2d(g) => vec![g.out_channels, g.in_channels, g.kernel, g.kernel],
@@ -152,7 +153,11 @@ pub fn save_model_bytes(model: &Model) -> Result<Vec<u8>, ModelError> {
         };
         owned.push((weight.clone(), weight_shape, f32_bytes(&params.weight)));
         if let Some(bias) = bias {
-            owned.push((bias.clone(), vec![params.bias.len()], f32_bytes(&params.bias)));
+            owned.push((
+                bias.clone(),
+                vec![params.bias.len()],
+                f32_bytes(&params.bias),
+            ));
         }
     }
     let views = owned

@@ -3,11 +3,12 @@
 mod error;
 pub mod file;
 pub mod reference;
+pub mod rng;
 pub mod spec;
 pub mod train;
 
 pub use error::ModelError;
-pub use file::{load_model, load_model_bytes, save_model, save_model_bytes, METADATA_KEY};
+pub use file::{METADATA_KEY, load_model, load_model_bytes, save_model, save_model_bytes};
 pub use spec::{
     Architecture, ConvGeometry, InputSpec, LayerOp, LayerPlan, LayerSpec, Normalization, Shape,
 };

@@ -211,7 +211,10 @@ pub fn maxpool_forward(
     kernel: usize,
     stride: usize,
 ) -> Vec<f64> {
-    let (oh, ow) = (out_side(h, kernel, stride, 0), out_side(w, kernel, stride, 0));
+    let (oh, ow) = (
+        out_side(h, kernel, stride, 0),
+        out_side(w, kernel, stride, 0),
+    );
     let mut y = Vec::with_capacity(c * oh * ow);
     for ch in 0..c {
         let plane = &x[ch * h * w..(ch + 1) * h * w];
@@ -234,7 +237,10 @@ pub fn maxpool_backward(
     kernel: usize,
     stride: usize,
 ) -> Vec<f64> {
-    let (oh, ow) = (out_side(h, kernel, stride, 0), out_side(w, kernel, stride, 0));
+    let (oh, ow) = (
+        out_side(h, kernel, stride, 0),
+        out_side(w, kernel, stride, 0),
+    );
     let mut dx = vec![0.0; c * h * w];
     for ch in 0..c {
         let plane = &x[ch * h * w..(ch + 1) * h * w];

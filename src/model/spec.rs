@@ -172,9 +172,15 @@ impl std::fmt::Display for Shape {
 pub enum LayerOp {
     Conv2d(ConvGeometry),
     Relu,
-    MaxPool2d { kernel: usize, stride: usize },
+    MaxPool2d {
+        kernel: usize,
+        stride: usize,
+    },
     Flatten,
-    Dense { in_features: usize, out_features: usize },
+    Dense {
+        in_features: usize,
+        out_features: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,7 +202,12 @@ pub struct LayerPlan {
 }
 
 /// Output side of a convolution or pooling window, PyTorch's floor rule.
-pub fn window_output_side(input: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+pub fn window_output_side(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Option<usize> {
     let padded = input + 2 * padding;
     if padded < kernel || stride == 0 {
         return None;
@@ -273,7 +284,9 @@ impl Architecture {
             let name = spec.name();
             let at = format!("layer {index} (`{name}`, {})", spec.kind_name());
             if name.is_empty() || !names.insert(name.to_string()) {
-                return Err(inconsistent(format!("{at}: layer names must be unique and non-empty")));
+                return Err(inconsistent(format!(
+                    "{at}: layer names must be unique and non-empty"
+                )));
             }
             let (op, output) = match *spec {
                 LayerSpec::Conv2d {
@@ -290,7 +303,9 @@ impl Architecture {
                         width: w,
                     } = shape
                     else {
-                        return Err(inconsistent(format!("{at}: needs a C×H×W input, got {shape}")));
+                        return Err(inconsistent(format!(
+                            "{at}: needs a C×H×W input, got {shape}"
+                        )));
                     };
                     if in_channels != c {
                         return Err(inconsistent(format!(
@@ -308,7 +323,9 @@ impl Architecture {
                         )));
                     }
                     if stride == 0 || stride > MAX_STRIDE {
-                        return Err(inconsistent(format!("{at}: stride {stride} outside 1..={MAX_STRIDE}")));
+                        return Err(inconsistent(format!(
+                            "{at}: stride {stride} outside 1..={MAX_STRIDE}"
+                        )));
                     }
                     if padding >= kernel_size {
                         return Err(inconsistent(format!(
@@ -350,9 +367,15 @@ impl Architecture {
                         width: w,
                     } = shape
                     else {
-                        return Err(inconsistent(format!("{at}: needs a C×H×W input, got {shape}")));
+                        return Err(inconsistent(format!(
+                            "{at}: needs a C×H×W input, got {shape}"
+                        )));
                     };
-                    if kernel_size == 0 || kernel_size > MAX_KERNEL || stride == 0 || stride > MAX_STRIDE {
+                    if kernel_size == 0
+                        || kernel_size > MAX_KERNEL
+                        || stride == 0
+                        || stride > MAX_STRIDE
+                    {
                         return Err(inconsistent(format!(
                             "{at}: kernel_size {kernel_size} / stride {stride} outside 1..={MAX_KERNEL} / 1..={MAX_STRIDE}"
                         )));
@@ -421,9 +444,11 @@ impl Architecture {
             });
             shape = output;
         }
-        if shape != (Shape::Vector {
-            len: self.classes.len(),
-        }) {
+        if shape
+            != (Shape::Vector {
+                len: self.classes.len(),
+            })
+        {
             return Err(inconsistent(format!(
                 "the last layer outputs {shape}, but there are {} classes (softmax needs a vector of that length)",
                 self.classes.len()

@@ -1,0 +1,162 @@
+//! Turns the plan's steps into bound launches: every uniform packed into one buffer at
+//! offsets the device accepts, and one bind group per launch built from the kernel's
+//! resource list (binding numbers are global, see `pipelines`). All of it once, at
+//! creation; encoding an inference only picks launches and sets the batch.
+
+use wgpu::util::DeviceExt;
+
+use super::GpuError;
+use super::buffers::Buffers;
+use super::pipelines::{Kernel, Pipelines, Resource};
+use super::plan::{KernelPlan, Step};
+
+/// A launch with everything bound; only the batch (dispatch y) is chosen at encode time.
+pub(super) struct Dispatch {
+    pub kernel: Kernel,
+    pub label: String,
+    pub bind_group: wgpu::BindGroup,
+    /// Workgroups per image, folded into (x, z) to respect the per-dimension limit.
+    pub x: u32,
+    pub z: u32,
+}
+
+impl Dispatch {
+    /// Records this launch for `batch` images (the image is each shader's workgroup y).
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>, pipelines: &Pipelines, batch: u32) {
+        pass.set_pipeline(pipelines.get(self.kernel));
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.x, batch, self.z);
+    }
+}
+
+/// Every launch the network may record, mirroring [`KernelPlan`].
+pub(super) struct Dispatches {
+    pub forward: Vec<Dispatch>,
+    /// Per layer; `None` for flatten (its gradient aliases).
+    pub backward: Vec<Option<Dispatch>>,
+    pub softmax: Dispatch,
+    /// Per conv block.
+    pub cam: Vec<Vec<Dispatch>>,
+    pub value_range: Dispatch,
+}
+
+impl Dispatches {
+    pub fn new(
+        device: &wgpu::Device,
+        plan: &KernelPlan,
+        pipelines: &Pipelines,
+        buffers: &Buffers,
+    ) -> Result<Dispatches, GpuError> {
+        let limits = device.limits();
+        let max_dim = limits.max_compute_workgroups_per_dimension.max(1);
+        let steps = plan.steps();
+
+        // Every uniform in one buffer, each at an offset the device accepts for a binding.
+        let align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
+        let mut data: Vec<u8> = Vec::new();
+        let mut offsets = Vec::with_capacity(steps.len());
+        for step in &steps {
+            let offset = (data.len() as u64).next_multiple_of(align);
+            data.resize(offset as usize, 0);
+            data.extend_from_slice(&step.params);
+            offsets.push(offset);
+        }
+        data.resize(data.len().max(16), 0);
+        // The bind groups keep this buffer alive; nothing else needs it.
+        let uniforms = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("kernel uniforms"),
+            contents: &data,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+
+        let mut next_offset = offsets.into_iter();
+        let mut make = |step: &Step| -> Result<Dispatch, GpuError> {
+            let offset = next_offset.next().expect("one offset per step");
+            let x = step.groups.clamp(1, max_dim);
+            let z = step.groups.div_ceil(x).max(1);
+            if z > max_dim {
+                return Err(GpuError::ModelTooLarge(format!(
+                    "`{}` needs {} workgroups per image, more than {max_dim}²",
+                    step.label, step.groups
+                )));
+            }
+            Ok(Dispatch {
+                kernel: step.kernel,
+                label: step.label.clone(),
+                bind_group: bind_group(device, pipelines, buffers, &uniforms, step, offset),
+                x,
+                z,
+            })
+        };
+        // Same order as `KernelPlan::steps`, so each step meets its own uniform offset.
+        let forward = plan
+            .forward
+            .iter()
+            .map(&mut make)
+            .collect::<Result<_, _>>()?;
+        let backward = plan
+            .backward
+            .iter()
+            .map(|step| step.as_ref().map(&mut make).transpose())
+            .collect::<Result<_, _>>()?;
+        let softmax = make(&plan.softmax)?;
+        let cam = plan
+            .cam
+            .iter()
+            .map(|block| block.iter().map(&mut make).collect::<Result<_, _>>())
+            .collect::<Result<_, _>>()?;
+        let value_range = make(&plan.value_ranges)?;
+        Ok(Dispatches {
+            forward,
+            backward,
+            softmax,
+            cam,
+            value_range,
+        })
+    }
+}
+
+/// The bind group of one launch: its kernel's resources at their global binding numbers,
+/// its own slice of the uniform buffer at binding 0.
+fn bind_group(
+    device: &wgpu::Device,
+    pipelines: &Pipelines,
+    buffers: &Buffers,
+    uniforms: &wgpu::Buffer,
+    step: &Step,
+    uniform_offset: u64,
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = step
+        .kernel
+        .resources()
+        .iter()
+        .map(|&resource| {
+            let buffer = match resource {
+                Resource::Params => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: uniforms,
+                    offset: uniform_offset,
+                    size: wgpu::BufferSize::new(step.params.len() as u64),
+                }),
+                Resource::Weights => buffers.weights.as_entire_binding(),
+                Resource::Activations => buffers.activations.as_entire_binding(),
+                Resource::Gradients => buffers.gradients.as_entire_binding(),
+                Resource::Cam => buffers.cam.as_entire_binding(),
+                Resource::Probabilities => buffers.probabilities.as_entire_binding(),
+                Resource::Predicted => buffers.predicted.as_entire_binding(),
+                Resource::Targets => buffers.targets.as_entire_binding(),
+                Resource::Request => buffers.request.as_entire_binding(),
+                Resource::Ranges => buffers.ranges.as_entire_binding(),
+                Resource::RangeTable => buffers.range_table.as_entire_binding(),
+            };
+            wgpu::BindGroupEntry {
+                binding: resource as u32,
+                resource: buffer,
+            }
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(&step.label),
+        layout: &pipelines.get(step.kernel).get_bind_group_layout(0),
+        entries: &entries,
+    })
+}

@@ -1,0 +1,308 @@
+//! The `cnnviz` binary as a person uses it: real images in, one-line errors for bad input,
+//! never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn cnnviz(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cnnviz"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+/// GPU commands need an adapter; with `CI` set its absence is a failure, not a skip.
+fn gpu_available() -> bool {
+    match cnnviz::gpu::GpuContext::new() {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but there is no GPU adapter: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping a GPU test: {e}");
+            false
+        }
+    }
+}
+
+fn samples() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples"))
+            .expect("samples folder")
+            .map(|e| e.expect("entry").path())
+            .collect();
+    files.sort();
+    files
+}
+
+/// Asserts a failed run: non-zero exit, exactly one line on stderr naming `needle`, no panic.
+fn assert_one_line_error(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "should fail: {stderr}");
+    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
+}
+
+#[test]
+fn predict_json_reports_every_field_for_every_sample() {
+    if !gpu_available() {
+        return;
+    }
+    let files = samples();
+    let mut args = vec!["predict", "--json"];
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    let output = cnnviz(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), files.len());
+    for (line, file) in lines.iter().zip(&files) {
+        let v: Value = serde_json::from_str(line).expect("one JSON object per line");
+        let expected = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n[..1].parse::<u64>().ok())
+            .expect("label prefix");
+        assert_eq!(
+            v["file"].as_str(),
+            Some(file.display().to_string().as_str())
+        );
+        assert_eq!(
+            v["predicted"].as_u64(),
+            Some(expected),
+            "{}",
+            file.display()
+        );
+        assert_eq!(
+            v["target"], v["predicted"],
+            "default target is the prediction"
+        );
+        assert_eq!(v["layer"].as_str(), Some("conv2"));
+        let probabilities: Vec<f64> = v["probabilities"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|p| p.as_f64().expect("number"))
+            .collect();
+        assert_eq!(probabilities.len(), 10);
+        assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+        assert_eq!(v["logits"].as_array().map(Vec::len), Some(10));
+        // conv2's block output is relu2, before pooling: 14×14.
+        for (key, side) in [("input", 28), ("cam", 28), ("cam_raw", 14)] {
+            let rows = v[key].as_array().expect(key);
+            assert_eq!(rows.len(), side, "{key} rows");
+            assert!(
+                rows.iter()
+                    .all(|r| r.as_array().map(Vec::len) == Some(side)),
+                "{key} columns"
+            );
+        }
+        let cam_max = v["cam"]
+            .as_array()
+            .expect("cam")
+            .iter()
+            .flat_map(|r| {
+                r.as_array()
+                    .expect("row")
+                    .iter()
+                    .map(|x| x.as_f64().expect("number"))
+            })
+            .fold(0.0, f64::max);
+        assert!(
+            (cam_max - 1.0).abs() < 1e-3,
+            "normalised heatmap peaks at 1, got {cam_max}"
+        );
+    }
+}
+
+#[test]
+fn predict_target_layer_and_heatmaps() {
+    if !gpu_available() {
+        return;
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    let sample = samples()
+        .into_iter()
+        .find(|f| f.to_string_lossy().contains("7-mnist"))
+        .expect("a 7");
+    let sample = sample.display().to_string();
+    let output = cnnviz(&[
+        "predict",
+        "--json",
+        "--target",
+        "3",
+        "--layer",
+        "conv1",
+        "--heatmap-out",
+        &out.path().display().to_string(),
+        &sample,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let v: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(v["target"].as_u64(), Some(3));
+    assert_eq!(v["layer"].as_str(), Some("conv1"));
+    assert_eq!(
+        v["cam_raw"].as_array().map(Vec::len),
+        Some(28),
+        "conv1 works at 28×28"
+    );
+    let png = out.path().join("7-mnist-test-0-gradcam.png");
+    let picture = image::open(&png).expect("overlay written");
+    assert_eq!((picture.width(), picture.height()), (280, 280));
+
+    let text = cnnviz(&["predict", &sample]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains(": 7 ("),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+
+    assert_one_line_error(
+        &cnnviz(&["predict", "--target", "10", &sample]),
+        "--target 10",
+    );
+    assert_one_line_error(
+        &cnnviz(&["predict", "--layer", "fc1", &sample]),
+        "--layer fc1",
+    );
+}
+
+#[test]
+fn bad_images_get_one_line_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("letter.png");
+    std::fs::write(&text, "Dear reader,").expect("write");
+    let empty = dir.path().join("blank.png");
+    image::GrayImage::new(50, 50).save(&empty).expect("png");
+    let huge = dir.path().join("huge.png");
+    let mut header = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    header.extend(50_000u32.to_be_bytes());
+    header.extend(50_000u32.to_be_bytes());
+    header.extend([8, 0, 0, 0, 0]);
+    let mut crc = flate2::Crc::new();
+    crc.update(&header[12..]);
+    header.extend(crc.sum().to_be_bytes());
+    // An empty IDAT and IEND: a complete file that only lies about its size.
+    for chunk in [&b"IDAT"[..], &b"IEND"[..]] {
+        let mut crc = flate2::Crc::new();
+        crc.update(chunk);
+        header.extend(0u32.to_be_bytes());
+        header.extend(chunk);
+        header.extend(crc.sum().to_be_bytes());
+    }
+    std::fs::write(&huge, header).expect("write");
+
+    let cases = [
+        (dir.path().join("missing.png"), "missing.png"),
+        (text, "letter.png"),
+        (empty, "empty"),
+        (huge, "50000×50000"),
+    ];
+    for (file, needle) in cases {
+        assert_one_line_error(&cnnviz(&["predict", &file.display().to_string()]), needle);
+    }
+}
+
+#[test]
+fn corrupt_weights_get_one_line_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sample = samples()[0].display().to_string();
+    let garbage = dir.path().join("garbage.safetensors");
+    std::fs::write(&garbage, b"\x10\0\0\0\0\0\0\0{\"a\": [1, 2, 3]}trailing").expect("write");
+    let truncated = dir.path().join("truncated.safetensors");
+    let weights =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/mnist-cnn.safetensors"))
+            .expect("committed weights");
+    std::fs::write(&truncated, &weights[..weights.len() - 100]).expect("write");
+    for file in [&garbage, &truncated] {
+        let path = file.display().to_string();
+        assert_one_line_error(&cnnviz(&["predict", "--model", &path, &sample]), "model");
+        assert_one_line_error(&cnnviz(&["info", "--model", &path]), "model");
+    }
+    assert_one_line_error(
+        &cnnviz(&["eval", "--model", "/no/such/model.safetensors"]),
+        "/no/such/model.safetensors",
+    );
+}
+
+#[test]
+fn eval_on_a_small_idx_folder() {
+    if !gpu_available() {
+        return;
+    }
+    // The first 300 test digits, written as a fresh IDX folder.
+    let test =
+        cnnviz::data::load_mnist(&cnnviz::data::default_data_dir(), cnnviz::data::Split::Test)
+            .expect("MNIST");
+    let n = 300usize;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut images = vec![0, 0, 8, 3];
+    for d in [n as u32, 28, 28] {
+        images.extend(d.to_be_bytes());
+    }
+    images.extend(&test.images[..n * 784]);
+    let mut labels = vec![0, 0, 8, 1];
+    labels.extend((n as u32).to_be_bytes());
+    labels.extend(&test.labels[..n]);
+    std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), images).expect("write");
+    std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), labels).expect("write");
+
+    let output = cnnviz(&[
+        "eval",
+        "--json",
+        "--batch",
+        "64",
+        "--data",
+        &dir.path().display().to_string(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let v: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(v["images"].as_u64(), Some(n as u64));
+    assert!(v["accuracy"].as_f64().expect("accuracy") > 0.97, "{v}");
+    let confusion: u64 = v["confusion"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|c| c.as_u64().expect("count"))
+        })
+        .sum();
+    assert_eq!(confusion, n as u64);
+}
+
+#[test]
+fn info_names_the_adapter_and_the_layers() {
+    if !gpu_available() {
+        return;
+    }
+    let output = cnnviz(&["info"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for needle in ["adapter:", "conv1", "conv2", "fc2", "parameters:"] {
+        assert!(stdout.contains(needle), "`{needle}` missing: {stdout}");
+    }
+}

@@ -1,0 +1,194 @@
+//! Shared helpers of the GPU tests: a device (failing under `CI` when there is none), a
+//! seeded PRNG, programmatic architectures with random weights, and error measures.
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod parity;
+
+use std::sync::OnceLock;
+
+use cnnviz::gpu::GpuContext;
+use cnnviz::model::spec::{ARCHITECTURE_FORMAT, ARCHITECTURE_VERSION};
+use cnnviz::model::{
+    Architecture, InputSpec, LayerOp, LayerParams, LayerSpec, Model, Normalization,
+};
+
+/// One device for all tests of a binary: creating a lavapipe device per test costs time
+/// and nothing is learnt from doing it again. `None` (with a note) when no adapter exists
+/// outside CI; under `CI` a missing adapter panics, so the test fails instead of skipping.
+pub fn gpu() -> Option<&'static GpuContext> {
+    static CONTEXT: OnceLock<Option<GpuContext>> = OnceLock::new();
+    CONTEXT
+        .get_or_init(|| match GpuContext::new() {
+            Ok(context) => {
+                eprintln!("GPU tests run on {}", context.describe());
+                Some(context)
+            }
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!("CI is set, so a GPU adapter is required: {e}")
+            }
+            Err(e) => {
+                eprintln!("note: skipping GPU test: {e}");
+                None
+            }
+        })
+        .as_ref()
+}
+
+/// SplitMix64: tiny, seedable, good enough for weights and test inputs.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Uniform in [-scale, scale).
+    pub fn symmetric(&mut self, scale: f32) -> f32 {
+        (2.0 * self.unit() - 1.0) * scale
+    }
+
+    pub fn vec(&mut self, len: usize, scale: f32) -> Vec<f32> {
+        (0..len).map(|_| self.symmetric(scale)).collect()
+    }
+}
+
+pub fn conv(
+    name: &str,
+    input: usize,
+    output: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> LayerSpec {
+    LayerSpec::Conv2d {
+        name: name.to_string(),
+        in_channels: input,
+        out_channels: output,
+        kernel_size: kernel,
+        stride,
+        padding,
+        weight: format!("{name}.weight"),
+        bias: Some(format!("{name}.bias")),
+    }
+}
+
+pub fn relu(name: &str) -> LayerSpec {
+    LayerSpec::Relu {
+        name: name.to_string(),
+    }
+}
+
+pub fn pool(name: &str, kernel: usize, stride: usize) -> LayerSpec {
+    LayerSpec::MaxPool2d {
+        name: name.to_string(),
+        kernel_size: kernel,
+        stride,
+    }
+}
+
+pub fn flatten(name: &str) -> LayerSpec {
+    LayerSpec::Flatten {
+        name: name.to_string(),
+    }
+}
+
+pub fn dense(name: &str, input: usize, output: usize) -> LayerSpec {
+    LayerSpec::Dense {
+        name: name.to_string(),
+        in_features: input,
+        out_features: output,
+        weight: format!("{name}.weight"),
+        bias: Some(format!("{name}.bias")),
+    }
+}
+
+pub fn architecture(
+    name: &str,
+    height: usize,
+    width: usize,
+    classes: usize,
+    layers: Vec<LayerSpec>,
+) -> Architecture {
+    Architecture {
+        format: ARCHITECTURE_FORMAT.to_string(),
+        version: ARCHITECTURE_VERSION,
+        name: name.to_string(),
+        input: InputSpec {
+            channels: 1,
+            height,
+            width,
+        },
+        classes: (0..classes).map(|c| format!("class {c}")).collect(),
+        normalization: Normalization {
+            mean: 0.1307,
+            std: 0.3081,
+        },
+        layers,
+    }
+}
+
+/// PyTorch's default initialisation, U(-1/√fan_in, 1/√fan_in), weights and biases alike.
+pub fn random_model(architecture: Architecture, seed: u64) -> Model {
+    let mut rng = Rng::new(seed);
+    let plans = architecture.plan().expect("test architectures are valid");
+    let params = plans
+        .iter()
+        .filter_map(|plan| {
+            let (weights, outputs, fan_in) = match plan.op {
+                LayerOp::Conv2d(g) => {
+                    let fan_in = g.in_channels * g.kernel * g.kernel;
+                    (g.out_channels * fan_in, g.out_channels, fan_in)
+                }
+                LayerOp::Dense {
+                    in_features,
+                    out_features,
+                } => (out_features * in_features, out_features, in_features),
+                _ => return None,
+            };
+            let scale = 1.0 / (fan_in as f32).sqrt();
+            Some(LayerParams {
+                weight: rng.vec(weights, scale),
+                bias: rng.vec(outputs, scale),
+            })
+        })
+        .collect();
+    Model::from_parts(architecture, params).expect("random parameters fit the architecture")
+}
+
+/// Largest absolute difference divided by the largest |reference| value. Measured against
+/// the tensor's scale, not element by element, so elements that are near zero (where f32
+/// and f64 legitimately differ in every digit) do not blow the error up.
+pub fn relative_error(gpu: &[f32], cpu: &[f64]) -> f64 {
+    assert_eq!(gpu.len(), cpu.len(), "lengths differ");
+    let scale = cpu.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let diff = gpu
+        .iter()
+        .zip(cpu)
+        .fold(0.0f64, |m, (&g, &c)| m.max((g as f64 - c).abs()));
+    if scale == 0.0 { diff } else { diff / scale }
+}
+
+/// Tolerance of every GPU-vs-CPU comparison (relative to the tensor's max |value|).
+pub const TOLERANCE: f64 = 1e-4;
+
+pub fn assert_close(what: &str, gpu: &[f32], cpu: &[f64]) {
+    let error = relative_error(gpu, cpu);
+    assert!(
+        error <= TOLERANCE,
+        "{what}: relative error {error:.3e} > {TOLERANCE:.0e} over {} values",
+        cpu.len()
+    );
+}
