@@ -3,8 +3,12 @@
 //! The library holds everything that computes (model, data, GPU network); the binary and
 //! the tests are thin consumers of it.
 
+pub mod app;
 pub mod colormap;
 pub mod data;
 pub mod gpu;
 pub mod heatmap;
 pub mod model;
+pub mod scene;
+pub mod store;
+pub mod ui;

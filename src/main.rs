@@ -9,11 +9,22 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "cnnviz",
     version,
-    about = "Shows how a convolutional network reads a handwritten digit"
+    about = "Shows how a convolutional network reads a handwritten digit",
+    long_about = "Shows how a convolutional network reads a handwritten digit.\n\nWithout a \
+                  command, opens the window: draw a digit and watch every layer and Grad-CAM \
+                  respond.",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    /// Model file for the window (.safetensors); default: weights/mnist-cnn.safetensors.
+    #[arg(long)]
+    model: Option<std::path::PathBuf>,
+    /// Store of saved digits for the window; default: $CNNVIZ_STORE, else the platform's
+    /// data directory (e.g. ~/.local/share/cnnviz/cnnviz.redb).
+    #[arg(long)]
+    store: Option<std::path::PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -26,16 +37,18 @@ enum Command {
     Info(cli::info::InfoArgs),
     /// Train a model on MNIST with cnnviz's own CPU code.
     Train(cli::train::TrainArgs),
+    /// Saved predictions and misclassification reports: export, import, list, stats, check.
+    Store(cli::store::StoreArgs),
+    /// Render the 3D scene of one digit offscreen to a PNG.
+    Render(cli::render::RenderArgs),
 }
 
 fn main() -> std::process::ExitCode {
     quiet_device_select_layer();
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Predict(args) => cli::predict::run(args),
-        Command::Eval(args) => cli::eval::run(args),
-        Command::Info(args) => cli::info::run(args),
-        Command::Train(args) => cli::train::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        None => cli::window::run(&cli.model, &cli.store),
+        Some(command) => run_command(command),
     };
     match result {
         Ok(code) => code,
@@ -45,6 +58,17 @@ fn main() -> std::process::ExitCode {
             eprintln!("cnnviz: error: {}", chain.join(": "));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+fn run_command(command: &Command) -> anyhow::Result<std::process::ExitCode> {
+    match command {
+        Command::Predict(args) => cli::predict::run(args),
+        Command::Eval(args) => cli::eval::run(args),
+        Command::Info(args) => cli::info::run(args),
+        Command::Train(args) => cli::train::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Store(args) => cli::store::run(args),
+        Command::Render(args) => cli::render::run(args),
     }
 }
 

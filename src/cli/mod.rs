@@ -3,13 +3,16 @@
 pub mod eval;
 pub mod info;
 pub mod predict;
+pub mod render;
+pub mod store;
 pub mod train;
+pub mod window;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cnnviz::gpu::GpuContext;
-use cnnviz::model::{Model, load_model};
+use cnnviz::model::{Model, ModelError, load_model};
 
 /// Where the committed model lives, relative to the repository root.
 pub const DEFAULT_MODEL: &str = "weights/mnist-cnn.safetensors";
@@ -27,7 +30,11 @@ pub fn default_model_path() -> PathBuf {
 
 pub fn load(model: &Option<PathBuf>) -> anyhow::Result<(PathBuf, Model)> {
     let path = model.clone().unwrap_or_else(default_model_path);
-    let loaded = load_model(&path).with_context(|| format!("loading model {}", path.display()))?;
+    let loaded = load_model(&path).map_err(|e| match e {
+        // These name the file already.
+        ModelError::Io { .. } | ModelError::FileTooLarge { .. } => anyhow::Error::new(e),
+        other => anyhow::Error::new(other).context(format!("model {}", path.display())),
+    })?;
     Ok((path, loaded))
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 /// person can fix the file (or the exporter that wrote it) without reading code.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("cannot read model file {path}: {source}")]
+    #[error("cannot read model file {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,

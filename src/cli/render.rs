@@ -1,0 +1,128 @@
+//! `cnnviz render`: the 3D scene of one digit, offscreen and headless, as a PNG — for tests,
+//! the README's pictures, and people who want pictures of their network.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use cnnviz::colormap::ColorMap;
+use cnnviz::data::preprocess::{ink_from_image, load_image, mnist_input};
+use cnnviz::gpu::{GpuNetwork, InferenceRequest};
+use cnnviz::scene::{
+    CamTint, Camera, CubeRenderer, RendererConfig, SceneLayout, SceneSettings, render_offscreen,
+};
+
+/// Pictures larger than this on a side are refused (a 16k² RGBA image is 1 GiB).
+const MAX_SIDE: u32 = 8192;
+
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// The digit: a PNG or JPEG, prepared as `predict` does.
+    #[arg(long)]
+    input: PathBuf,
+    /// Where to write the PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Model file (.safetensors); default: weights/mnist-cnn.safetensors.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[arg(long, default_value_t = 1280)]
+    width: u32,
+    #[arg(long, default_value_t = 720)]
+    height: u32,
+    /// Camera turn about the vertical axis, degrees; default: the home view.
+    #[arg(long, allow_hyphen_values = true)]
+    yaw: Option<f32>,
+    /// Camera height above the ground plane, degrees; default: the home view.
+    #[arg(long, allow_hyphen_values = true)]
+    pitch: Option<f32>,
+    /// Camera distance from the scene's centre; default: whatever frames every layer.
+    #[arg(long)]
+    distance: Option<f32>,
+    /// Colour map of the cubes.
+    #[arg(long, value_enum, default_value_t)]
+    colormap: ColorMap,
+    /// Grad-CAM conv block (index or name) whose map tints the scene; default: the last.
+    #[arg(long)]
+    layer: Option<String>,
+    /// No Grad-CAM tint.
+    #[arg(long)]
+    no_grad_cam: bool,
+}
+
+pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    for (what, side) in [("--width", args.width), ("--height", args.height)] {
+        if side == 0 || side > MAX_SIDE {
+            bail!("{what} {side} is outside 1..={MAX_SIDE}");
+        }
+    }
+    let (_, model) = super::load(&args.model)?;
+    let block = super::predict::resolve_block(&model, args.layer.as_deref())?;
+    let input = model.architecture.input;
+    let image = load_image(&args.input)?;
+    let pixels = mnist_input(&ink_from_image(&image), input.height, input.width)
+        .with_context(|| args.input.display().to_string())?;
+
+    let gpu = super::gpu()?;
+    let network = GpuNetwork::new(&gpu.device, &model, 1)?;
+    network.write_inputs(&gpu.queue, &model.normalize(&pixels))?;
+    let layout = SceneLayout::new(&model, network.layout());
+    // sRGB-free RGBA, as the window's surface and egui use.
+    let config = RendererConfig::for_adapter(&gpu.adapter, wgpu::TextureFormat::Rgba8Unorm);
+    let renderer = CubeRenderer::new(&gpu.device, &network, &layout, config)?;
+
+    let aspect = args.width as f32 / args.height as f32;
+    let home = layout.home_camera(aspect);
+    let mut pose = home.pose();
+    if args.yaw.is_some() || args.pitch.is_some() {
+        pose = layout
+            .camera_from(
+                aspect,
+                args.yaw.unwrap_or(pose.yaw),
+                args.pitch.unwrap_or(pose.pitch),
+            )
+            .pose();
+    }
+    if let Some(distance) = args.distance {
+        if !(distance.is_finite() && distance > 0.0) {
+            bail!("--distance {distance} must be a positive number");
+        }
+        pose.distance = distance;
+    }
+    let camera = Camera::new(pose);
+    let settings = SceneSettings {
+        color_map: args.colormap,
+        grad_cam: (!args.no_grad_cam).then_some(CamTint {
+            block,
+            layer: true,
+            input: true,
+        }),
+        ..SceneSettings::default()
+    };
+    let request = InferenceRequest {
+        block: Some(block),
+        ..InferenceRequest::default()
+    };
+    let picture = render_offscreen(
+        &gpu.device,
+        &gpu.queue,
+        &network,
+        &renderer,
+        &camera,
+        args.width,
+        args.height,
+        &settings,
+        Some(&request),
+    )?;
+    picture
+        .save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "{}: {}×{} on {}",
+        args.out.display(),
+        args.width,
+        args.height,
+        gpu.describe()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,782 @@
+//! [`CubeRenderer`]: the instanced cube scene. Built once per network (pipelines, bind
+//! group, the per-layer table, the tile plates); a frame is one small uniform write
+//! ([`CubeRenderer::prepare`]) and two draws ([`CubeRenderer::draw`]: the tile plates, then
+//! every cube of the network at once), reading the activation arena, the value ranges and
+//! the Grad-CAM buffer where the compute kernels left them. The window draws into its
+//! surface; `offscreen` draws into a texture.
+//!
+//! Each cube is one triangle ray-cast in the fragment shader (see `shaders/cubes.wgsl` for
+//! why: on a CPU rasteriser vertices and triangles are the cost, fragments are cheap).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use glam::{Mat4, Vec3};
+use wgpu::util::DeviceExt;
+
+use super::SceneError;
+use super::camera::Camera;
+use super::gpu_types::{FrameUniform, LayerUniform, NONE};
+use super::layout::{CUBE_FOOTPRINT, MIN_HEIGHT_CELLS, SceneLayout};
+use crate::colormap::ColorMap;
+use crate::gpu::{GpuError, GpuNetwork};
+
+/// Depth buffer format of every scene pass.
+pub const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+/// The default background, sRGB 0..1: a calm blue-black that lets viridis' dark purples
+/// still stand out.
+pub const DEFAULT_BACKGROUND: [f32; 3] = [0.071, 0.078, 0.098];
+/// How long a new input's wave takes from the input to the outputs.
+pub const DEFAULT_WAVE_SECONDS: f32 = 0.5;
+/// Vertices of one cube: one triangle covering its screen rectangle, ray-cast per pixel
+/// (see `shaders/cubes.wgsl`).
+pub const VERTICES_PER_CUBE: u32 = 3;
+/// Light from the upper left front, so the three visible faces of the default view get
+/// three distinct shades; ambient share of the light.
+const LIGHT_DIRECTION: Vec3 = Vec3::new(-0.35, 1.0, 0.6);
+const AMBIENT: f32 = 0.4;
+/// How much lighter than the background the tile plates are (sRGB units).
+const PLATE_LIFT: [f32; 3] = [0.045, 0.05, 0.062];
+
+/// How the cubes are submitted. Both draw every cube of the network in one call with the
+/// same shader, which takes the cube index from `instance_index + vertex_index / 3`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DrawMode {
+    /// `draw(0..3, 0..cubes)`: one instance per cube, what GPUs are built for.
+    Instanced,
+    /// `draw(0..3 · cubes, 0..1)`: the cube index pulled from the vertex index. Mesa's
+    /// software rasteriser runs its whole vertex pipeline once per instance (measured
+    /// ~1.4 µs per cube on lavapipe, twice the cost of the pulled draw), so CPU adapters
+    /// use this.
+    Pulled,
+}
+
+/// What the render pipelines are built for. [`RendererConfig::for_adapter`] picks 4× MSAA
+/// where the adapter can multisample both the colour format and the depth format, and the
+/// draw mode that suits the adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RendererConfig {
+    pub color_format: wgpu::TextureFormat,
+    /// 1 (no MSAA) or 4, supported by the adapter for `color_format` and [`DEPTH_FORMAT`].
+    /// The fragment shader tests the 4 standard sample positions itself, so other counts
+    /// are refused.
+    pub sample_count: u32,
+    pub draw_mode: DrawMode,
+}
+
+impl RendererConfig {
+    pub fn for_adapter(adapter: &wgpu::Adapter, color_format: wgpu::TextureFormat) -> Self {
+        let four = |format| {
+            adapter
+                .get_texture_format_features(format)
+                .flags
+                .sample_count_supported(4)
+        };
+        let sample_count = if four(color_format) && four(DEPTH_FORMAT) {
+            4
+        } else {
+            1
+        };
+        let draw_mode = if adapter.get_info().device_type == wgpu::DeviceType::Cpu {
+            DrawMode::Pulled
+        } else {
+            DrawMode::Instanced
+        };
+        RendererConfig {
+            color_format,
+            sample_count,
+            draw_mode,
+        }
+    }
+}
+
+/// A new input's wave: it leaves the input at `start` (seconds, on the clock of
+/// [`SceneSettings::time`]) and reaches the outputs `duration` seconds later.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Wave {
+    pub start: f32,
+    pub duration: f32,
+}
+
+impl Wave {
+    /// A wave starting now, [`DEFAULT_WAVE_SECONDS`] long.
+    pub fn starting_at(start: f32) -> Wave {
+        Wave {
+            start,
+            duration: DEFAULT_WAVE_SECONDS,
+        }
+    }
+
+    /// Whether the wave is still travelling at `time` (the window keeps redrawing).
+    pub fn running(&self, time: f32) -> bool {
+        time < self.start + self.duration
+    }
+}
+
+/// Which Grad-CAM map tints the scene. `block` must be the conv block the last inference
+/// ran Grad-CAM for (the CAM buffer holds only that block's map); an index past the
+/// model's blocks draws no tint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CamTint {
+    /// Index into `Model::conv_blocks`.
+    pub block: usize,
+    /// Tint the block's output layer with the low-resolution map.
+    pub layer: bool,
+    /// Tint the input layer with the input-sized heatmap.
+    pub input: bool,
+}
+
+/// Everything about a frame that is not the camera.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SceneSettings {
+    /// Seconds on any clock the caller likes; only differences with [`Wave::start`] matter.
+    pub time: f32,
+    /// `None`: every layer shown in full (animation off, or the wave has passed).
+    pub wave: Option<Wave>,
+    pub color_map: ColorMap,
+    pub grad_cam: Option<CamTint>,
+    /// sRGB 0..1; also the colour the far end of the scene fades towards. Clear the pass
+    /// with [`CubeRenderer::clear_color`] of the same value.
+    pub background: [f32; 3],
+    /// Strength of the distance fade, 0..1.
+    pub fog: f32,
+}
+
+impl Default for SceneSettings {
+    fn default() -> Self {
+        SceneSettings {
+            time: 0.0,
+            wave: None,
+            color_map: ColorMap::Viridis,
+            grad_cam: None,
+            background: DEFAULT_BACKGROUND,
+            fog: 0.55,
+        }
+    }
+}
+
+/// One frame's input to [`CubeRenderer::prepare`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameParams {
+    pub view_proj: Mat4,
+    pub eye: Vec3,
+    /// Size of the target in pixels (the fragment shader turns pixels into rays).
+    pub viewport: [f32; 2],
+    /// Distances from the eye where the fade starts and where it is complete.
+    pub fog_range: [f32; 2],
+    pub settings: SceneSettings,
+}
+
+impl FrameParams {
+    /// The camera's view of a `viewport`-sized target (pixels, width and height).
+    pub fn new(camera: &Camera, viewport: [f32; 2], settings: SceneSettings) -> FrameParams {
+        let [w, h] = viewport;
+        let aspect = if w > 0.0 && h > 0.0 { w / h } else { 1.0 };
+        let d = camera.pose().distance;
+        FrameParams {
+            view_proj: camera.view_proj(aspect),
+            eye: camera.eye(),
+            viewport: [w.max(1.0), h.max(1.0)],
+            fog_range: [d * 0.8, d * 2.4],
+            settings,
+        }
+    }
+}
+
+/// The cubes of one picked cell and its influences, as global instance indices
+/// (see `SceneLayout::instance_of`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HighlightSet {
+    /// Drawn whitish.
+    pub picked: Option<u32>,
+    /// Drawn brighter; every other cube is dimmed.
+    pub instances: Vec<u32>,
+}
+
+/// Depth (and, with MSAA, multisampled colour) textures of one viewport size. The window
+/// keeps one and calls [`SceneTargets::resize`] when the surface changes.
+pub struct SceneTargets {
+    depth: wgpu::TextureView,
+    msaa: Option<wgpu::TextureView>,
+    size: (u32, u32),
+    config: RendererConfig,
+}
+
+impl SceneTargets {
+    /// Zero sizes are raised to 1 (a minimised window should skip drawing instead).
+    pub fn new(device: &wgpu::Device, config: RendererConfig, width: u32, height: u32) -> Self {
+        let (width, height) = (width.max(1), height.max(1));
+        let texture = |label: &str, format, usage| {
+            device
+                .create_texture(&wgpu::TextureDescriptor {
+                    label: Some(label),
+                    size: wgpu::Extent3d {
+                        width,
+                        height,
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: config.sample_count,
+                    dimension: wgpu::TextureDimension::D2,
+                    format,
+                    usage,
+                    view_formats: &[],
+                })
+                .create_view(&Default::default())
+        };
+        let attachment = wgpu::TextureUsages::RENDER_ATTACHMENT;
+        SceneTargets {
+            depth: texture("scene depth", DEPTH_FORMAT, attachment),
+            msaa: (config.sample_count > 1)
+                .then(|| texture("scene msaa colour", config.color_format, attachment)),
+            size: (width, height),
+            config,
+        }
+    }
+
+    /// Recreates the textures if the size changed.
+    pub fn resize(&mut self, device: &wgpu::Device, width: u32, height: u32) {
+        if self.size != (width.max(1), height.max(1)) {
+            *self = SceneTargets::new(device, self.config, width, height);
+        }
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        self.size
+    }
+}
+
+/// Where the CAM tint reads from; see [`CubeRenderer::frame_uniform`].
+#[derive(Clone, Debug)]
+struct CamOffsets {
+    /// Activation index of each conv block's output.
+    block_outputs: Vec<u32>,
+    low_res: u32,
+    heatmap: u32,
+}
+
+/// The instanced cube scene of one [`GpuNetwork`]; see the module docs.
+pub struct CubeRenderer {
+    config: RendererConfig,
+    frame: wgpu::Buffer,
+    highlight: wgpu::Buffer,
+    highlight_words: usize,
+    bind_group: wgpu::BindGroup,
+    cube_pipeline: wgpu::RenderPipeline,
+    plate_pipeline: wgpu::RenderPipeline,
+    plate_count: u32,
+    instance_count: u32,
+    cam: CamOffsets,
+    /// Whether the highlight set is shown, and the picked instance; set by
+    /// [`CubeRenderer::set_highlight`], read by [`CubeRenderer::prepare`]. Atomics keep
+    /// the renderer `Sync` for a window that shares it.
+    highlight_on: AtomicU32,
+    picked: AtomicU32,
+}
+
+fn to_u32(value: u64, what: &str) -> Result<u32, SceneError> {
+    u32::try_from(value).map_err(|_| SceneError::TooLarge(format!("{what} {value} exceeds u32")))
+}
+
+fn srgb_to_linear(c: f32) -> f32 {
+    if c <= 0.04045 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+impl CubeRenderer {
+    /// Builds every pipeline and buffer for drawing `network` laid out by `layout` (which
+    /// must come from the same model: its arena table is checked against the network's).
+    /// wgpu validation and out-of-memory errors come back as errors, not panics.
+    pub fn new(
+        device: &wgpu::Device,
+        network: &GpuNetwork,
+        layout: &SceneLayout,
+        config: RendererConfig,
+    ) -> Result<CubeRenderer, SceneError> {
+        if layout.arena != *network.layout() {
+            return Err(SceneError::LayoutMismatch);
+        }
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let built = Self::build(device, network, layout, config);
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        let renderer = built?;
+        let during = "creating the cube renderer".to_string();
+        if let Some(e) = oom {
+            return Err(SceneError::Gpu(GpuError::OutOfMemory {
+                during,
+                message: e.to_string(),
+            }));
+        }
+        if let Some(e) = validation {
+            return Err(SceneError::Gpu(GpuError::Validation {
+                during,
+                message: e.to_string(),
+            }));
+        }
+        Ok(renderer)
+    }
+
+    fn build(
+        device: &wgpu::Device,
+        network: &GpuNetwork,
+        layout: &SceneLayout,
+        config: RendererConfig,
+    ) -> Result<CubeRenderer, SceneError> {
+        let limits = device.limits();
+        if limits.max_storage_buffers_per_shader_stage < 5 {
+            return Err(SceneError::Unsupported(format!(
+                "the scene binds 5 storage buffers in the vertex stage; this device allows {}",
+                limits.max_storage_buffers_per_shader_stage
+            )));
+        }
+        if config.sample_count != 1 && config.sample_count != 4 {
+            return Err(SceneError::Unsupported(format!(
+                "MSAA with {} samples; the scene draws with 1 or 4",
+                config.sample_count
+            )));
+        }
+        let arena = network.layout();
+        let count = layout.layers.len().max(1) as f32;
+        // Each layer rises over two slots of the wave; neighbours overlap by one.
+        let slot = 1.0 / (count + 1.0);
+        let mut table = Vec::with_capacity(layout.layers.len());
+        let mut plates: Vec<[f32; 4]> = Vec::new();
+        for (k, l) in layout.layers.iter().enumerate() {
+            table.push(LayerUniform {
+                origin: [l.origin.x, l.origin.y, l.origin.z, l.cell],
+                steps: [
+                    l.tile_step.x,
+                    l.tile_step.y,
+                    l.cell * CUBE_FOOTPRINT,
+                    l.max_height,
+                ],
+                arena_offset: to_u32(arena.image_offset(l.activation, 0), "arena offset")?,
+                range_offset: to_u32(arena.range_offset(l.activation, 0), "range offset")?,
+                instance_start: l.instance_start,
+                activation: l.activation as u32,
+                channels: l.channels as u32,
+                rows: l.rows as u32,
+                cols: l.cols as u32,
+                tile_cols: l.tile_cols as u32,
+                min_height: MIN_HEIGHT_CELLS * l.cell,
+                reveal_start: k as f32 * slot,
+                reveal_end: (k as f32 + 2.0) * slot,
+                _pad: 0,
+            });
+            // A plate reaches a little past the outer cubes of its tile.
+            let margin = l.cell * 0.45;
+            let tile = l.tile_size();
+            for c in 0..l.channels {
+                let o = l.tile_origin(c);
+                plates.push([
+                    o.x - margin,
+                    o.z - margin,
+                    o.x + tile.x + margin,
+                    o.z + tile.y + margin,
+                ]);
+            }
+        }
+        // Empty storage bindings are invalid; a model always has an input layer, but the
+        // renderer should not panic over one that somehow has none.
+        if table.is_empty() {
+            table.push(LayerUniform::default());
+        }
+        let plate_count = plates.len() as u32;
+        if plates.is_empty() {
+            plates.push([0.0; 4]);
+        }
+        let instance_count = layout.instance_count();
+        let highlight_words = (instance_count as usize).div_ceil(32).max(1);
+
+        let frame = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("scene frame"),
+            size: size_of::<FrameUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let layers = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("scene layers"),
+            contents: bytemuck::cast_slice(&table),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let highlight = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("scene highlight mask"),
+            size: highlight_words as u64 * 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let plate_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("scene plates"),
+            contents: bytemuck::cast_slice(&plates),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+
+        let storage = |binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::VERTEX,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: true },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("scene"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: wgpu::BufferSize::new(size_of::<FrameUniform>() as u64),
+                    },
+                    count: None,
+                },
+                storage(1),
+                storage(2),
+                storage(3),
+                storage(4),
+                storage(5),
+                storage(6),
+            ],
+        });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("scene"),
+            layout: &bind_group_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: frame.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: network.activation_buffer().as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: network.value_range_buffer().as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: network.cam_buffer().as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: highlight.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 5,
+                    resource: plate_buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 6,
+                    resource: layers.as_entire_binding(),
+                },
+            ],
+        });
+
+        let shader = device.create_shader_module(wgpu::include_wgsl!("../../shaders/cubes.wgsl"));
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("scene"),
+            bind_group_layouts: &[Some(&bind_group_layout)],
+            immediate_size: 0,
+        });
+        let pipeline = |label: &str, topology, vs, fs| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(label),
+                layout: Some(&pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &shader,
+                    entry_point: Some(vs),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology,
+                    strip_index_format: None,
+                    front_face: wgpu::FrontFace::Ccw,
+                    // Cube triangles face either way (their corners are computed), plates
+                    // are seen from above and below.
+                    cull_mode: None,
+                    unclipped_depth: false,
+                    polygon_mode: wgpu::PolygonMode::Fill,
+                    conservative: false,
+                },
+                depth_stencil: Some(wgpu::DepthStencilState {
+                    format: DEPTH_FORMAT,
+                    depth_write_enabled: Some(true),
+                    depth_compare: Some(wgpu::CompareFunction::Less),
+                    stencil: Default::default(),
+                    bias: Default::default(),
+                }),
+                multisample: wgpu::MultisampleState {
+                    count: config.sample_count,
+                    mask: !0,
+                    alpha_to_coverage_enabled: false,
+                },
+                fragment: Some(wgpu::FragmentState {
+                    module: &shader,
+                    entry_point: Some(fs),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format: config.color_format,
+                        blend: None,
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let cube_pipeline = pipeline(
+            "scene cubes",
+            wgpu::PrimitiveTopology::TriangleList,
+            "vs_cube",
+            "fs_cube",
+        );
+        let plate_pipeline = pipeline(
+            "scene plates",
+            wgpu::PrimitiveTopology::TriangleStrip,
+            "vs_plate",
+            "fs_plate",
+        );
+
+        let cam_layout = network.cam_layout();
+        let cam = CamOffsets {
+            block_outputs: network
+                .conv_blocks()
+                .iter()
+                .map(|b| b.output_layer as u32 + 1)
+                .collect(),
+            low_res: to_u32(cam_layout.low_res.image_offset(0), "CAM offset")?,
+            heatmap: to_u32(cam_layout.heatmap.image_offset(0), "CAM offset")?,
+        };
+        Ok(CubeRenderer {
+            config,
+            frame,
+            highlight,
+            highlight_words,
+            bind_group,
+            cube_pipeline,
+            plate_pipeline,
+            plate_count,
+            instance_count,
+            cam,
+            highlight_on: AtomicU32::new(0),
+            picked: AtomicU32::new(NONE),
+        })
+    }
+
+    pub fn config(&self) -> RendererConfig {
+        self.config
+    }
+
+    /// Cubes drawn per frame (equals [`SceneLayout::instance_count`]).
+    pub fn instance_count(&self) -> u32 {
+        self.instance_count
+    }
+
+    /// Draw calls per frame: the tile plates and the cubes.
+    pub fn draw_calls(&self) -> usize {
+        2
+    }
+
+    /// The clear colour for `background` (sRGB 0..1) on this renderer's target format
+    /// (clear values are linear for an sRGB format).
+    pub fn clear_color(&self, background: [f32; 3]) -> wgpu::Color {
+        let [r, g, b] = if self.config.color_format.is_srgb() {
+            background.map(srgb_to_linear)
+        } else {
+            background
+        };
+        wgpu::Color {
+            r: r as f64,
+            g: g as f64,
+            b: b as f64,
+            a: 1.0,
+        }
+    }
+
+    /// The uniform [`CubeRenderer::prepare`] writes, for inspection and tests.
+    pub fn frame_uniform(&self, params: &FrameParams) -> FrameUniform {
+        let s = &params.settings;
+        let light = LIGHT_DIRECTION.normalize();
+        let background = s.background.map(srgb_to_linear);
+        let plate = [0, 1, 2].map(|i| srgb_to_linear((s.background[i] + PLATE_LIFT[i]).min(1.0)));
+        let (mut cam_activation, mut cam_heatmap) = (NONE, NONE);
+        if let Some(tint) = s.grad_cam
+            && let Some(&output) = self.cam.block_outputs.get(tint.block)
+        {
+            if tint.layer {
+                cam_activation = output;
+            }
+            if tint.input {
+                cam_heatmap = self.cam.heatmap;
+            }
+        }
+        // Rays through NDC points on the far plane: for a perspective matrix the far plane
+        // is an affine function of NDC x and y, so three points give the shader every ray.
+        let inverse = params.view_proj.inverse();
+        let far = |x: f32, y: f32| inverse.project_point3(Vec3::new(x, y, 1.0));
+        let (centre, right, up) = (far(0.0, 0.0), far(1.0, 0.0), far(0.0, 1.0));
+        let rays = if centre.is_finite() && right.is_finite() && up.is_finite() {
+            [centre - params.eye, right - centre, up - centre]
+        } else {
+            [Vec3::ZERO; 3] // a singular matrix draws no cubes rather than garbage
+        };
+        let (wave_start, wave_duration) = match s.wave {
+            Some(w) if w.duration > 0.0 && w.duration.is_finite() => (w.start, w.duration),
+            _ => (0.0, 0.0),
+        };
+        FrameUniform {
+            view_proj: params.view_proj.to_cols_array_2d(),
+            eye: params.eye.extend(1.0).to_array(),
+            ray_centre: rays[0].extend(0.0).to_array(),
+            ray_dx: rays[1].extend(0.0).to_array(),
+            ray_dy: rays[2].extend(0.0).to_array(),
+            light: [light.x, light.y, light.z, AMBIENT],
+            plate: [plate[0], plate[1], plate[2], s.fog.clamp(0.0, 1.0)],
+            fog: [background[0], background[1], background[2], 1.0],
+            viewport_width: params.viewport[0],
+            viewport_height: params.viewport[1],
+            time: s.time,
+            wave_start,
+            wave_duration,
+            color_map: match s.color_map {
+                ColorMap::Viridis => 0,
+                ColorMap::Turbo => 1,
+            },
+            cam_activation,
+            cam_low_res: self.cam.low_res,
+            cam_heatmap,
+            highlight: self.highlight_on.load(Ordering::Relaxed),
+            picked: self.picked.load(Ordering::Relaxed),
+            encode_srgb: u32::from(!self.config.color_format.is_srgb()),
+            fog_near: params.fog_range[0],
+            fog_far: params.fog_range[1].max(params.fog_range[0] + 1e-3),
+            samples: self.config.sample_count,
+            _pad: 0,
+        }
+    }
+
+    /// Writes this frame's uniform. Call before the pass that [`CubeRenderer::draw`]s;
+    /// wgpu orders the write before the next submission.
+    pub fn prepare(&self, queue: &wgpu::Queue, params: &FrameParams) {
+        queue.write_buffer(
+            &self.frame,
+            0,
+            bytemuck::bytes_of(&self.frame_uniform(params)),
+        );
+    }
+
+    /// Shows `set` (or nothing) from the next [`CubeRenderer::prepare`] on: the set's cubes
+    /// brightened, the others dimmed, the picked one whitish. Instances past the scene are
+    /// ignored.
+    pub fn set_highlight(&self, queue: &wgpu::Queue, set: Option<&HighlightSet>) {
+        match set {
+            None => {
+                self.highlight_on.store(0, Ordering::Relaxed);
+                self.picked.store(NONE, Ordering::Relaxed);
+            }
+            Some(set) => {
+                let mut mask = vec![0u32; self.highlight_words];
+                for &i in set.instances.iter().chain(set.picked.iter()) {
+                    if i < self.instance_count {
+                        mask[(i / 32) as usize] |= 1 << (i % 32);
+                    }
+                }
+                queue.write_buffer(&self.highlight, 0, bytemuck::cast_slice(&mask));
+                self.highlight_on.store(1, Ordering::Relaxed);
+                self.picked
+                    .store(set.picked.unwrap_or(NONE), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Records the scene into `pass` (the plates, then every cube in one draw). The
+    /// pass must target this renderer's colour format and sample count, with a
+    /// [`DEPTH_FORMAT`] depth attachment.
+    pub fn draw(&self, pass: &mut wgpu::RenderPass<'_>) {
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        if std::env::var_os("NOPLATES").is_none() {
+            pass.set_pipeline(&self.plate_pipeline);
+            pass.draw(0..4, 0..self.plate_count);
+        }
+        if std::env::var_os("NOCUBES").is_some() {
+            return;
+        }
+        pass.set_pipeline(&self.cube_pipeline);
+        match self.config.draw_mode {
+            DrawMode::Instanced => pass.draw(0..VERTICES_PER_CUBE, 0..self.instance_count),
+            DrawMode::Pulled => {
+                let chunk: u32 = std::env::var("CHUNK")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(u32::MAX);
+                let mut start = 0;
+                let total: u32 = std::env::var("LIMIT")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(self.instance_count)
+                    .min(self.instance_count);
+                while start < total {
+                    let end = start.saturating_add(chunk).min(total);
+                    pass.draw(VERTICES_PER_CUBE * start..VERTICES_PER_CUBE * end, 0..1);
+                    start = end;
+                }
+            }
+        }
+    }
+
+    /// Begins a pass on `targets` that clears to `background` and resolves (with MSAA) or
+    /// renders into `output`, and draws the scene into it.
+    pub fn encode_pass(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        targets: &SceneTargets,
+        output: &wgpu::TextureView,
+        background: [f32; 3],
+    ) {
+        let (view, resolve_target, store) = match &targets.msaa {
+            // The resolve is all that is kept of the multisampled image.
+            Some(msaa) => (msaa, Some(output), wgpu::StoreOp::Discard),
+            None => (output, None, wgpu::StoreOp::Store),
+        };
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("scene"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view,
+                depth_slice: None,
+                resolve_target,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(self.clear_color(background)),
+                    store,
+                },
+            })],
+            depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                view: &targets.depth,
+                depth_ops: Some(wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(1.0),
+                    store: wgpu::StoreOp::Discard,
+                }),
+                stencil_ops: None,
+            }),
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        self.draw(&mut pass);
+    }
+}
+
+// The window may share the renderer between threads, like the network.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<CubeRenderer>();
+};

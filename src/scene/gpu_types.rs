@@ -1,0 +1,69 @@
+//! Rust twins of the structs in `shaders/cubes.wgsl`, field for field and in the same
+//! order. Sizes are multiples of 16 bytes (WGSL uniform layout), vectors are `[f32; 4]` at
+//! 16-byte offsets, so `#[repr(C)]` adds no padding the shader does not expect.
+//! `tests/scene.rs` checks every size against naga's layout of the shader.
+
+use bytemuck::{Pod, Zeroable};
+
+/// "None" for the `u32` fields that may name nothing (`NONE` in the shader).
+pub const NONE: u32 = u32::MAX;
+
+/// Twin of `Frame`: everything that changes per frame, written once per frame.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct FrameUniform {
+    pub view_proj: [[f32; 4]; 4],
+    /// xyz: camera position.
+    pub eye: [f32; 4],
+    /// The ray through NDC `(x, y)` is `ray_centre + x · ray_dx + y · ray_dy` (xyz).
+    pub ray_centre: [f32; 4],
+    pub ray_dx: [f32; 4],
+    pub ray_dy: [f32; 4],
+    /// xyz: unit vector towards the light; w: ambient share.
+    pub light: [f32; 4],
+    /// rgb: linear plate colour; a: fog strength.
+    pub plate: [f32; 4],
+    /// rgb: linear background colour (the fog's colour).
+    pub fog: [f32; 4],
+    pub viewport_width: f32,
+    pub viewport_height: f32,
+    pub time: f32,
+    pub wave_start: f32,
+    pub wave_duration: f32,
+    pub color_map: u32,
+    pub cam_activation: u32,
+    pub cam_low_res: u32,
+    pub cam_heatmap: u32,
+    pub highlight: u32,
+    pub picked: u32,
+    pub encode_srgb: u32,
+    pub fog_near: f32,
+    pub fog_far: f32,
+    pub samples: u32,
+    pub _pad: u32,
+}
+
+/// Twin of `Layer`: one drawn activation, in a storage table written once at start-up.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct LayerUniform {
+    /// xyz: minimum corner of tile 0; w: cell edge.
+    pub origin: [f32; 4],
+    /// x, y: tile step along world x and z; z: footprint edge; w: max height.
+    pub steps: [f32; 4],
+    pub arena_offset: u32,
+    pub range_offset: u32,
+    pub instance_start: u32,
+    pub activation: u32,
+    pub channels: u32,
+    pub rows: u32,
+    pub cols: u32,
+    pub tile_cols: u32,
+    pub min_height: f32,
+    pub reveal_start: f32,
+    pub reveal_end: f32,
+    pub _pad: u32,
+}
+
+const _: () = assert!(size_of::<FrameUniform>() == 240);
+const _: () = assert!(size_of::<LayerUniform>() == 80);

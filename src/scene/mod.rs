@@ -1,0 +1,61 @@
+//! The 3D layer scene: every activation of every layer as one cube, drawn instanced
+//! straight from the activation arena the compute kernels wrote (no trip through the CPU).
+//!
+//! - [`SceneLayout`] (`layout`): where every cube, board and label goes — pure arithmetic
+//!   from the model and the arena table, shared by the renderer, the picker and the overlay.
+//! - [`Camera`] (`camera`): orbit, pan, zoom with smooth damping.
+//! - [`CubeRenderer`] (`cube_renderer`, `shaders/cubes.wgsl`): pipelines and buffers built
+//!   once; per frame [`CubeRenderer::prepare`] writes one small uniform and
+//!   [`CubeRenderer::draw`] records one instanced draw per layer into the caller's pass.
+//! - `picking`: ray cast, receptive fields, strongest dense weights, highlight sets, and
+//!   the hovered value fetched asynchronously.
+//! - `offscreen`: the same pass into a texture, read back as an image.
+//!
+//! The window's frame, in one encoder: `network.encode` (when the input changed),
+//! `renderer.prepare`, `renderer.encode_pass` (or `draw` into its own pass), the egui pass,
+//! submit.
+
+mod camera;
+mod cube_renderer;
+pub mod gpu_types;
+mod layout;
+mod offscreen;
+mod picking;
+
+pub use camera::{
+    Camera, CameraPose, CameraStep, FOV_Y_DEGREES, HOME_PITCH, HOME_YAW, MAX_PITCH, MIN_PITCH, Ray,
+};
+pub use cube_renderer::{
+    CamTint, CubeRenderer, DEFAULT_BACKGROUND, DEFAULT_WAVE_SECONDS, DEPTH_FORMAT, DrawMode,
+    FrameParams, HighlightSet, RendererConfig, SceneSettings, SceneTargets, VERTICES_PER_CUBE,
+    Wave,
+};
+pub use layout::{
+    CUBE_FOOTPRINT, LabelKind, LayerKind, LayerPlacement, MIN_HEIGHT_CELLS, SceneLabel, SceneLayout,
+};
+pub use offscreen::{OffscreenTarget, render_offscreen};
+pub use picking::{
+    CellRegion, DEFAULT_TOP_K, HoveredValue, Pick, ValueReadback, influence, receptive_field,
+    strongest_inputs,
+};
+
+use crate::gpu::GpuError;
+
+/// What can go wrong building or drawing the scene.
+#[derive(Debug, thiserror::Error)]
+pub enum SceneError {
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error("the scene layout was made for a different model or batch than this GPU network")]
+    LayoutMismatch,
+    #[error(
+        "a {width}×{height} picture cannot be rendered: each side must be 1..={max} on this device"
+    )]
+    BadSize { width: u32, height: u32, max: u32 },
+    #[error("this device cannot draw the scene: {0}")]
+    Unsupported(String),
+    #[error("the scene is too large: {0}")]
+    TooLarge(String),
+    #[error("activation {activation} has no element {element}")]
+    NoSuchCell { activation: usize, element: usize },
+}

@@ -1,0 +1,34 @@
+//! The egui overlay over the 3D scene: the drawing canvas, the prediction and its
+//! probabilities, Grad-CAM, feature maps, timing and help, plus the store's dashboard.
+//!
+//! The window drives it once per frame: [`Overlay::show`] takes an [`OverlayView`] (what
+//! the window knows) and returns [`OverlayEvents`] (what the person did). The GPU images
+//! come from [`FeatureMapTextures`], which records its compute dispatches into the frame's
+//! encoder right after the network's.
+
+mod canvas;
+pub mod dashboard;
+mod feature_map_panel;
+pub mod feature_maps;
+mod grad_cam_panel;
+mod help_panel;
+mod overlay;
+mod prediction_panel;
+pub mod raster;
+pub mod shortcuts;
+mod status;
+pub mod theme;
+mod timing_panel;
+mod top_bar;
+mod view;
+
+pub use canvas::{BRUSH_RANGE, Canvas, DEFAULT_BRUSH};
+pub use feature_maps::{
+    ChannelAtlas, FeatureMapError, FeatureMapImages, FeatureMapTextures, ImageTexture,
+};
+pub use overlay::Overlay;
+pub use shortcuts::{Action, SHORTCUTS, Shortcut};
+pub use view::{
+    GpuTimes, HoverInfo, OverlayEvent, OverlayEvents, OverlayFeatures, OverlayView, PredictionView,
+    StatusLevel, StatusMessage,
+};

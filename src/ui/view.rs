@@ -1,0 +1,196 @@
+//! What the window tells the overlay each frame ([`OverlayView`]) and what the overlay
+//! tells the window back ([`OverlayEvent`]). The overlay owns only the drawing and its own
+//! panel state; everything about the network comes in through the view, so the same
+//! overlay runs in the window, in kiosk mode and under a headless test harness.
+
+use crate::colormap::ColorMap;
+use crate::data::preprocess::InkImage;
+use crate::gpu::{CamTarget, KernelTiming};
+use crate::model::ConvBlock;
+
+use super::feature_maps::FeatureMapImages;
+
+/// The latest prediction the window has for the canvas.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PredictionView<'a> {
+    /// Softmax output, one per class.
+    pub probabilities: &'a [f32],
+    pub predicted: usize,
+}
+
+/// Per-kernel GPU times, when the adapter has timestamp queries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GpuTimes<'a> {
+    /// The last timed inference, kernel by kernel (`KernelTimer::read_blocking` or its
+    /// asynchronous equivalent).
+    Kernels(&'a [KernelTiming]),
+    /// Why there are none, e.g. "timestamps unavailable on this adapter".
+    Unavailable(&'a str),
+}
+
+impl Default for GpuTimes<'_> {
+    fn default() -> Self {
+        GpuTimes::Unavailable("timestamps unavailable")
+    }
+}
+
+/// What the scene's picking found under the pointer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HoverInfo {
+    /// Layer name, e.g. `conv2` (or `input`).
+    pub layer: String,
+    /// Channel of a map; `None` for dense units.
+    pub channel: Option<usize>,
+    /// `[row, column]` inside the channel, or `[0, unit]` for a dense unit.
+    pub position: [usize; 2],
+    pub value: f32,
+}
+
+impl HoverInfo {
+    /// One line, e.g. `conv2 · channel 5 · row 3, col 4 · 0.812`.
+    pub fn describe(&self) -> String {
+        let [row, col] = self.position;
+        match self.channel {
+            Some(channel) => format!(
+                "{} · channel {channel} · row {row}, col {col} · {:.3}",
+                self.layer, self.value
+            ),
+            None => format!("{} · unit {col} · {:.3}", self.layer, self.value),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+/// A line for the status bar ("Saved.", "GPU device lost; rebuilding…").
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusMessage {
+    pub level: StatusLevel,
+    pub text: String,
+}
+
+/// Which controls are offered; the kiosk config turns some off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverlayFeatures {
+    pub save: bool,
+    pub report: bool,
+    pub dashboard: bool,
+    pub timings: bool,
+    /// Touch-first sizes (kiosk).
+    pub large_controls: bool,
+}
+
+impl Default for OverlayFeatures {
+    fn default() -> Self {
+        OverlayFeatures {
+            save: true,
+            report: true,
+            dashboard: true,
+            timings: true,
+            large_controls: false,
+        }
+    }
+}
+
+/// Everything the window knows this frame that the overlay shows.
+#[derive(Clone, Debug, Default)]
+pub struct OverlayView<'a> {
+    /// Shown in the title bar.
+    pub model_name: &'a str,
+    /// Adapter name, for the timing panel.
+    pub adapter: &'a str,
+    /// One label per class (`Architecture::classes`).
+    pub class_labels: &'a [String],
+    /// `None` until a prediction for the current drawing exists.
+    pub prediction: Option<PredictionView<'a>>,
+    /// The class Grad-CAM explains.
+    pub cam_target: CamTarget,
+    /// `Model::conv_blocks`.
+    pub conv_blocks: &'a [ConvBlock],
+    /// Index into `conv_blocks` of Grad-CAM's target block.
+    pub cam_block: usize,
+    /// Grad-CAM is computed and shown.
+    pub grad_cam: bool,
+    pub color_map: ColorMap,
+    /// The layer-by-layer wave animation is on.
+    pub animation: bool,
+    /// The GPU images ([`super::FeatureMapTextures::images`]); `None` without them.
+    pub images: Option<&'a FeatureMapImages>,
+    pub gpu_times: GpuTimes<'a>,
+    /// The last frame's duration; `None` uses egui's own measure.
+    pub frame_seconds: Option<f32>,
+    pub hover: Option<&'a HoverInfo>,
+    pub status: &'a [StatusMessage],
+    pub features: OverlayFeatures,
+}
+
+/// Something the person did that the window acts on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OverlayEvent {
+    /// The drawing changed (a stroke grew, ended, was undone, or the canvas was cleared):
+    /// at most once per frame, with the whole drawing. An empty image means "cleared":
+    /// `mnist_input` answers `Empty` and the prediction should go.
+    CanvasChanged(InkImage),
+    /// Run the network on the current drawing now.
+    Predict,
+    SetCamTarget(CamTarget),
+    SetCamBlock(usize),
+    SetColorMap(ColorMap),
+    SetGradCam(bool),
+    SetAnimation(bool),
+    /// Open the store's dialogs (implemented beside the overlay, in the store UI).
+    Save,
+    Report,
+    Dashboard,
+    ResetCamera,
+    /// Camera keys held this frame, as directions in −1..1 (multiply by a speed and the
+    /// frame time): `yaw` right, `pitch` up, `zoom` in.
+    CameraKeys {
+        yaw: f32,
+        pitch: f32,
+        zoom: f32,
+    },
+    ToggleFullscreen,
+}
+
+/// What one [`super::Overlay::show`] produced.
+#[derive(Clone, Debug)]
+pub struct OverlayEvents {
+    /// In the order they happened.
+    pub events: Vec<OverlayEvent>,
+    /// The part of the window the panels leave free, in points: where the 3D scene shows
+    /// through, and where its camera and picking take the pointer.
+    pub scene_rect: egui::Rect,
+}
+
+impl Default for OverlayEvents {
+    fn default() -> Self {
+        OverlayEvents {
+            events: Vec::new(),
+            scene_rect: egui::Rect::NOTHING,
+        }
+    }
+}
+
+impl OverlayEvents {
+    /// The drawing, if it changed this frame.
+    pub fn canvas(&self) -> Option<&InkImage> {
+        self.events.iter().find_map(|e| match e {
+            OverlayEvent::CanvasChanged(ink) => Some(ink),
+            _ => None,
+        })
+    }
+
+    pub fn contains(&self, event: &OverlayEvent) -> bool {
+        self.events.contains(event)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &OverlayEvent> {
+        self.events.iter()
+    }
+}
