@@ -336,6 +336,8 @@ fn enter_box(dir: vec3<f32>, lo: vec3<f32>, hi: vec3<f32>) -> f32 {
 
 struct CubeFragment {
     @location(0) color: vec4<f32>,
+    @builtin(frag_depth) depth: f32,
+    @builtin(sample_mask) mask: u32,
 }
 
 @fragment
@@ -386,7 +388,8 @@ fn fs_cube(in: CubeOut) -> CubeFragment {
     let clip = frame.view_proj * vec4<f32>(hit, 1.0);
     var out: CubeFragment;
     out.color = vec4<f32>(finish(color), 1.0);
-    out.color.x += clamp(clip.z / clip.w, 0.0, 1.0) * 1e-9;
+    out.depth = clamp(clip.z / clip.w, 0.0, 1.0);
+    out.mask = mask;
     return out;
 }
 

@@ -306,3 +306,65 @@ fn info_names_the_adapter_and_the_layers() {
         assert!(stdout.contains(needle), "`{needle}` missing: {stdout}");
     }
 }
+
+#[test]
+fn render_writes_a_picture_of_the_scene() {
+    if !gpu_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("scene.png");
+    let sample = samples()
+        .into_iter()
+        .find(|f| f.to_string_lossy().contains("7-mnist"))
+        .expect("a 7");
+    let output = cnnviz(&[
+        "render",
+        "--input",
+        &sample.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--width",
+        "320",
+        "--height",
+        "200",
+        "--yaw",
+        "-20",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let picture = image::open(&out).expect("a PNG").to_rgba8();
+    assert_eq!(picture.dimensions(), (320, 200));
+    let distinct: std::collections::HashSet<[u8; 4]> = picture.pixels().map(|p| p.0).collect();
+    assert!(
+        distinct.len() > 50,
+        "only {} colours: blank?",
+        distinct.len()
+    );
+
+    assert_one_line_error(
+        &cnnviz(&[
+            "render",
+            "--input",
+            "/no/such.png",
+            "--out",
+            &out.display().to_string(),
+        ]),
+        "/no/such.png",
+    );
+    assert_one_line_error(
+        &cnnviz(&[
+            "render",
+            "--input",
+            &sample.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+            "--width",
+            "0",
+        ]),
+        "--width",
+    );
+}
