@@ -1,22 +1,37 @@
-// The 3D layer scene: one cube per activation of every drawn layer, in one draw, reading
-// the activation arena, the per-layer value ranges and the Grad-CAM buffer that the
-// compute kernels wrote earlier in the same submission. Nothing goes through the CPU.
+// The 3D layer scene: one cube per activation of every drawn layer, reading the
+// activation arena, the per-layer value ranges and the Grad-CAM buffer that the compute
+// kernels wrote earlier in the same submission. Nothing goes through the CPU.
 //
-// Rust twins: `FrameUniform` and `LayerUniform` in src/scene/gpu_types.rs, field by field.
-// Placement formulas: src/scene/layout.rs (`LayerPlacement::cell_centre`, `cube_height`).
+// Rust twins: `FrameUniform`, `LayerUniform` and `TileUniform` in src/scene/gpu_types.rs,
+// field by field. Placement formulas: src/scene/layout.rs (`LayerPlacement::cell_centre`,
+// `cube_height`).
 //
-// Why cubes are ray-cast impostors: the scene must hold 60 FPS on a CPU rasteriser
-// (lavapipe), where every vertex and every triangle costs ~50-100 ns on one thread no
-// matter how small, while fragments are shaded in parallel, 8 at a time. A real cube is
-// at least 7 vertices and 6 triangles; 43 000 of them took ~200 ms. So each cube is ONE
-// triangle that covers its box's projected bounding rectangle, and the fragment shader
-// intersects the pixel's ray with the box exactly: the right face, its lighting and its
-// depth (frag_depth), per pixel; with MSAA, per sample (sample_mask), so edges are smooth.
-// The cube index comes from the instance index, or, on CPU adapters, from the vertex
-// index of one big non-instanced draw (Mesa's draw module runs the whole vertex pipeline
-// once per instance, ~1.4 µs each).
+// Two ways to draw the same cubes, chosen by `CubeRenderer`'s `DrawMode`; they share every
+// colour, height and lighting formula below, so they give the same picture:
+//
+// - `vs_cube`/`fs_cube` (GPUs): one instance per cube, all cubes in one instanced draw.
+//   The vertex shader reads the cube's value from the arena, builds its box and covers the
+//   box's screen rectangle with ONE triangle; the fragment shader intersects each pixel's
+//   ray with the box (the face, its light and its depth exactly; with MSAA per sample via
+//   sample_mask, so edges are smooth). One triangle instead of a 12-triangle mesh.
+// - `vs_tile`/`fs_tile` (CPU rasterisers): one instance per channel tile, drawn as its
+//   bounding box's three camera-facing faces; the fragment shader walks the pixel's ray
+//   through the tile's cells (a 2D DDA) and hits the first cube box. On lavapipe every
+//   vertex and triangle costs ~0.3-0.5 µs on one thread and every 4×4 pixel block a full
+//   shader call, so 43 000 per-cube triangles cannot reach 60 FPS on two cores; 148 tile
+//   boxes can. Same cubes, same data, same pixels.
+
+// A note for whoever optimises this file: lavapipe runs both sides of every `if` with
+// lane masks (an early `return` or `discard` saves nothing; only loops end early when all
+// lanes are done), so the fragment shaders below keep their straight-line code minimal
+// and choose with `select`; the target-dependent choices are pipeline constants.
 
 const NONE: u32 = 0xffffffffu;
+
+// 1 when the target format is not sRGB, so the shader encodes the colour itself.
+override ENCODE_SRGB: bool = false;
+// MSAA sample count of the pass: 4 tests the standard sample positions, else 1.
+override SAMPLES: u32 = 1u;
 
 struct Frame {
     view_proj: mat4x4<f32>,
@@ -32,14 +47,15 @@ struct Frame {
     plate: vec4<f32>,
     // rgb: linear background colour the fog fades to; a: unused.
     fog: vec4<f32>,
+    // The chosen colour map's polynomial, constant term first (rgb of each; a unused).
+    color_map: array<vec4<f32>, 7>,
     viewport_width: f32,
     viewport_height: f32,
     time: f32,
     wave_start: f32,
     // <= 0: no wave, every layer fully shown.
     wave_duration: f32,
-    // 0: viridis, 1: turbo.
-    color_map: u32,
+    _pad3: u32,
     // Activation tinted by the low-resolution CAM map (the target block's output), or NONE.
     cam_activation: u32,
     // Float offset of image 0's normalised low-resolution map in `cam`.
@@ -50,14 +66,12 @@ struct Frame {
     highlight: u32,
     // Cube index of the picked cube, or NONE.
     picked: u32,
-    // 1 when the target format is not sRGB, so the shader encodes the colour itself.
-    encode_srgb: u32,
+    _pad0: u32,
     // Fog distances (world units from the eye): start and full.
     fog_near: f32,
     fog_far: f32,
-    // MSAA sample count of the pass: 4 tests the standard sample positions, else 1.
-    samples: u32,
-    _pad: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 struct Layer {
@@ -75,11 +89,22 @@ struct Layer {
     channels: u32,
     rows: u32,
     cols: u32,
-    tile_cols: u32,
+    // Cubes in the layer (the last row of a vector may be short).
+    len: u32,
     min_height: f32,
     // The wave reaches this layer between these fractions of its duration.
     reveal_start: f32,
     reveal_end: f32,
+    tile_cols: u32,
+}
+
+// One channel tile: its cells' rectangle on the ground and what it shows.
+struct Tile {
+    // x0, z0, x1, z1 of the cells (the plate reaches `margin` further).
+    rect: vec4<f32>,
+    layer: u32,
+    channel: u32,
+    margin: f32,
     _pad: u32,
 }
 
@@ -89,31 +114,16 @@ struct Layer {
 @group(0) @binding(3) var<storage, read> cam: array<f32>;
 // One bit per cube.
 @group(0) @binding(4) var<storage, read> highlight: array<u32>;
-// One rectangle per channel tile: (x0, z0, x1, z1) on the ground.
-@group(0) @binding(5) var<storage, read> plates: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> tiles: array<Tile>;
 // Drawn layers in cube order.
 @group(0) @binding(6) var<storage, read> layers: array<Layer>;
 
-// Port of src/colormap.rs: polynomial fits, sRGB-encoded output in 0..1.
-fn viridis(t: f32) -> vec3<f32> {
-    let c0 = vec3<f32>(0.27772733, 0.00540734, 0.3340998);
-    let c1 = vec3<f32>(0.10509304, 1.4046135, 1.3845902);
-    let c2 = vec3<f32>(-0.33086183, 0.21484756, 0.09509516);
-    let c3 = vec3<f32>(-4.6342305, -5.799101, -19.332441);
-    let c4 = vec3<f32>(6.2282699, 14.179933, 56.690553);
-    let c5 = vec3<f32>(4.776385, -13.745145, -65.353033);
-    let c6 = vec3<f32>(-5.4354559, 4.6458526, 26.312435);
-    return clamp(c0 + t * (c1 + t * (c2 + t * (c3 + t * (c4 + t * (c5 + t * c6))))), vec3<f32>(0.0), vec3<f32>(1.0));
-}
-
-fn turbo(t: f32) -> vec3<f32> {
-    let c0 = vec3<f32>(0.13572138, 0.09140261, 0.1066733);
-    let c1 = vec3<f32>(4.6153926, 2.1941884, 12.641946);
-    let c2 = vec3<f32>(-42.6603226, 4.8429666, -60.582048);
-    let c3 = vec3<f32>(132.1310823, -14.1850333, 110.362768);
-    let c4 = vec3<f32>(-152.942394, 4.2772986, -89.903109);
-    let c5 = vec3<f32>(59.2863794, 2.829566, 27.34825);
-    return clamp(c0 + t * (c1 + t * (c2 + t * (c3 + t * (c4 + t * c5)))), vec3<f32>(0.0), vec3<f32>(1.0));
+// Port of src/colormap.rs: its polynomial fits (sRGB-encoded output in 0..1). The CPU
+// puts the chosen map's coefficients in the frame uniform, so no per-pixel choice is made.
+fn color_map(t: f32) -> vec3<f32> {
+    let c = frame.color_map;
+    let rgb = c[0].rgb + t * (c[1].rgb + t * (c[2].rgb + t * (c[3].rgb + t * (c[4].rgb + t * (c[5].rgb + t * c[6].rgb)))));
+    return clamp(rgb, vec3<f32>(0.0), vec3<f32>(1.0));
 }
 
 // Cubic fit of the sRGB curve (max error ~0.2 %): pow() is slow on CPU rasterisers.
@@ -127,7 +137,7 @@ fn linear_to_srgb(c: vec3<f32>) -> vec3<f32> {
 }
 
 fn finish(color: vec3<f32>) -> vec3<f32> {
-    if frame.encode_srgb != 0u {
+    if ENCODE_SRGB {
         return linear_to_srgb(color);
     }
     return color;
@@ -158,21 +168,131 @@ fn find_layer(cube: u32) -> u32 {
     return lo;
 }
 
+// How far the wave has raised this layer: 0 before it arrives, 1 after.
+fn reveal_of(layer: Layer) -> f32 {
+    if frame.wave_duration <= 0.0 {
+        return 1.0;
+    }
+    let progress = (frame.time - frame.wave_start) / frame.wave_duration;
+    return smoothstep(layer.reveal_start, layer.reveal_end, progress);
+}
+
+// The value of element `local` normalised by the layer's range; a constant layer lies flat.
+fn normalised(layer: Layer, local: u32) -> f32 {
+    let value = activations[layer.arena_offset + local];
+    let lo = ranges[layer.range_offset];
+    let hi = ranges[layer.range_offset + 1u];
+    if hi > lo {
+        return clamp((value - lo) / (hi - lo), 0.0, 1.0);
+    }
+    return 0.0;
+}
+
+// Same formula as LayerPlacement::cube_height, scaled by the wave.
+fn cube_height(layer: Layer, t: f32, reveal: f32) -> f32 {
+    return layer.min_height + t * layer.steps.w * reveal;
+}
+
+// A cube's linear colour before lighting: colour map, Grad-CAM tint, wave, highlight.
+// `activation` and `cols` say which layer and where the CAM map's (y, x) is.
+fn cube_color(activation: u32, cols: u32, cube: u32, y: u32, x: u32, t: f32, reveal: f32) -> vec3<f32> {
+    var color = srgb_to_linear(color_map(t));
+
+    // Grad-CAM: the target block's output carries the low-resolution map in every channel
+    // tile, the input carries the input-sized heatmap; strong regions glow warm.
+    let tint_layer = activation == frame.cam_activation;
+    let tint_input = activation == 0u && frame.cam_heatmap != NONE;
+    let cam_base = select(select(0u, frame.cam_heatmap, tint_input), frame.cam_low_res, tint_layer);
+    let heat = cam[cam_base + y * cols + x];
+    let k = select(0.0, smoothstep(0.1, 1.0, heat), tint_layer || tint_input);
+    let dim = select(1.0, 1.0 - 0.35 * (1.0 - k), tint_layer || tint_input);
+    color = mix(color * dim, vec3<f32>(1.0, 0.22, 0.05), 0.7 * k);
+
+    // Not yet reached by the wave: a dark tile; just reached: a brief glow (4r(1 − r)).
+    color = mix(frame.plate.rgb * 1.5, color, reveal) + vec3<f32>(0.12 * 4.0 * reveal * (1.0 - reveal));
+
+    // Highlight: the set brightened, the rest dimmed to grey; the picked cube whitish.
+    let on = ((highlight[cube >> 5u] >> (cube & 31u)) & 1u) == 1u;
+    let grey = dot(color, vec3<f32>(0.2126, 0.7152, 0.0722));
+    let highlighted = select(mix(vec3<f32>(grey), color, 0.4) * 0.22, color * 1.2 + vec3<f32>(0.05), on);
+    color = select(color, highlighted, frame.highlight != 0u);
+    return select(color, mix(color, vec3<f32>(1.0), 0.6), cube == frame.picked);
+}
+
+// Directional light plus ambient, with a little sky light from above so faces turned from
+// the sun still show their colour.
+fn lit_only(color: vec3<f32>, normal: vec3<f32>) -> vec3<f32> {
+    let ambient = frame.light.w * (0.75 + 0.25 * normal.y);
+    let diffuse = (1.0 - frame.light.w) * max(dot(normal, frame.light.xyz), 0.0);
+    return color * (ambient + diffuse);
+}
+
+// Lit, then faded with distance.
+fn lit(color: vec3<f32>, normal: vec3<f32>, distance: f32) -> vec3<f32> {
+    return fogged(lit_only(color, normal), distance);
+}
+
+// The face of a box a point on its surface lies on: the axis it is furthest out along.
+fn box_normal(hit: vec3<f32>, centre: vec3<f32>, half_size: vec3<f32>) -> vec3<f32> {
+    let q = (hit - centre) / max(half_size, vec3<f32>(1e-6));
+    let a = abs(q);
+    if a.x >= a.y && a.x >= a.z {
+        return vec3<f32>(sign(q.x), 0.0, 0.0);
+    }
+    if a.z >= a.y {
+        return vec3<f32>(0.0, 0.0, sign(q.z));
+    }
+    return vec3<f32>(0.0, sign(q.y), 0.0);
+}
+
+// Where the ray eye + t · dir (inv = 1 / dir) enters the box [lo, hi], or -1 if it
+// misses or starts inside (slab test).
+fn enter_box(inv: vec3<f32>, lo: vec3<f32>, hi: vec3<f32>) -> f32 {
+    let t0 = (lo - frame.eye.xyz) * inv;
+    let t1 = (hi - frame.eye.xyz) * inv;
+    let near = min(t0, t1);
+    let far = max(t0, t1);
+    let enter = max(max(near.x, near.y), near.z);
+    let leave = min(min(far.x, far.y), far.z);
+    if enter <= leave && enter > 0.0 {
+        return enter;
+    }
+    return -1.0;
+}
+
+// Half the edge of a cube's footprint in a layer of cell edge `cell`, seen near `point`.
+// The gaps between cubes make single cubes readable up close, but once a cell is only a
+// few pixels wide they are thinner than a pixel and shimmer (no MSAA on CPU rasterisers);
+// so they close smoothly as the cells shrink on screen.
+fn half_footprint(point: vec3<f32>, cell: f32, footprint: f32) -> f32 {
+    let a = frame.view_proj * vec4<f32>(point, 1.0);
+    let b = frame.view_proj * vec4<f32>(point + vec3<f32>(cell, 0.0, 0.0), 1.0);
+    let c = frame.view_proj * vec4<f32>(point + vec3<f32>(0.0, 0.0, cell), 1.0);
+    let scale = 0.5 * vec2<f32>(frame.viewport_width, frame.viewport_height);
+    let pixels = max(length((b.xy / b.w - a.xy / a.w) * scale), length((c.xy / c.w - a.xy / a.w) * scale));
+    return 0.5 * mix(cell, footprint, smoothstep(2.0, 5.0, pixels));
+}
+
+fn depth_of(point: vec3<f32>) -> f32 {
+    let clip = frame.view_proj * vec4<f32>(point, 1.0);
+    return clamp(clip.z / clip.w, 0.0, 1.0);
+}
+
+// ---- Per-cube instances (GPUs) ----
+
 struct CubeOut {
     @builtin(position) clip: vec4<f32>,
     @location(0) @interpolate(flat) centre: vec3<f32>,
     @location(1) @interpolate(flat) half_size: vec3<f32>,
     // Linear colour before lighting.
     @location(2) @interpolate(flat) color: vec3<f32>,
-    // The box's screen rectangle in pixels (x0, y0, x1, y1): most of the covering
-    // triangle lies outside it and is discarded before any ray is cast.
+    // The box's screen rectangle in pixels (x0, y0, x1, y1): the part of the covering
+    // triangle outside it is discarded before any ray is cast.
     @location(3) @interpolate(flat) rect: vec4<f32>,
 }
 
 @vertex
-fn vs_cube(@builtin(vertex_index) vertex: u32, @builtin(instance_index) instance: u32) -> CubeOut {
-    let cube = instance + vertex / 3u;
-    let corner = vertex % 3u;
+fn vs_cube(@builtin(vertex_index) corner: u32, @builtin(instance_index) cube: u32) -> CubeOut {
     let layer = layers[find_layer(cube)];
     let local = cube - layer.instance_start;
     let plane = layer.rows * layer.cols;
@@ -180,75 +300,21 @@ fn vs_cube(@builtin(vertex_index) vertex: u32, @builtin(instance_index) instance
     let rest = local - channel * plane;
     let y = rest / layer.cols;
     let x = rest - y * layer.cols;
-    let tile_col = channel % layer.tile_cols;
-    let tile_row = channel / layer.tile_cols;
     let cell = layer.origin.w;
-
-    // Value normalised by the layer's range; a constant layer lies flat.
-    let value = activations[layer.arena_offset + local];
-    let lo = ranges[layer.range_offset];
-    let hi = ranges[layer.range_offset + 1u];
-    var t = 0.0;
-    if hi > lo {
-        t = clamp((value - lo) / (hi - lo), 0.0, 1.0);
-    }
-
-    // The wave: 0 before it reaches this layer, 1 after.
-    var reveal = 1.0;
-    if frame.wave_duration > 0.0 {
-        let progress = (frame.time - frame.wave_start) / frame.wave_duration;
-        reveal = smoothstep(layer.reveal_start, layer.reveal_end, progress);
-    }
-
-    // Same formula as LayerPlacement::cube_height, scaled by the wave.
-    let height = layer.min_height + t * layer.steps.w * reveal;
+    let reveal = reveal_of(layer);
+    let t = normalised(layer, local);
+    let height = cube_height(layer, t, reveal);
     let base = vec3<f32>(
-        layer.origin.x + f32(tile_col) * layer.steps.x + (f32(x) + 0.5) * cell,
+        layer.origin.x + f32(channel % layer.tile_cols) * layer.steps.x + (f32(x) + 0.5) * cell,
         layer.origin.y,
-        layer.origin.z + f32(tile_row) * layer.steps.y + (f32(y) + 0.5) * cell,
+        layer.origin.z + f32(channel / layer.tile_cols) * layer.steps.y + (f32(y) + 0.5) * cell,
     );
-    let half_size = vec3<f32>(layer.steps.z, height, layer.steps.z) * 0.5;
+    let foot = half_footprint(base, cell, layer.steps.z);
+    let half_size = vec3<f32>(foot, height * 0.5, foot);
     let centre = base + vec3<f32>(0.0, half_size.y, 0.0);
 
-    var color: vec3<f32>;
-    if frame.color_map == 1u {
-        color = turbo(t);
-    } else {
-        color = viridis(t);
-    }
-    color = srgb_to_linear(color);
-
-    // Grad-CAM: the target block's output carries the low-resolution map in every channel
-    // tile, the input carries the input-sized heatmap; strong regions glow warm.
-    var heat = -1.0;
-    if layer.activation == frame.cam_activation {
-        heat = cam[frame.cam_low_res + y * layer.cols + x];
-    } else if layer.activation == 0u && frame.cam_heatmap != NONE {
-        heat = cam[frame.cam_heatmap + y * layer.cols + x];
-    }
-    if heat >= 0.0 {
-        let k = smoothstep(0.1, 1.0, heat);
-        color = mix(color * (1.0 - 0.35 * (1.0 - k)), vec3<f32>(1.0, 0.22, 0.05), 0.7 * k);
-    }
-
-    // Not yet reached by the wave: a dark tile; just reached: a brief glow.
-    color = mix(frame.plate.rgb * 1.5, color, reveal) + vec3<f32>(0.12) * sin(3.14159265 * reveal);
-
-    if frame.highlight != 0u {
-        let on = (highlight[cube >> 5u] >> (cube & 31u)) & 1u;
-        if on == 1u {
-            color = color * 1.2 + vec3<f32>(0.05);
-        } else {
-            let grey = dot(color, vec3<f32>(0.2126, 0.7152, 0.0722));
-            color = mix(vec3<f32>(grey), color, 0.4) * 0.22;
-        }
-    }
-    if cube == frame.picked {
-        color = mix(color, vec3<f32>(1.0), 0.6);
-    }
-
     // The box's screen rectangle: project the 8 corners (centre ± the scaled columns of
-    // the matrix), padded by a pixel so every sample the box touches is covered.
+    // the matrix).
     let c = frame.view_proj * vec4<f32>(centre, 1.0);
     let ax = frame.view_proj[0] * half_size.x;
     let ay = frame.view_proj[1] * half_size.y;
@@ -270,14 +336,14 @@ fn vs_cube(@builtin(vertex_index) vertex: u32, @builtin(instance_index) instance
     }
     // With MSAA a pixel whose centre is outside the box may still have samples inside.
     let viewport = vec2<f32>(frame.viewport_width, frame.viewport_height);
-    let pad = select(0.0, 1.0, frame.samples > 1u) / viewport;
+    let pad = select(0.0, 1.0, SAMPLES > 1u) / viewport;
     rect_lo -= pad;
     rect_hi += pad;
 
     var out: CubeOut;
     out.centre = centre;
     out.half_size = half_size;
-    out.color = color;
+    out.color = cube_color(layer.activation, layer.cols, cube, y, x, t, reveal);
     out.rect = vec4<f32>(
         (rect_lo.x + 1.0) * 0.5 * viewport.x,
         (1.0 - rect_hi.y) * 0.5 * viewport.y,
@@ -291,7 +357,7 @@ fn vs_cube(@builtin(vertex_index) vertex: u32, @builtin(instance_index) instance
         out.clip = vec4<f32>(-2.0, -2.0, 0.5, 1.0);
         return out;
     }
-    // One right triangle with its right angle at the rectangle's corner and legs twice the
+    // A right triangle with its right angle at the rectangle's corner and legs twice the
     // rectangle's sides covers the rectangle. Its depth is irrelevant: frag_depth decides.
     var p = rect_lo;
     if corner == 1u {
@@ -319,21 +385,6 @@ fn ray_through(pixel: vec2<f32>) -> vec3<f32> {
     return frame.ray_centre.xyz + ndc.x * frame.ray_dx.xyz + ndc.y * frame.ray_dy.xyz;
 }
 
-// Where the ray eye + t · dir enters the box [lo, hi], or -1 if it misses (slab test).
-fn enter_box(dir: vec3<f32>, lo: vec3<f32>, hi: vec3<f32>) -> f32 {
-    let inv = 1.0 / dir;
-    let t0 = (lo - frame.eye.xyz) * inv;
-    let t1 = (hi - frame.eye.xyz) * inv;
-    let near = min(t0, t1);
-    let far = max(t0, t1);
-    let enter = max(max(near.x, near.y), near.z);
-    let leave = min(min(far.x, far.y), far.z);
-    if enter <= leave && enter > 0.0 {
-        return enter;
-    }
-    return -1.0;
-}
-
 struct CubeFragment {
     @location(0) color: vec4<f32>,
     @builtin(frag_depth) depth: f32,
@@ -349,14 +400,14 @@ fn fs_cube(in: CubeOut) -> CubeFragment {
     let hi = in.centre + in.half_size;
     // Shade with the pixel centre's ray when it hits, else with the first sample that does.
     var dir = ray_through(in.clip.xy);
-    var t = enter_box(dir, lo, hi);
+    var t = enter_box(1.0 / dir, lo, hi);
     var mask = select(0u, 1u, t > 0.0);
-    if frame.samples == 4u {
+    if SAMPLES == 4u {
         mask = 0u;
         let corner = floor(in.clip.xy);
         for (var i = 0u; i < 4u; i++) {
             let sample_dir = ray_through(corner + SAMPLE_POSITIONS[i]);
-            let sample_t = enter_box(sample_dir, lo, hi);
+            let sample_t = enter_box(1.0 / sample_dir, lo, hi);
             if sample_t > 0.0 {
                 mask |= 1u << i;
                 if t <= 0.0 {
@@ -370,28 +421,186 @@ fn fs_cube(in: CubeOut) -> CubeFragment {
         discard;
     }
     let hit = frame.eye.xyz + dir * t;
-    // The face hit is the one whose axis the hit point is furthest out along.
-    let q = (hit - in.centre) / max(in.half_size, vec3<f32>(1e-6));
-    let a = abs(q);
-    var normal = vec3<f32>(0.0, sign(q.y), 0.0);
-    if a.x >= a.y && a.x >= a.z {
-        normal = vec3<f32>(sign(q.x), 0.0, 0.0);
-    } else if a.z >= a.y {
-        normal = vec3<f32>(0.0, 0.0, sign(q.z));
-    }
-    // Directional light plus ambient, with a little sky light from above so faces turned
-    // from the sun still show their colour.
-    let ambient = frame.light.w * (0.75 + 0.25 * normal.y);
-    let diffuse = (1.0 - frame.light.w) * max(dot(normal, frame.light.xyz), 0.0);
-    let color = fogged(in.color * (ambient + diffuse), t * length(dir));
-
-    let clip = frame.view_proj * vec4<f32>(hit, 1.0);
+    let normal = box_normal(hit, in.centre, in.half_size);
     var out: CubeFragment;
-    out.color = vec4<f32>(finish(color), 1.0);
-    out.depth = clamp(clip.z / clip.w, 0.0, 1.0);
+    out.color = vec4<f32>(finish(lit(in.color, normal, t * length(dir))), 1.0);
+    out.depth = depth_of(hit);
     out.mask = mask;
     return out;
 }
+
+// ---- Per-tile instances (CPU rasterisers) ----
+
+// The three faces of a box around the corner (+1, +1, +1), as one 9-vertex strip; the
+// vertex shader mirrors them towards the eye so they are the visible ones.
+const BOX_STRIP = array<vec3<f32>, 9>(
+    vec3<f32>(1.0, -1.0, -1.0),
+    vec3<f32>(1.0, -1.0, 1.0),
+    vec3<f32>(1.0, 1.0, -1.0),
+    vec3<f32>(1.0, 1.0, 1.0),
+    vec3<f32>(-1.0, 1.0, -1.0),
+    vec3<f32>(-1.0, 1.0, 1.0),
+    vec3<f32>(1.0, 1.0, 1.0),
+    vec3<f32>(-1.0, -1.0, 1.0),
+    vec3<f32>(1.0, -1.0, 1.0),
+);
+
+// Everything the fragment shader needs about its tile, computed once per vertex instead
+// of loaded per pixel: the CPU rasteriser gathers storage loads lane by lane, and the
+// per-pixel march must do nothing but walk.
+struct TileOut {
+    @builtin(position) clip: vec4<f32>,
+    // Where the pixel's ray enters the tile's box.
+    @location(0) world: vec3<f32>,
+    // x0, z0, x1, z1 of the tile's cells.
+    @location(1) @interpolate(flat) rect: vec4<f32>,
+    // Cell edge, half the cube footprint, smallest height, height per unit of value.
+    @location(2) @interpolate(flat) shape: vec4<f32>,
+    // Range minimum, 1 / (max − min) (0 for a constant layer), plate margin, wave reveal.
+    @location(3) @interpolate(flat) range: vec4<f32>,
+    // Arena offset and cube index of the tile's first cell, columns, rows.
+    @location(4) @interpolate(flat) cells: vec4<u32>,
+    // Cells that hold a value (a vector's last row may be short), activation index.
+    @location(5) @interpolate(flat) ids: vec2<u32>,
+}
+
+@vertex
+fn vs_tile(@builtin(vertex_index) vertex: u32, @builtin(instance_index) tile_index: u32) -> TileOut {
+    let tile = tiles[tile_index];
+    let layer = layers[tile.layer];
+    let reveal = reveal_of(layer);
+    // Tall enough for the layer's largest cube; the plate margin included.
+    let lo = vec3<f32>(tile.rect.x - tile.margin, 0.0, tile.rect.y - tile.margin);
+    let hi = vec3<f32>(
+        tile.rect.z + tile.margin,
+        cube_height(layer, 1.0, reveal) + 1e-3,
+        tile.rect.w + tile.margin,
+    );
+    let centre = (lo + hi) * 0.5;
+    let half_size = (hi - lo) * 0.5;
+    let facing = select(vec3<f32>(-1.0), vec3<f32>(1.0), frame.eye.xyz >= centre);
+    let world = centre + BOX_STRIP[vertex] * facing * half_size;
+
+    let range_lo = ranges[layer.range_offset];
+    let range_hi = ranges[layer.range_offset + 1u];
+    let plane = layer.rows * layer.cols;
+    let first = tile.channel * plane;
+    var out: TileOut;
+    out.clip = frame.view_proj * vec4<f32>(world, 1.0);
+    out.world = world;
+    out.rect = tile.rect;
+    let middle = vec3<f32>((tile.rect.x + tile.rect.z) * 0.5, 0.0, (tile.rect.y + tile.rect.w) * 0.5);
+    let foot = half_footprint(middle, layer.origin.w, layer.steps.z);
+    out.shape = vec4<f32>(layer.origin.w, foot, layer.min_height, layer.steps.w * reveal);
+    out.range = vec4<f32>(
+        range_lo,
+        select(0.0, 1.0 / (range_hi - range_lo), range_hi > range_lo),
+        tile.margin,
+        reveal,
+    );
+    out.cells = vec4<u32>(layer.arena_offset + first, layer.instance_start + first, layer.cols, layer.rows);
+    out.ids = vec2<u32>(min(plane, layer.len - min(first, layer.len)), layer.activation);
+    return out;
+}
+
+// No frag_depth here: tile boxes never overlap, so along any ray the box entered first
+// holds the first hit, and the rasterised depth of the box's face orders tiles correctly.
+// Without frag_depth the rasteriser may test depth before shading.
+@fragment
+fn fs_tile(in: TileOut) -> @location(0) vec4<f32> {
+    let eye = frame.eye.xyz;
+    // The ray eye + t · dir enters the tile's box at t = 1. A component of exactly zero
+    // would make the DDA divide 0 by 0; nudging it changes nothing visible.
+    let raw = in.world - eye;
+    let dir = select(raw, vec3<f32>(1e-7), abs(raw) < vec3<f32>(1e-7));
+    let inv = 1.0 / dir;
+    let rect = in.rect;
+    let cell = in.shape.x;
+    let foot = in.shape.y;
+    let cols = i32(in.cells.z);
+    let rows = i32(in.cells.w);
+
+    // Clip the ray to the cells' rectangle in the ground plane (a 2D slab test).
+    let tx0 = (rect.x - eye.x) * inv.x;
+    let tx1 = (rect.z - eye.x) * inv.x;
+    let tz0 = (rect.y - eye.z) * inv.z;
+    let tz1 = (rect.w - eye.z) * inv.z;
+    let enter = max(max(min(tx0, tx1), min(tz0, tz1)), 1.0);
+    let leave = min(max(tx0, tx1), max(tz0, tz1));
+
+    var hit_t = -1.0;
+    var hit_local = 0u;
+    var hit_value = 0.0;
+    var hit_cell = vec2<f32>(0.0);
+    if enter < leave {
+        // 2D DDA over the cells the ray crosses, nearest first (Amanatides & Woo).
+        let start = eye + dir * (enter + 1e-4 * (leave - enter));
+        var cx = clamp(i32(floor((start.x - rect.x) / cell)), 0, cols - 1);
+        var cy = clamp(i32(floor((start.z - rect.y) / cell)), 0, rows - 1);
+        let step_x = select(-1, 1, dir.x > 0.0);
+        let step_z = select(-1, 1, dir.z > 0.0);
+        let delta_x = abs(cell * inv.x);
+        let delta_z = abs(cell * inv.z);
+        var next_x = (rect.x + f32(cx + select(0, 1, dir.x > 0.0)) * cell - eye.x) * inv.x;
+        var next_z = (rect.y + f32(cy + select(0, 1, dir.z > 0.0)) * cell - eye.z) * inv.z;
+        for (var i = 0; i < rows + cols; i++) {
+            let local = u32(cy * cols + cx);
+            let value = activations[in.cells.x + min(local, in.ids.x - 1u)];
+            let t = clamp((value - in.range.x) * in.range.y, 0.0, 1.0);
+            // A cell past a vector's last value has no cube: its box lies under the ground.
+            let height = select(-1.0, in.shape.z + t * in.shape.w, local < in.ids.x);
+            let middle = vec2<f32>(rect.x + (f32(cx) + 0.5) * cell, rect.y + (f32(cy) + 0.5) * cell);
+            let lo = vec3<f32>(middle.x - foot, 0.0, middle.y - foot);
+            let hi = vec3<f32>(middle.x + foot, height, middle.y + foot);
+            let entry = enter_box(inv, lo, hi);
+            if entry > 0.0 {
+                hit_t = entry;
+                hit_local = local;
+                hit_value = t;
+                hit_cell = middle;
+                break;
+            }
+            // Past the ground: nothing further along can be hit.
+            if eye.y + dir.y * min(next_x, next_z) < 0.0 {
+                break;
+            }
+            if next_x < next_z {
+                cx += step_x;
+                next_x += delta_x;
+            } else {
+                cy += step_z;
+                next_z += delta_z;
+            }
+            if cx < 0 || cx >= cols || cy < 0 || cy >= rows {
+                break;
+            }
+        }
+    }
+
+    // One shading path for both outcomes (see the note at the top): a cube, or else the
+    // plate where the ray meets the ground inside the tile's margin.
+    let is_cube = hit_t > 0.0;
+    let ground = -eye.y * inv.y;
+    let t_hit = select(ground, hit_t, is_cube);
+    let point = eye + dir * t_hit;
+    let margin = in.range.z;
+    let on_plate = dir.y < 0.0
+        && point.x >= rect.x - margin && point.x <= rect.z + margin
+        && point.z >= rect.y - margin && point.z <= rect.w + margin;
+    if !is_cube && !on_plate {
+        discard;
+    }
+    let y = hit_local / in.cells.z;
+    let x = hit_local - y * in.cells.z;
+    let height = in.shape.z + hit_value * in.shape.w;
+    let centre = vec3<f32>(hit_cell.x, height * 0.5, hit_cell.y);
+    let normal = box_normal(point, centre, vec3<f32>(foot, height * 0.5, foot));
+    let color = cube_color(in.ids.y, in.cells.z, in.cells.y + hit_local, y, x, hit_value, in.range.w);
+    let shaded = select(frame.plate.rgb, lit_only(color, normal), is_cube);
+    return vec4<f32>(finish(fogged(shaded, t_hit * length(dir))), 1.0);
+}
+
+// ---- Tile plates (under the per-cube instances) ----
 
 struct PlateOut {
     @builtin(position) clip: vec4<f32>,
@@ -402,11 +611,12 @@ struct PlateOut {
 // as panels even where every cube is flat.
 @vertex
 fn vs_plate(@builtin(vertex_index) vertex: u32, @builtin(instance_index) instance: u32) -> PlateOut {
-    let rect = plates[instance];
+    let tile = tiles[instance];
+    let rect = tile.rect + vec4<f32>(-tile.margin, -tile.margin, tile.margin, tile.margin);
     let u = f32(vertex & 1u);
     let v = f32(vertex >> 1u);
-    // Slightly below the cubes' bottoms so the two never fight over depth.
-    let position = vec3<f32>(mix(rect.x, rect.z, u), -0.02, mix(rect.y, rect.w, v));
+    // At the cubes' bottoms: the cubes' own depth (frag_depth) wins where they stand.
+    let position = vec3<f32>(mix(rect.x, rect.z, u), 0.0, mix(rect.y, rect.w, v));
     let centre = vec3<f32>((rect.x + rect.z) * 0.5, 0.0, (rect.y + rect.w) * 0.5);
     var out: PlateOut;
     out.clip = frame.view_proj * vec4<f32>(position, 1.0);

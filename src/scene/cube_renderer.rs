@@ -1,12 +1,13 @@
-//! [`CubeRenderer`]: the instanced cube scene. Built once per network (pipelines, bind
-//! group, the per-layer table, the tile plates); a frame is one small uniform write
-//! ([`CubeRenderer::prepare`]) and two draws ([`CubeRenderer::draw`]: the tile plates, then
-//! every cube of the network at once), reading the activation arena, the value ranges and
-//! the Grad-CAM buffer where the compute kernels left them. The window draws into its
-//! surface; `offscreen` draws into a texture.
+//! [`CubeRenderer`]: the cube scene. Built once per network (pipelines, bind group, the
+//! per-layer and per-tile tables); a frame is one small uniform write
+//! ([`CubeRenderer::prepare`]) and one or two draws ([`CubeRenderer::draw`]) that read the
+//! activation arena, the value ranges and the Grad-CAM buffer where the compute kernels
+//! left them. The window draws into its surface; `offscreen` draws into a texture.
 //!
-//! Each cube is one triangle ray-cast in the fragment shader (see `shaders/cubes.wgsl` for
-//! why: on a CPU rasteriser vertices and triangles are the cost, fragments are cheap).
+//! Two [`DrawMode`]s draw the same cubes with the same formulas (see `shaders/cubes.wgsl`):
+//! one instance per cube (GPUs), or one instance per channel tile whose fragment shader
+//! walks the tile's cells (CPU rasterisers, where 43 000 per-cube primitives cost
+//! ~150-250 ms a frame on two cores; `benches/render.rs` measures both).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -15,7 +16,7 @@ use wgpu::util::DeviceExt;
 
 use super::SceneError;
 use super::camera::Camera;
-use super::gpu_types::{FrameUniform, LayerUniform, NONE};
+use super::gpu_types::{FrameUniform, LayerUniform, NONE, TileUniform};
 use super::layout::{CUBE_FOOTPRINT, MIN_HEIGHT_CELLS, SceneLayout};
 use crate::colormap::ColorMap;
 use crate::gpu::{GpuError, GpuNetwork};
@@ -27,32 +28,67 @@ pub const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 pub const DEFAULT_BACKGROUND: [f32; 3] = [0.071, 0.078, 0.098];
 /// How long a new input's wave takes from the input to the outputs.
 pub const DEFAULT_WAVE_SECONDS: f32 = 0.5;
-/// Vertices of one cube: one triangle covering its screen rectangle, ray-cast per pixel
-/// (see `shaders/cubes.wgsl`).
+/// Vertices of one cube instance: one triangle covering its screen rectangle, ray-cast
+/// per pixel (see `shaders/cubes.wgsl`).
 pub const VERTICES_PER_CUBE: u32 = 3;
+/// Vertices of one tile instance: the three camera-facing faces of its box as a strip.
+pub const VERTICES_PER_TILE: u32 = 9;
 /// Light from the upper left front, so the three visible faces of the default view get
 /// three distinct shades; ambient share of the light.
 const LIGHT_DIRECTION: Vec3 = Vec3::new(-0.35, 1.0, 0.6);
 const AMBIENT: f32 = 0.4;
+/// The colour maps' polynomials as the shader evaluates them: coefficient `k` of red,
+/// green and blue, constant term first. The same fits as [`ColorMap::rgb`] (a unit test
+/// holds the two together); the CPU picks the map, so the shader makes no per-pixel choice.
+const VIRIDIS: [[f32; 3]; 7] = [
+    [0.277_727_34, 0.005_407_34, 0.334_099_8],
+    [0.105_093_04, 1.404_613_5, 1.384_590_1],
+    [-0.330_861_84, 0.214_847_56, 0.095_095_16],
+    [-4.634_230_6, -5.799_101, -19.332_441],
+    [6.228_27, 14.179_933, 56.690_55],
+    [4.776_385, -13.745_145, -65.353_035],
+    [-5.435_456, 4.645_852_6, 26.312_435],
+];
+const TURBO: [[f32; 3]; 7] = [
+    [0.135_721_39, 0.091_402_61, 0.106_673_3],
+    [4.615_392_7, 2.194_188_4, 12.641_946],
+    [-42.660_324, 4.842_966_6, -60.582_047],
+    [132.131_09, -14.185_033, 110.362_77],
+    [-152.942_4, 4.277_298_5, -89.903_11],
+    [59.286_38, 2.829_566, 27.348_25],
+    [0.0, 0.0, 0.0],
+];
+
+fn color_map_coefficients(map: ColorMap) -> [[f32; 4]; 7] {
+    let table = match map {
+        ColorMap::Viridis => &VIRIDIS,
+        ColorMap::Turbo => &TURBO,
+    };
+    table.map(|[r, g, b]| [r, g, b, 0.0])
+}
+
 /// How much lighter than the background the tile plates are (sRGB units).
 const PLATE_LIFT: [f32; 3] = [0.045, 0.05, 0.062];
 
-/// How the cubes are submitted. Both draw every cube of the network in one call with the
-/// same shader, which takes the cube index from `instance_index + vertex_index / 3`.
+/// How the cubes are drawn; both give the same picture (`tests/scene.rs` compares them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DrawMode {
-    /// `draw(0..3, 0..cubes)`: one instance per cube, what GPUs are built for.
+    /// One instance per cube, all in one instanced draw (`draw(0..3, 0..cubes)`); the
+    /// vertex shader reads each cube's value from the arena. What GPUs are built for.
     Instanced,
-    /// `draw(0..3 · cubes, 0..1)`: the cube index pulled from the vertex index. Mesa's
-    /// software rasteriser runs its whole vertex pipeline once per instance (measured
-    /// ~1.4 µs per cube on lavapipe, twice the cost of the pulled draw), so CPU adapters
-    /// use this.
-    Pulled,
+    /// One instance per channel tile (148 for the MNIST model); the fragment shader reads
+    /// the arena along each pixel's ray through the tile's cells. On Mesa's lavapipe every
+    /// vertex and triangle costs ~0.3-0.5 µs on a single thread and every 4×4 pixel block a
+    /// whole fragment-shader call, so 43 000 cube instances take ~150 ms a frame on two
+    /// cores; tiles take a small fraction of that. The default on CPU adapters.
+    Tiles,
 }
 
-/// What the render pipelines are built for. [`RendererConfig::for_adapter`] picks 4× MSAA
-/// where the adapter can multisample both the colour format and the depth format, and the
-/// draw mode that suits the adapter.
+/// What the render pipelines are built for. [`RendererConfig::for_adapter`] picks, for a
+/// GPU, 4× MSAA where the adapter can multisample both the colour format and the depth
+/// format, and per-cube instances; for a CPU adapter (lavapipe), tiles and no MSAA:
+/// multisampled targets alone cost lavapipe ~45 ms a frame at 1280×720 (clear and
+/// resolve of four samples a pixel), three times the whole frame budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RendererConfig {
     pub color_format: wgpu::TextureFormat,
@@ -71,13 +107,14 @@ impl RendererConfig {
                 .flags
                 .sample_count_supported(4)
         };
-        let sample_count = if four(color_format) && four(DEPTH_FORMAT) {
+        let cpu = adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+        let sample_count = if !cpu && four(color_format) && four(DEPTH_FORMAT) {
             4
         } else {
             1
         };
-        let draw_mode = if adapter.get_info().device_type == wgpu::DeviceType::Cpu {
-            DrawMode::Pulled
+        let draw_mode = if cpu {
+            DrawMode::Tiles
         } else {
             DrawMode::Instanced
         };
@@ -262,8 +299,9 @@ pub struct CubeRenderer {
     highlight_words: usize,
     bind_group: wgpu::BindGroup,
     cube_pipeline: wgpu::RenderPipeline,
+    tile_pipeline: wgpu::RenderPipeline,
     plate_pipeline: wgpu::RenderPipeline,
-    plate_count: u32,
+    tile_count: u32,
     instance_count: u32,
     cam: CamOffsets,
     /// Whether the highlight set is shown, and the picked instance; set by
@@ -344,7 +382,7 @@ impl CubeRenderer {
         // Each layer rises over two slots of the wave; neighbours overlap by one.
         let slot = 1.0 / (count + 1.0);
         let mut table = Vec::with_capacity(layout.layers.len());
-        let mut plates: Vec<[f32; 4]> = Vec::new();
+        let mut tiles: Vec<TileUniform> = Vec::new();
         for (k, l) in layout.layers.iter().enumerate() {
             table.push(LayerUniform {
                 origin: [l.origin.x, l.origin.y, l.origin.z, l.cell],
@@ -361,23 +399,23 @@ impl CubeRenderer {
                 channels: l.channels as u32,
                 rows: l.rows as u32,
                 cols: l.cols as u32,
-                tile_cols: l.tile_cols as u32,
+                len: to_u32(l.len as u64, "layer length")?,
                 min_height: MIN_HEIGHT_CELLS * l.cell,
                 reveal_start: k as f32 * slot,
                 reveal_end: (k as f32 + 2.0) * slot,
-                _pad: 0,
+                tile_cols: l.tile_cols as u32,
             });
-            // A plate reaches a little past the outer cubes of its tile.
-            let margin = l.cell * 0.45;
-            let tile = l.tile_size();
+            let size = l.tile_size();
             for c in 0..l.channels {
                 let o = l.tile_origin(c);
-                plates.push([
-                    o.x - margin,
-                    o.z - margin,
-                    o.x + tile.x + margin,
-                    o.z + tile.y + margin,
-                ]);
+                tiles.push(TileUniform {
+                    rect: [o.x, o.z, o.x + size.x, o.z + size.y],
+                    layer: k as u32,
+                    channel: c as u32,
+                    // The plate reaches a little past the outer cubes of its tile.
+                    margin: l.cell * 0.45,
+                    _pad: 0,
+                });
             }
         }
         // Empty storage bindings are invalid; a model always has an input layer, but the
@@ -385,9 +423,9 @@ impl CubeRenderer {
         if table.is_empty() {
             table.push(LayerUniform::default());
         }
-        let plate_count = plates.len() as u32;
-        if plates.is_empty() {
-            plates.push([0.0; 4]);
+        let tile_count = tiles.len() as u32;
+        if tiles.is_empty() {
+            tiles.push(TileUniform::default());
         }
         let instance_count = layout.instance_count();
         let highlight_words = (instance_count as usize).div_ceil(32).max(1);
@@ -409,15 +447,17 @@ impl CubeRenderer {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let plate_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("scene plates"),
-            contents: bytemuck::cast_slice(&plates),
+        let tile_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("scene tiles"),
+            contents: bytemuck::cast_slice(&tiles),
             usage: wgpu::BufferUsages::STORAGE,
         });
 
+        // The tile draw reads the arena in the fragment stage, the cube draw in the vertex
+        // stage.
         let storage = |binding| wgpu::BindGroupLayoutEntry {
             binding,
-            visibility: wgpu::ShaderStages::VERTEX,
+            visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
             ty: wgpu::BindingType::Buffer {
                 ty: wgpu::BufferBindingType::Storage { read_only: true },
                 has_dynamic_offset: false,
@@ -472,7 +512,7 @@ impl CubeRenderer {
                 },
                 wgpu::BindGroupEntry {
                     binding: 5,
-                    resource: plate_buffer.as_entire_binding(),
+                    resource: tile_buffer.as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
                     binding: 6,
@@ -487,6 +527,19 @@ impl CubeRenderer {
             bind_group_layouts: &[Some(&bind_group_layout)],
             immediate_size: 0,
         });
+        // Target-dependent choices are pipeline constants, so the CPU rasteriser, which runs
+        // both sides of every branch, compiles only the side it needs.
+        let constants = [
+            (
+                "ENCODE_SRGB",
+                f64::from(u8::from(!config.color_format.is_srgb())),
+            ),
+            ("SAMPLES", f64::from(config.sample_count)),
+        ];
+        let options = || wgpu::PipelineCompilationOptions {
+            constants: &constants,
+            zero_initialize_workgroup_memory: false,
+        };
         let pipeline = |label: &str, topology, vs, fs| {
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some(label),
@@ -494,15 +547,16 @@ impl CubeRenderer {
                 vertex: wgpu::VertexState {
                     module: &shader,
                     entry_point: Some(vs),
-                    compilation_options: Default::default(),
+                    compilation_options: options(),
                     buffers: &[],
                 },
                 primitive: wgpu::PrimitiveState {
                     topology,
                     strip_index_format: None,
                     front_face: wgpu::FrontFace::Ccw,
-                    // Cube triangles face either way (their corners are computed), plates
-                    // are seen from above and below.
+                    // Cube triangles face either way (their corners are computed), tile
+                    // boxes are mirrored towards the eye (winding flips), plates are seen
+                    // from above and below.
                     cull_mode: None,
                     unclipped_depth: false,
                     polygon_mode: wgpu::PolygonMode::Fill,
@@ -523,7 +577,7 @@ impl CubeRenderer {
                 fragment: Some(wgpu::FragmentState {
                     module: &shader,
                     entry_point: Some(fs),
-                    compilation_options: Default::default(),
+                    compilation_options: options(),
                     targets: &[Some(wgpu::ColorTargetState {
                         format: config.color_format,
                         blend: None,
@@ -539,6 +593,12 @@ impl CubeRenderer {
             wgpu::PrimitiveTopology::TriangleList,
             "vs_cube",
             "fs_cube",
+        );
+        let tile_pipeline = pipeline(
+            "scene tiles",
+            wgpu::PrimitiveTopology::TriangleStrip,
+            "vs_tile",
+            "fs_tile",
         );
         let plate_pipeline = pipeline(
             "scene plates",
@@ -564,8 +624,9 @@ impl CubeRenderer {
             highlight_words,
             bind_group,
             cube_pipeline,
+            tile_pipeline,
             plate_pipeline,
-            plate_count,
+            tile_count,
             instance_count,
             cam,
             highlight_on: AtomicU32::new(0),
@@ -582,9 +643,12 @@ impl CubeRenderer {
         self.instance_count
     }
 
-    /// Draw calls per frame: the tile plates and the cubes.
+    /// Draw calls per frame: plates and cubes, or tiles.
     pub fn draw_calls(&self) -> usize {
-        2
+        match self.config.draw_mode {
+            DrawMode::Instanced => 2,
+            DrawMode::Tiles => 1,
+        }
     }
 
     /// The clear colour for `background` (sRGB 0..1) on this renderer's target format
@@ -648,20 +712,18 @@ impl CubeRenderer {
             time: s.time,
             wave_start,
             wave_duration,
-            color_map: match s.color_map {
-                ColorMap::Viridis => 0,
-                ColorMap::Turbo => 1,
-            },
+            color_map: color_map_coefficients(s.color_map),
+            _pad3: 0,
             cam_activation,
             cam_low_res: self.cam.low_res,
             cam_heatmap,
             highlight: self.highlight_on.load(Ordering::Relaxed),
             picked: self.picked.load(Ordering::Relaxed),
-            encode_srgb: u32::from(!self.config.color_format.is_srgb()),
+            _pad0: 0,
             fog_near: params.fog_range[0],
             fog_far: params.fog_range[1].max(params.fog_range[0] + 1e-3),
-            samples: self.config.sample_count,
-            _pad: 0,
+            _pad1: 0,
+            _pad2: 0,
         }
     }
 
@@ -699,37 +761,21 @@ impl CubeRenderer {
         }
     }
 
-    /// Records the scene into `pass` (the plates, then every cube in one draw). The
-    /// pass must target this renderer's colour format and sample count, with a
-    /// [`DEPTH_FORMAT`] depth attachment.
+    /// Records the scene into `pass`: the plates and every cube in one instanced draw, or
+    /// every tile in one instanced draw. The pass must target this renderer's colour format
+    /// and sample count, with a [`DEPTH_FORMAT`] depth attachment.
     pub fn draw(&self, pass: &mut wgpu::RenderPass<'_>) {
         pass.set_bind_group(0, &self.bind_group, &[]);
-        if std::env::var_os("NOPLATES").is_none() {
-            pass.set_pipeline(&self.plate_pipeline);
-            pass.draw(0..4, 0..self.plate_count);
-        }
-        if std::env::var_os("NOCUBES").is_some() {
-            return;
-        }
-        pass.set_pipeline(&self.cube_pipeline);
         match self.config.draw_mode {
-            DrawMode::Instanced => pass.draw(0..VERTICES_PER_CUBE, 0..self.instance_count),
-            DrawMode::Pulled => {
-                let chunk: u32 = std::env::var("CHUNK")
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(u32::MAX);
-                let mut start = 0;
-                let total: u32 = std::env::var("LIMIT")
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(self.instance_count)
-                    .min(self.instance_count);
-                while start < total {
-                    let end = start.saturating_add(chunk).min(total);
-                    pass.draw(VERTICES_PER_CUBE * start..VERTICES_PER_CUBE * end, 0..1);
-                    start = end;
-                }
+            DrawMode::Instanced => {
+                pass.set_pipeline(&self.plate_pipeline);
+                pass.draw(0..4, 0..self.tile_count);
+                pass.set_pipeline(&self.cube_pipeline);
+                pass.draw(0..VERTICES_PER_CUBE, 0..self.instance_count);
+            }
+            DrawMode::Tiles => {
+                pass.set_pipeline(&self.tile_pipeline);
+                pass.draw(0..VERTICES_PER_TILE, 0..self.tile_count);
             }
         }
     }
@@ -780,3 +826,29 @@ const _: fn() = || {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<CubeRenderer>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shader_colour_maps_are_the_cpu_colour_maps() {
+        for map in [ColorMap::Viridis, ColorMap::Turbo] {
+            let c = color_map_coefficients(map);
+            for i in 0..=20 {
+                let t = i as f32 / 20.0;
+                let shader: Vec<f32> = (0..3)
+                    .map(|ch| {
+                        c.iter()
+                            .rev()
+                            .fold(0.0f32, |acc, k| acc * t + k[ch])
+                            .clamp(0.0, 1.0)
+                    })
+                    .collect();
+                for (a, b) in shader.iter().zip(map.rgb(t)) {
+                    assert!((a - b).abs() < 1e-4, "{map:?} at {t}: {a} vs {b}");
+                }
+            }
+        }
+    }
+}

@@ -25,22 +25,24 @@ pub struct FrameUniform {
     pub plate: [f32; 4],
     /// rgb: linear background colour (the fog's colour).
     pub fog: [f32; 4],
+    /// The chosen colour map's polynomial coefficients, constant term first (rgb; a = 0).
+    pub color_map: [[f32; 4]; 7],
     pub viewport_width: f32,
     pub viewport_height: f32,
     pub time: f32,
     pub wave_start: f32,
     pub wave_duration: f32,
-    pub color_map: u32,
+    pub _pad3: u32,
     pub cam_activation: u32,
     pub cam_low_res: u32,
     pub cam_heatmap: u32,
     pub highlight: u32,
     pub picked: u32,
-    pub encode_srgb: u32,
+    pub _pad0: u32,
     pub fog_near: f32,
     pub fog_far: f32,
-    pub samples: u32,
-    pub _pad: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
 
 /// Twin of `Layer`: one drawn activation, in a storage table written once at start-up.
@@ -58,12 +60,26 @@ pub struct LayerUniform {
     pub channels: u32,
     pub rows: u32,
     pub cols: u32,
-    pub tile_cols: u32,
+    pub len: u32,
     pub min_height: f32,
     pub reveal_start: f32,
     pub reveal_end: f32,
+    pub tile_cols: u32,
+}
+
+/// Twin of `Tile`: one channel tile (the unit of the tile draw and of the plates).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct TileUniform {
+    /// x0, z0, x1, z1 of the tile's cells on the ground.
+    pub rect: [f32; 4],
+    pub layer: u32,
+    pub channel: u32,
+    /// How far the plate reaches past the cells.
+    pub margin: f32,
     pub _pad: u32,
 }
 
-const _: () = assert!(size_of::<FrameUniform>() == 240);
+const _: () = assert!(size_of::<FrameUniform>() == 352);
 const _: () = assert!(size_of::<LayerUniform>() == 80);
+const _: () = assert!(size_of::<TileUniform>() == 32);

@@ -39,8 +39,12 @@ const VECTOR_ASPECT: f32 = 4.0;
 const MAX_CELL: f32 = 4.0;
 /// Free space between two boards along `x`, in world units.
 const BOARD_SPACING: f32 = 7.0;
-/// A vector up to this long is one column; a longer one is a grid.
-const MAX_COLUMN: usize = 16;
+/// A vector up to this long is one row across the view (the outputs, each labelled in
+/// front); a longer one is a grid.
+const MAX_ROW: usize = 16;
+/// How far in front of a board its label sits, and in front of an output cube its class.
+const LABEL_GAP: f32 = 3.0;
+const CLASS_GAP: f32 = 1.2;
 /// Edge of a cube's footprint as a fraction of its cell: the gaps make single cubes visible.
 pub const CUBE_FOOTPRINT: f32 = 0.78;
 /// Height of a cube whose value is the layer's minimum, in cells: a flat tile, still visible.
@@ -206,12 +210,12 @@ fn tile_grid(channels: usize, rows: usize, cols: usize, gap: f32, target: f32) -
     (best, channels.div_ceil(best))
 }
 
-/// Cells of a vector of `len` as `(rows, cols)`: up to [`MAX_COLUMN`] one column (the
-/// outputs, with a label beside each cube), longer ones a grid of big cubes shaped like
-/// the channel boards.
+/// Cells of a vector of `len` as `(rows, cols)`: up to [`MAX_ROW`] one row along `x`, so
+/// the camera sees every cube's front and its label (the outputs); longer ones a grid of
+/// big cubes shaped like the channel boards.
 fn vector_grid(len: usize) -> (usize, usize) {
-    if len <= MAX_COLUMN {
-        return (len.max(1), 1);
+    if len <= MAX_ROW {
+        return (1, len.max(1));
     }
     let (cols, rows) = tile_grid(len, 1, 1, 0.0, VECTOR_ASPECT);
     (rows, cols)
@@ -325,7 +329,13 @@ impl SceneLayout {
                 size,
                 max_height: (MAX_HEIGHT_CELLS * cell).clamp(MIN_MAX_HEIGHT, MAX_HEIGHT),
                 instance_start: instance,
-                label_anchor: origin + Vec3::new(size.x / 2.0, 0.0, size.y + 3.0),
+                // A row of labelled cubes keeps its own labels nearest; the name goes beyond.
+                label_anchor: origin
+                    + Vec3::new(
+                        size.x / 2.0,
+                        0.0,
+                        size.y + LABEL_GAP + if g.rows == 1 { 2.0 * CLASS_GAP } else { 0.0 },
+                    ),
             });
             instance = instance.saturating_add(u32::try_from(len).unwrap_or(u32::MAX));
         }
@@ -442,9 +452,9 @@ impl SceneLayout {
                 let (_, y, x) = out.cell_of(i);
                 let at = out.tile_origin(0)
                     + Vec3::new(
-                        (x as f32 + 1.0) * out.cell + out.cell * 0.6,
+                        (x as f32 + 0.5) * out.cell,
                         0.0,
-                        (y as f32 + 0.5) * out.cell,
+                        (y as f32 + 1.0) * out.cell + CLASS_GAP,
                     );
                 labels.push(SceneLabel {
                     text: class.clone(),
@@ -510,8 +520,8 @@ mod tests {
 
     #[test]
     fn long_vectors_become_several_columns() {
-        assert_eq!(vector_grid(10), (10, 1));
-        assert_eq!(vector_grid(16), (16, 1));
+        assert_eq!(vector_grid(10), (1, 10));
+        assert_eq!(vector_grid(16), (1, 16));
         let (rows, cols) = vector_grid(64);
         assert!(
             rows * cols >= 64 && rows >= cols && cols > 1,

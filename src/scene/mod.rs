@@ -1,12 +1,14 @@
 //! The 3D layer scene: every activation of every layer as one cube, drawn instanced
 //! straight from the activation arena the compute kernels wrote (no trip through the CPU).
+//! Flatten outputs alias the map before them and are not drawn (see `layout`).
 //!
 //! - [`SceneLayout`] (`layout`): where every cube, board and label goes — pure arithmetic
 //!   from the model and the arena table, shared by the renderer, the picker and the overlay.
 //! - [`Camera`] (`camera`): orbit, pan, zoom with smooth damping.
 //! - [`CubeRenderer`] (`cube_renderer`, `shaders/cubes.wgsl`): pipelines and buffers built
 //!   once; per frame [`CubeRenderer::prepare`] writes one small uniform and
-//!   [`CubeRenderer::draw`] records one instanced draw per layer into the caller's pass.
+//!   [`CubeRenderer::draw`] records one instanced draw for the whole network (one instance
+//!   per cube on GPUs, per channel tile on CPU rasterisers: [`DrawMode`]).
 //! - `picking`: ray cast, receptive fields, strongest dense weights, highlight sets, and
 //!   the hovered value fetched asynchronously.
 //! - `offscreen`: the same pass into a texture, read back as an image.
@@ -28,7 +30,7 @@ pub use camera::{
 pub use cube_renderer::{
     CamTint, CubeRenderer, DEFAULT_BACKGROUND, DEFAULT_WAVE_SECONDS, DEPTH_FORMAT, DrawMode,
     FrameParams, HighlightSet, RendererConfig, SceneSettings, SceneTargets, VERTICES_PER_CUBE,
-    Wave,
+    VERTICES_PER_TILE, Wave,
 };
 pub use layout::{
     CUBE_FOOTPRINT, LabelKind, LayerKind, LayerPlacement, MIN_HEIGHT_CELLS, SceneLabel, SceneLayout,
