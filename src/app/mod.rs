@@ -62,6 +62,8 @@ pub fn run_window(model: Model, options: WindowOptions) -> anyhow::Result<()> {
 /// What the person has chosen and what the window currently shows.
 struct App {
     model: Model,
+    /// `model.conv_blocks()`, computed once.
+    blocks: Vec<crate::model::ConvBlock>,
     options: WindowOptions,
     store: Option<store_link::StoreLink>,
     /// The model input (0..1, before normalisation) of the drawing on the canvas.
@@ -97,6 +99,7 @@ impl App {
     fn new(model: Model, options: WindowOptions) -> App {
         let last = model.conv_blocks().len().saturating_sub(1);
         App {
+            blocks: model.conv_blocks(),
             model,
             options,
             store: None,
@@ -296,7 +299,6 @@ impl App {
         } else {
             GpuTimes::Kernels(&session.timings)
         };
-        let blocks = self.model.conv_blocks();
         let view = OverlayView {
             model_name: &self.model.architecture.name,
             adapter: &self.adapter,
@@ -308,7 +310,7 @@ impl App {
                 },
             ),
             cam_target: self.analysis.target,
-            conv_blocks: &blocks,
+            conv_blocks: &self.blocks,
             cam_block: self.analysis.block,
             grad_cam: self.analysis.grad_cam,
             color_map: self.color_map,
@@ -544,7 +546,7 @@ impl App {
         let store = self.store.as_ref().ok_or("no store")?;
         let output = self.run_once(session, input)?;
         let shape = self.model.architecture.input;
-        let block = &self.model.conv_blocks()[self.analysis.block];
+        let block = &self.blocks[self.analysis.block];
         Ok(crate::store::NewPrediction::from_inference(
             crate::store::now_ms(),
             &self.overlay.canvas().ink(),

@@ -9,7 +9,7 @@ use cnnviz::colormap::ColorMap;
 use cnnviz::data::preprocess::{ink_from_image, load_image, mnist_input};
 use cnnviz::gpu::{GpuNetwork, InferenceRequest};
 use cnnviz::scene::{
-    CamTint, Camera, CubeRenderer, RendererConfig, SceneLayout, SceneSettings, render_offscreen,
+    CamTint, CubeRenderer, RendererConfig, SceneLayout, SceneSettings, render_offscreen,
 };
 
 /// Pictures larger than this on a side are refused (a 16k² RGBA image is 1 GiB).
@@ -72,24 +72,22 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let renderer = CubeRenderer::new(&gpu.device, &network, &layout, config)?;
 
     let aspect = args.width as f32 / args.height as f32;
-    let home = layout.home_camera(aspect);
-    let mut pose = home.pose();
-    if args.yaw.is_some() || args.pitch.is_some() {
-        pose = layout
-            .camera_from(
-                aspect,
-                args.yaw.unwrap_or(pose.yaw),
-                args.pitch.unwrap_or(pose.pitch),
-            )
-            .pose();
-    }
+    let home = layout.home_camera(aspect).pose();
+    let mut camera = layout.camera_from(
+        aspect,
+        args.yaw.unwrap_or(home.yaw),
+        args.pitch.unwrap_or(home.pitch),
+    );
     if let Some(distance) = args.distance {
         if !(distance.is_finite() && distance > 0.0) {
             bail!("--distance {distance} must be a positive number");
         }
-        pose.distance = distance;
+        // Through the goal, so the camera's own limits and clip planes still apply.
+        let mut goal = camera.goal();
+        goal.distance = distance;
+        camera.set_goal(goal);
+        camera.snap();
     }
-    let camera = Camera::new(pose);
     let settings = SceneSettings {
         color_map: args.colormap,
         grad_cam: (!args.no_grad_cam).then_some(CamTint {

@@ -37,34 +37,10 @@ pub const VERTICES_PER_TILE: u32 = 9;
 /// three distinct shades; ambient share of the light.
 const LIGHT_DIRECTION: Vec3 = Vec3::new(-0.35, 1.0, 0.6);
 const AMBIENT: f32 = 0.4;
-/// The colour maps' polynomials as the shader evaluates them: coefficient `k` of red,
-/// green and blue, constant term first. The same fits as [`ColorMap::rgb`] (a unit test
-/// holds the two together); the CPU picks the map, so the shader makes no per-pixel choice.
-const VIRIDIS: [[f32; 3]; 7] = [
-    [0.277_727_34, 0.005_407_34, 0.334_099_8],
-    [0.105_093_04, 1.404_613_5, 1.384_590_1],
-    [-0.330_861_84, 0.214_847_56, 0.095_095_16],
-    [-4.634_230_6, -5.799_101, -19.332_441],
-    [6.228_27, 14.179_933, 56.690_55],
-    [4.776_385, -13.745_145, -65.353_035],
-    [-5.435_456, 4.645_852_6, 26.312_435],
-];
-const TURBO: [[f32; 3]; 7] = [
-    [0.135_721_39, 0.091_402_61, 0.106_673_3],
-    [4.615_392_7, 2.194_188_4, 12.641_946],
-    [-42.660_324, 4.842_966_6, -60.582_047],
-    [132.131_09, -14.185_033, 110.362_77],
-    [-152.942_4, 4.277_298_5, -89.903_11],
-    [59.286_38, 2.829_566, 27.348_25],
-    [0.0, 0.0, 0.0],
-];
 
 fn color_map_coefficients(map: ColorMap) -> [[f32; 4]; 7] {
-    let table = match map {
-        ColorMap::Viridis => &VIRIDIS,
-        ColorMap::Turbo => &TURBO,
-    };
-    table.map(|[r, g, b]| [r, g, b, 0.0])
+    // The CPU picks the map, so the shader makes no per-pixel choice; vec4 for alignment.
+    map.coefficients().map(|[r, g, b]| [r, g, b, 0.0])
 }
 
 /// How much lighter than the background the tile plates are (sRGB units).

@@ -65,53 +65,13 @@ impl Rng {
     }
 }
 
-pub fn conv(
-    name: &str,
-    input: usize,
-    output: usize,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-) -> LayerSpec {
-    LayerSpec::Conv2d {
-        name: name.to_string(),
-        in_channels: input,
-        out_channels: output,
-        kernel_size: kernel,
-        stride,
-        padding,
-        weight: format!("{name}.weight"),
-        bias: Some(format!("{name}.bias")),
-    }
-}
-
-pub fn relu(name: &str) -> LayerSpec {
-    LayerSpec::Relu {
-        name: name.to_string(),
-    }
-}
-
-pub fn pool(name: &str, kernel: usize, stride: usize) -> LayerSpec {
-    LayerSpec::MaxPool2d {
-        name: name.to_string(),
-        kernel_size: kernel,
-        stride,
-    }
-}
+// The layer builders are the library's own (the trainer uses them too).
+#[allow(unused_imports)] // not every test binary builds models
+pub use cnnviz::model::train::{conv, dense, maxpool as pool, relu};
 
 pub fn flatten(name: &str) -> LayerSpec {
     LayerSpec::Flatten {
         name: name.to_string(),
-    }
-}
-
-pub fn dense(name: &str, input: usize, output: usize) -> LayerSpec {
-    LayerSpec::Dense {
-        name: name.to_string(),
-        in_features: input,
-        out_features: output,
-        weight: format!("{name}.weight"),
-        bias: Some(format!("{name}.bias")),
     }
 }
 
