@@ -27,7 +27,7 @@ struct ConvParams {
     padding: u32,
     weight_offset: u32, // first float of this layer's weights in the weight buffer
     bias_offset: u32,   // first float of its biases
-    _pad: u32,
+    relu_offset: u32,   // used by conv2d_tiled.wgsl's fused kernel only
 }
 
 @group(0) @binding(0) var<uniform> p: ConvParams;

@@ -12,8 +12,8 @@ struct DenseParams {
     out_features: u32,
     weight_offset: u32, // first float of the [out, in] weight matrix in the weight buffer
     bias_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
+    max_batch: u32,     // used by dense_tiled.wgsl only
+    relu_offset: u32,   // used by dense_tiled.wgsl's fused kernels only
 }
 
 @group(0) @binding(0) var<uniform> p: DenseParams;

@@ -7,7 +7,9 @@
 
 mod common;
 
-use cnnviz::gpu::{CamTarget, GpuError, GpuNetwork, InferenceRequest, KernelTimer};
+use cnnviz::gpu::{
+    CamTarget, GpuError, GpuNetwork, InferenceRequest, KernelTimer, KernelVariant, NetworkOptions,
+};
 use cnnviz::model::{Model, reference};
 use common::parity::check_parity;
 use common::*;
@@ -290,7 +292,10 @@ fn the_timer_names_and_times_every_kernel() {
     let Some(gpu) = gpu() else { return };
     let (device, queue) = (&gpu.device, &gpu.queue);
     let model = pool_remainder_many_classes();
-    let network = GpuNetwork::new(device, &model, 4).expect("network builds");
+    // The direct kernels, whose names this test lists; the tiled ones (the default) are
+    // listed in tests/gpu_fast_kernels.rs.
+    let options = NetworkOptions::with_kernels(KernelVariant::Direct);
+    let network = GpuNetwork::with_options(device, &model, 4, &options).expect("network builds");
     let mut timer = match KernelTimer::new(device, queue, network.max_kernels_per_inference()) {
         Ok(timer) => timer,
         Err(GpuError::TimestampsUnsupported) => {

@@ -15,17 +15,22 @@ pub(super) struct Dispatch {
     pub kernel: Kernel,
     pub label: String,
     pub bind_group: wgpu::BindGroup,
-    /// Workgroups per image, folded into (x, z) to respect the per-dimension limit.
+    /// Workgroups per image (or per block of images), folded into (x, z) to respect the
+    /// per-dimension limit.
     pub x: u32,
     pub z: u32,
+    /// Images per workgroup in y (see [`Step::images_per_group`]).
+    pub images_per_group: u32,
 }
 
 impl Dispatch {
-    /// Records this launch for `batch` images (the image is each shader's workgroup y).
+    /// Records this launch for `batch` images: workgroup y is the image, or the block of
+    /// `images_per_group` images for the batch-tiled kernels.
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>, pipelines: &Pipelines, batch: u32) {
         pass.set_pipeline(pipelines.get(self.kernel));
         pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(self.x, batch, self.z);
+        let y = batch.div_ceil(self.images_per_group.max(1));
+        pass.dispatch_workgroups(self.x, y, self.z);
     }
 }
 
@@ -86,6 +91,7 @@ impl Dispatches {
                 bind_group: bind_group(device, pipelines, buffers, &uniforms, step, offset),
                 x,
                 z,
+                images_per_group: step.images_per_group,
             })
         };
         // Same order as `KernelPlan::steps`, so each step meets its own uniform offset.

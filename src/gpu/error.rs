@@ -38,6 +38,8 @@ pub enum GpuError {
     TimerTooSmall { capacity: u32, needed: usize },
     #[error("the kernel timer has nothing recorded to read")]
     TimerEmpty,
+    #[error("the kernel timer's last readback is still in flight; take its result first")]
+    TimerBusy,
     #[error("the probability readback is still in flight; take its result before reusing it")]
     ReadbackBusy,
     #[error("wgpu reported a validation error while {during}: {message}")]
@@ -52,4 +54,6 @@ pub enum GpuError {
     MapRange(#[from] wgpu::MapRangeError),
     #[error("the GPU dropped a readback before it completed")]
     MapCallbackLost,
+    #[error("unknown kernel variant {0:?}: expected direct, tiled or auto (CNNVIZ_KERNELS)")]
+    BadKernelVariant(String),
 }

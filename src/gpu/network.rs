@@ -6,6 +6,7 @@ use super::GpuError;
 use super::arena::{ArenaLayout, CamLayout};
 use super::buffers::Buffers;
 use super::dispatch::{Dispatch, Dispatches};
+use super::kernel_choice::{KernelVariant, NetworkOptions};
 use super::limits;
 use super::pipelines::Pipelines;
 use super::plan::KernelPlan;
@@ -28,17 +29,32 @@ pub struct GpuNetwork {
     pipelines: Pipelines,
     dispatches: Dispatches,
     max_steps: usize,
+    kernels: KernelVariant,
 }
 
 impl GpuNetwork {
     /// Uploads `model` and builds everything an inference of up to `max_batch` images needs.
     /// Too large a batch is an error naming the biggest that fits. wgpu validation and
     /// out-of-memory errors during creation come back as [`GpuError`] (through error
-    /// scopes) instead of wgpu's default panic.
+    /// scopes) instead of wgpu's default panic. The conv and dense kernels are the default
+    /// choice ([`NetworkOptions::default`]: `CNNVIZ_KERNELS` if set, else the fastest
+    /// measured per layer).
     pub fn new(device: &wgpu::Device, model: &Model, max_batch: u32) -> Result<Self, GpuError> {
+        Self::with_options(device, model, max_batch, &NetworkOptions::default())
+    }
+
+    /// [`GpuNetwork::new`] with explicit options, e.g. a forced kernel variant for tests
+    /// and benchmarks that compare them.
+    pub fn with_options(
+        device: &wgpu::Device,
+        model: &Model,
+        max_batch: u32,
+        options: &NetworkOptions,
+    ) -> Result<Self, GpuError> {
+        let kernels = options.resolve()?;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let built = Self::build(device, model, max_batch);
+        let built = Self::build(device, model, max_batch, kernels);
         let validation = pollster::block_on(validation.pop());
         let oom = pollster::block_on(oom.pop());
         let network = built?;
@@ -63,18 +79,23 @@ impl GpuNetwork {
         limits::max_batch_for(model, limits)
     }
 
-    fn build(device: &wgpu::Device, model: &Model, max_batch: u32) -> Result<Self, GpuError> {
+    fn build(
+        device: &wgpu::Device,
+        model: &Model,
+        max_batch: u32,
+        kernels: KernelVariant,
+    ) -> Result<Self, GpuError> {
         let device_limits = device.limits();
         limits::check_batch(model, &device_limits, max_batch)?;
         let layout = ArenaLayout::new(model, max_batch);
         let cam_layout = CamLayout::new(model, max_batch);
-        let plan = KernelPlan::new(model, &layout, &cam_layout)?;
+        let plan = KernelPlan::new(model, &layout, &cam_layout, kernels)?;
         limits::check_weights(&plan, &device_limits)?;
         limits::check_loop_limit(&device.adapter_info(), &plan)?;
 
         let classes = model.num_classes();
         let buffers = Buffers::new(device, &plan, &layout, &cam_layout, classes);
-        let pipelines = Pipelines::new(device);
+        let pipelines = Pipelines::new(device, plan.steps().iter().map(|s| s.kernel));
         let dispatches = Dispatches::new(device, &plan, &pipelines, &buffers)?;
         let input = model.architecture.input;
         Ok(GpuNetwork {
@@ -88,6 +109,7 @@ impl GpuNetwork {
             pipelines,
             dispatches,
             max_steps: plan.max_steps(),
+            kernels,
         })
     }
 
@@ -206,6 +228,12 @@ impl GpuNetwork {
     /// Where Grad-CAM's outputs live in [`GpuNetwork::cam_buffer`].
     pub fn cam_layout(&self) -> &CamLayout {
         &self.cam_layout
+    }
+
+    /// The kernel variant this network was built with (the resolved option, never read
+    /// again from the environment).
+    pub fn kernel_variant(&self) -> KernelVariant {
+        self.kernels
     }
 
     pub fn max_batch(&self) -> u32 {

@@ -8,7 +8,7 @@ use bytemuck::{Pod, Zeroable};
 /// Twin of `PREDICTED` in `shaders/softmax.wgsl`.
 pub const PREDICTED_SENTINEL: u32 = u32::MAX;
 
-/// Twin of `ConvParams` in `shaders/conv2d.wgsl`.
+/// Twin of `ConvParams` in `shaders/conv2d.wgsl` and `shaders/conv2d_tiled.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct ConvParams {
@@ -27,7 +27,9 @@ pub struct ConvParams {
     pub padding: u32,
     pub weight_offset: u32,
     pub bias_offset: u32,
-    pub _pad: u32,
+    /// First float of the fused ReLU's output region (`conv2d.forward_relu_tiled`); the
+    /// other conv kernels ignore it.
+    pub relu_offset: u32,
 }
 
 /// Twin of `EltwiseParams` in `shaders/relu.wgsl`.
@@ -58,7 +60,7 @@ pub struct PoolParams {
     pub _pad: u32,
 }
 
-/// Twin of `DenseParams` in `shaders/dense.wgsl`.
+/// Twin of `DenseParams` in `shaders/dense.wgsl` and `shaders/dense_tiled.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct DenseParams {
@@ -68,8 +70,12 @@ pub struct DenseParams {
     pub out_features: u32,
     pub weight_offset: u32,
     pub bias_offset: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
+    /// Images each arena region holds: the batch-tiled kernels' bound for images past the
+    /// batch in their last tile (the direct kernels ignore it).
+    pub max_batch: u32,
+    /// The fused ReLU's other region: its output for `dense.forward_relu_tiled`, its input
+    /// for `dense.backward_input_relu`; the other dense kernels ignore it.
+    pub relu_offset: u32,
 }
 
 /// Twin of `SoftmaxParams` in `shaders/softmax.wgsl`.

@@ -19,17 +19,26 @@ pub enum Resource {
     RangeTable = 10,
 }
 
-/// One compute entry point.
+/// One compute entry point. Names start with their family (`conv2d.`, `dense.`, …) so
+/// timings can be grouped and costed by layer type; the `_tiled` variants and the fused
+/// ReLU kernels are chosen per layer by `kernel_choice`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     ConvForward,
+    ConvForwardTiled,
+    ConvForwardReluTiled,
     ConvBackwardInput,
     ReluForward,
     ReluBackward,
     PoolForward,
     PoolBackward,
     DenseForward,
+    DenseForwardTiled,
+    DenseForwardReluTiled,
+    DenseForwardSingleTiled,
+    DenseForwardReluSingleTiled,
     DenseBackwardInput,
+    DenseBackwardInputRelu,
     Softmax,
     CamChannelWeights,
     CamWeightedMap,
@@ -38,14 +47,15 @@ pub enum Kernel {
     ValueRange,
 }
 
-/// Shader files, one per kernel family; the discriminant indexes the module list in
-/// [`Pipelines::new`].
+/// Shader files, one per kernel family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Family {
     Conv2d,
+    Conv2dTiled,
     Relu,
     MaxPool2d,
     Dense,
+    DenseTiled,
     Softmax,
     GradCam,
     Normalise,
@@ -53,15 +63,22 @@ enum Family {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::ConvForward,
+        Kernel::ConvForwardTiled,
+        Kernel::ConvForwardReluTiled,
         Kernel::ConvBackwardInput,
         Kernel::ReluForward,
         Kernel::ReluBackward,
         Kernel::PoolForward,
         Kernel::PoolBackward,
         Kernel::DenseForward,
+        Kernel::DenseForwardTiled,
+        Kernel::DenseForwardReluTiled,
+        Kernel::DenseForwardSingleTiled,
+        Kernel::DenseForwardReluSingleTiled,
         Kernel::DenseBackwardInput,
+        Kernel::DenseBackwardInputRelu,
         Kernel::Softmax,
         Kernel::CamChannelWeights,
         Kernel::CamWeightedMap,
@@ -74,9 +91,15 @@ impl Kernel {
         use Kernel::*;
         match self {
             ConvForward | ConvBackwardInput => Family::Conv2d,
+            ConvForwardTiled | ConvForwardReluTiled => Family::Conv2dTiled,
             ReluForward | ReluBackward => Family::Relu,
             PoolForward | PoolBackward => Family::MaxPool2d,
             DenseForward | DenseBackwardInput => Family::Dense,
+            DenseForwardTiled
+            | DenseForwardReluTiled
+            | DenseForwardSingleTiled
+            | DenseForwardReluSingleTiled
+            | DenseBackwardInputRelu => Family::DenseTiled,
             Softmax => Family::Softmax,
             CamChannelWeights | CamWeightedMap | CamUpsample => Family::GradCam,
             Normalise => Family::Normalise,
@@ -88,8 +111,13 @@ impl Kernel {
     pub fn entry_point(self) -> &'static str {
         use Kernel::*;
         match self {
-            ConvForward | ReluForward | PoolForward | DenseForward => "forward",
+            ConvForward | ConvForwardTiled | ReluForward | PoolForward | DenseForward
+            | DenseForwardTiled => "forward",
+            ConvForwardReluTiled | DenseForwardReluTiled => "forward_relu",
+            DenseForwardSingleTiled => "forward_single",
+            DenseForwardReluSingleTiled => "forward_relu_single",
             ConvBackwardInput | DenseBackwardInput => "backward_input",
+            DenseBackwardInputRelu => "backward_input_relu",
             ReluBackward | PoolBackward => "backward",
             Softmax | Normalise | ValueRange => "main",
             CamChannelWeights => "channel_weights",
@@ -103,13 +131,20 @@ impl Kernel {
         use Kernel::*;
         match self {
             ConvForward => "conv2d.forward",
+            ConvForwardTiled => "conv2d.forward_tiled",
+            ConvForwardReluTiled => "conv2d.forward_relu_tiled",
             ConvBackwardInput => "conv2d.backward_input",
             ReluForward => "relu.forward",
             ReluBackward => "relu.backward",
             PoolForward => "maxpool2d.forward",
             PoolBackward => "maxpool2d.backward",
             DenseForward => "dense.forward",
+            DenseForwardTiled => "dense.forward_tiled",
+            DenseForwardReluTiled => "dense.forward_relu_tiled",
+            DenseForwardSingleTiled => "dense.forward_single_tiled",
+            DenseForwardReluSingleTiled => "dense.forward_relu_single_tiled",
             DenseBackwardInput => "dense.backward_input",
+            DenseBackwardInputRelu => "dense.backward_input_relu",
             Softmax => "softmax.main",
             CamChannelWeights => "grad_cam.channel_weights",
             CamWeightedMap => "grad_cam.weighted_map",
@@ -124,8 +159,16 @@ impl Kernel {
         use Kernel::*;
         use Resource::*;
         match self {
-            ConvForward | DenseForward => &[Params, Weights, Activations],
+            ConvForward
+            | ConvForwardTiled
+            | ConvForwardReluTiled
+            | DenseForward
+            | DenseForwardTiled
+            | DenseForwardReluTiled
+            | DenseForwardSingleTiled
+            | DenseForwardReluSingleTiled => &[Params, Weights, Activations],
             ConvBackwardInput | DenseBackwardInput => &[Params, Weights, Gradients],
+            DenseBackwardInputRelu => &[Params, Weights, Activations, Gradients],
             ReluForward | PoolForward => &[Params, Activations],
             ReluBackward | PoolBackward => &[Params, Activations, Gradients],
             Softmax => &[
@@ -145,46 +188,72 @@ impl Kernel {
     }
 }
 
-/// One compute pipeline per kernel, built once per [`super::GpuNetwork`]. Layouts are
-/// derived from the shaders (`layout: None`), so a shader and its bind groups cannot drift
-/// apart silently: a mismatch is a validation error at creation.
+/// One compute pipeline per kernel the plan uses, built once per [`super::GpuNetwork`]
+/// (only those: compiling a shader is the slow part of creating a network on a software
+/// driver). Layouts are derived from the shaders (`layout: None`), so a shader and its bind
+/// groups cannot drift apart silently: a mismatch is a validation error at creation.
 pub struct Pipelines {
-    pipelines: Vec<wgpu::ComputePipeline>,
+    pipelines: Vec<Option<wgpu::ComputePipeline>>,
+}
+
+impl Family {
+    fn module(self, device: &wgpu::Device) -> wgpu::ShaderModule {
+        let source = match self {
+            Family::Conv2d => wgpu::include_wgsl!("../../shaders/conv2d.wgsl"),
+            Family::Conv2dTiled => wgpu::include_wgsl!("../../shaders/conv2d_tiled.wgsl"),
+            Family::Relu => wgpu::include_wgsl!("../../shaders/relu.wgsl"),
+            Family::MaxPool2d => wgpu::include_wgsl!("../../shaders/maxpool2d.wgsl"),
+            Family::Dense => wgpu::include_wgsl!("../../shaders/dense.wgsl"),
+            Family::DenseTiled => wgpu::include_wgsl!("../../shaders/dense_tiled.wgsl"),
+            Family::Softmax => wgpu::include_wgsl!("../../shaders/softmax.wgsl"),
+            Family::GradCam => wgpu::include_wgsl!("../../shaders/grad_cam.wgsl"),
+            Family::Normalise => wgpu::include_wgsl!("../../shaders/normalise.wgsl"),
+            Family::ValueRange => wgpu::include_wgsl!("../../shaders/value_range.wgsl"),
+        };
+        device.create_shader_module(source)
+    }
 }
 
 impl Pipelines {
-    /// Creation errors (a shader the driver rejects) surface through the caller's error
-    /// scope, see [`super::GpuNetwork::new`].
-    pub fn new(device: &wgpu::Device) -> Self {
-        let modules = [
-            device.create_shader_module(wgpu::include_wgsl!("../../shaders/conv2d.wgsl")),
-            device.create_shader_module(wgpu::include_wgsl!("../../shaders/relu.wgsl")),
-            device.create_shader_module(wgpu::include_wgsl!("../../shaders/maxpool2d.wgsl")),
-            device.create_shader_module(wgpu::include_wgsl!("../../shaders/dense.wgsl")),
-            device.create_shader_module(wgpu::include_wgsl!("../../shaders/softmax.wgsl")),
-            device.create_shader_module(wgpu::include_wgsl!("../../shaders/grad_cam.wgsl")),
-            device.create_shader_module(wgpu::include_wgsl!("../../shaders/normalise.wgsl")),
-            device.create_shader_module(wgpu::include_wgsl!("../../shaders/value_range.wgsl")),
-        ];
-        let pipelines = Kernel::ALL
-            .iter()
-            .map(|&kernel| {
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+    /// Pipelines for `used` (duplicates are fine). Creation errors (a shader the driver
+    /// rejects) surface through the caller's error scope, see [`super::GpuNetwork::new`].
+    pub fn new(device: &wgpu::Device, used: impl IntoIterator<Item = Kernel>) -> Self {
+        let mut pipelines: Vec<Option<wgpu::ComputePipeline>> =
+            Kernel::ALL.iter().map(|_| None).collect();
+        let mut modules: Vec<(Family, wgpu::ShaderModule)> = Vec::new();
+        for kernel in used {
+            if pipelines[kernel as usize].is_some() {
+                continue;
+            }
+            let family = kernel.family();
+            let module = match modules.iter().position(|(f, _)| *f == family) {
+                Some(at) => &modules[at].1,
+                None => {
+                    modules.push((family, family.module(device)));
+                    &modules[modules.len() - 1].1
+                }
+            };
+            pipelines[kernel as usize] = Some(device.create_compute_pipeline(
+                &wgpu::ComputePipelineDescriptor {
                     label: Some(kernel.name()),
                     layout: None,
-                    module: &modules[kernel.family() as usize],
+                    module,
                     entry_point: Some(kernel.entry_point()),
                     compilation_options: Default::default(),
                     cache: None,
-                })
-            })
-            .collect();
+                },
+            ));
+        }
         Pipelines { pipelines }
     }
 
+    /// The pipeline of a kernel the plan uses; every dispatch comes from the same plan
+    /// that chose which pipelines to build, so a missing one is a bug here, not an input.
     pub fn get(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
         // ALL lists the kernels in declaration order, so the discriminant is the index.
-        &self.pipelines[kernel as usize]
+        self.pipelines[kernel as usize]
+            .as_ref()
+            .unwrap_or_else(|| panic!("no pipeline was built for {}", kernel.name()))
     }
 }
 

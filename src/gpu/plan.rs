@@ -5,6 +5,11 @@
 
 use super::GpuError;
 use super::arena::{ArenaLayout, CamLayout};
+use super::kernel_choice::{
+    CONV_OC_BLOCK, CONV_TILE, DENSE_IMAGES, DENSE_K_CHUNK, DENSE_OUTPUTS, KernelVariant,
+    conv_chunk_channels,
+};
+use super::limits::LLVMPIPE_LOOP_LIMIT;
 use super::params::{
     CamParams, ConvParams, DenseParams, EltwiseParams, NormaliseParams, PoolParams, RangeEntry,
     SoftmaxParams,
@@ -23,8 +28,11 @@ pub struct Step {
     pub label: String,
     /// The uniform's bytes (a `params` struct), empty for kernels without one.
     pub params: Vec<u8>,
-    /// Workgroups per image; the dispatch's y is the batch.
+    /// Workgroups per image (per block of images, see `images_per_group`).
     pub groups: u32,
+    /// Images one workgroup covers: 1 for most kernels, whose dispatch y is the batch;
+    /// the batch-tiled kernels dispatch ceil(batch / images_per_group) in y.
+    pub images_per_group: u32,
 }
 
 impl Step {
@@ -34,7 +42,13 @@ impl Step {
             label: format!("{layer} {}", kernel.name()),
             params: bytemuck::bytes_of(params).to_vec(),
             groups,
+            images_per_group: 1,
         }
+    }
+
+    fn per_images(mut self, images: u32) -> Step {
+        self.images_per_group = images;
+        self
     }
 }
 
@@ -50,6 +64,10 @@ impl Step {
             Kernel::ConvForward => {
                 let p: ConvParams = read(&self.params);
                 u64::from(p.in_channels) * (1 + square_plus(p.kernel.into()))
+            }
+            Kernel::ConvForwardTiled | Kernel::ConvForwardReluTiled => {
+                let p: ConvParams = read(&self.params);
+                conv_tiled_loops(&p).unwrap_or(u64::MAX)
             }
             Kernel::ConvBackwardInput => {
                 let p: ConvParams = read(&self.params);
@@ -69,7 +87,15 @@ impl Step {
                 let p: DenseParams = read(&self.params);
                 u64::from(p.in_features.div_ceil(WORKGROUP)) + 6
             }
-            Kernel::DenseBackwardInput => {
+            Kernel::DenseForwardTiled | Kernel::DenseForwardReluTiled => {
+                let p: DenseParams = read(&self.params);
+                dense_tiled_loops(p.in_features, DENSE_IMAGES)
+            }
+            Kernel::DenseForwardSingleTiled | Kernel::DenseForwardReluSingleTiled => {
+                let p: DenseParams = read(&self.params);
+                dense_tiled_loops(p.in_features, 1)
+            }
+            Kernel::DenseBackwardInput | Kernel::DenseBackwardInputRelu => {
                 let p: DenseParams = read(&self.params);
                 p.out_features.into()
             }
@@ -95,12 +121,51 @@ impl Step {
     }
 }
 
+/// Loop iterations of one invocation of `conv2d_tiled.wgsl` (`None`: the layer does not
+/// fit it): per round of `chunk` input channels, the outer loop, staging the input patches
+/// and the weights (64 invocations share each), and the taps of every staged channel.
+fn conv_tiled_loops(p: &ConvParams) -> Option<u64> {
+    let chunk = u64::from(conv_chunk_channels(p.in_channels, p.kernel, p.stride)?);
+    let side = u64::from(CONV_TILE - 1) * u64::from(p.stride) + u64::from(p.kernel);
+    let taps = u64::from(p.kernel) * u64::from(p.kernel);
+    let in_channels = u64::from(p.in_channels);
+    let per_tap_row = 1 + u64::from(p.kernel);
+    let mut loops = 0;
+    let mut c0 = 0;
+    while c0 < in_channels {
+        let count = chunk.min(in_channels - c0);
+        loops += 1
+            + (count * side * side).div_ceil(u64::from(WORKGROUP))
+            + (count * taps * u64::from(CONV_OC_BLOCK / 4)).div_ceil(u64::from(WORKGROUP))
+            + count * (1 + u64::from(p.kernel) * per_tap_row);
+        c0 += chunk;
+    }
+    Some(loops)
+}
+
+/// Loop iterations of one invocation of `dense_tiled.wgsl`'s forward with blocks of
+/// `images` images: per round of `K_CHUNK` inputs, the outer loop, staging (`images`
+/// values per input, 64 invocations) and per input the loop over the images; then the
+/// store loop.
+fn dense_tiled_loops(in_features: u32, images: u32) -> u64 {
+    let rounds = u64::from(in_features.div_ceil(DENSE_K_CHUNK));
+    let staging = u64::from((DENSE_K_CHUNK * images).div_ceil(WORKGROUP));
+    let per_round = 1 + staging + u64::from(DENSE_K_CHUNK) * (1 + u64::from(images));
+    rounds * per_round + u64::from(images)
+}
+
 /// Every launch the network may record, and the data its fixed buffers start with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelPlan {
-    /// Forward launches in layer order; flatten layers have none (their output aliases).
+    /// Which kernels the plan uses where there is a choice.
+    pub variant: KernelVariant,
+    /// Forward launches in layer order; flatten layers have none (their output aliases),
+    /// nor does a ReLU that the tiled conv or dense kernel before it writes.
     pub forward: Vec<Step>,
-    /// `backward[i]`: input gradient of layer `i` (None for flatten, which aliases).
+    /// `backward[i]`: input gradient of layer `i`. `None` for flatten (which aliases), and
+    /// for a ReLU whose input gradient the dense layer after it writes
+    /// (`dense.backward_input_relu`; never when the ReLU's output is a Grad-CAM target, so
+    /// a backward pass that stops there records exactly its own layers).
     pub backward: Vec<Option<Step>>,
     pub softmax: Step,
     /// Per conv block: channel weights, weighted map, normalise it, upsample, normalise.
@@ -134,15 +199,36 @@ fn map_dims(shape: Shape) -> (usize, usize, usize) {
 }
 
 impl KernelPlan {
-    pub fn new(model: &Model, arena: &ArenaLayout, cam: &CamLayout) -> Result<Self, GpuError> {
+    /// The plan of `model` over `arena`, with the conv and dense kernels `variant` asks
+    /// for (see `kernel_choice`).
+    pub fn new(
+        model: &Model,
+        arena: &ArenaLayout,
+        cam: &CamLayout,
+        variant: KernelVariant,
+    ) -> Result<Self, GpuError> {
         let mut weights: Vec<f32> = Vec::with_capacity(model.parameter_count());
         let mut forward = Vec::new();
-        let mut backward = Vec::new();
+        let mut backward: Vec<Option<Step>> = Vec::new();
+        // Activations Grad-CAM may stop at: a fused backward step must not cross them.
+        let targets: Vec<usize> = model
+            .conv_blocks()
+            .iter()
+            .map(|b| b.output_layer + 1)
+            .collect();
+        let tiled = variant.prefers_tiled();
+        // Set when the previous layer's kernel also wrote this ReLU's output.
+        let mut relu_fused = false;
         for (i, layer) in model.layers.iter().enumerate() {
             let (input, output) = (&arena.slots[i], &arena.slots[i + 1]);
             let name = layer.plan.name.as_str();
             let (in_offset, out_offset) = (to_u32(input.offset)?, to_u32(output.offset)?);
             let (in_len, out_len) = (to_u32(input.len)?, to_u32(output.len)?);
+            // The ReLU right after this layer, if any: the tiled kernels write its output too.
+            let next_relu = match model.layers.get(i + 1) {
+                Some(next) if tiled && next.plan.op == LayerOp::Relu => Some(&arena.slots[i + 2]),
+                _ => None,
+            };
             // Packs this layer's parameters; returns (weight offset, bias offset).
             let mut pack = || -> Result<(u32, u32), GpuError> {
                 let p = layer.params.as_ref().ok_or_else(|| {
@@ -154,12 +240,13 @@ impl KernelPlan {
                 weights.extend_from_slice(&p.bias);
                 Ok((w, b))
             };
+            let fuses_relu = std::mem::take(&mut relu_fused);
             let (f, b) = match layer.plan.op {
                 LayerOp::Conv2d(g) => {
                     let (weight_offset, bias_offset) = pack()?;
                     let (_, ih, iw) = map_dims(layer.plan.input);
                     let (_, oh, ow) = map_dims(layer.plan.output);
-                    let params = ConvParams {
+                    let mut params = ConvParams {
                         in_offset,
                         out_offset,
                         in_len,
@@ -175,22 +262,39 @@ impl KernelPlan {
                         padding: to_u32(g.padding)?,
                         weight_offset,
                         bias_offset,
-                        _pad: 0,
+                        relu_offset: 0,
                     };
-                    (
-                        Some(Step::new(
-                            Kernel::ConvForward,
-                            name,
-                            &params,
-                            groups_for(output.len)?,
-                        )),
-                        Some(Step::new(
-                            Kernel::ConvBackwardInput,
-                            name,
-                            &params,
-                            groups_for(input.len)?,
-                        )),
-                    )
+                    let backward = Step::new(
+                        Kernel::ConvBackwardInput,
+                        name,
+                        &params,
+                        groups_for(input.len)?,
+                    );
+                    // Tiled where the layer fits the workgroup arrays and stays inside
+                    // llvmpipe's loop limit (the direct kernel is refused past it anyway).
+                    let fits = tiled
+                        && conv_tiled_loops(&params).is_some_and(|l| l <= LLVMPIPE_LOOP_LIMIT);
+                    let forward = if fits {
+                        let tiles = params.out_height.div_ceil(CONV_TILE)
+                            * params.out_width.div_ceil(CONV_TILE);
+                        let groups = tiles
+                            .checked_mul(params.out_channels.div_ceil(CONV_OC_BLOCK))
+                            .ok_or_else(|| {
+                                GpuError::ModelTooLarge(format!("`{name}` has too many tiles"))
+                            })?;
+                        let kernel = match next_relu {
+                            Some(relu) => {
+                                params.relu_offset = to_u32(relu.offset)?;
+                                relu_fused = true;
+                                Kernel::ConvForwardReluTiled
+                            }
+                            None => Kernel::ConvForwardTiled,
+                        };
+                        Step::new(kernel, name, &params, groups)
+                    } else {
+                        Step::new(Kernel::ConvForward, name, &params, groups_for(output.len)?)
+                    };
+                    (Some(forward), Some(backward))
                 }
                 LayerOp::Relu => {
                     let params = EltwiseParams {
@@ -201,7 +305,8 @@ impl KernelPlan {
                     };
                     let groups = groups_for(output.len)?;
                     (
-                        Some(Step::new(Kernel::ReluForward, name, &params, groups)),
+                        (!fuses_relu)
+                            .then(|| Step::new(Kernel::ReluForward, name, &params, groups)),
                         Some(Step::new(Kernel::ReluBackward, name, &params, groups)),
                     )
                 }
@@ -243,31 +348,72 @@ impl KernelPlan {
                     out_features,
                 } => {
                     let (weight_offset, bias_offset) = pack()?;
-                    let params = DenseParams {
+                    let mut params = DenseParams {
                         in_offset,
                         out_offset,
                         in_features: to_u32(in_features)?,
                         out_features: to_u32(out_features)?,
                         weight_offset,
                         bias_offset,
-                        _pad0: 0,
-                        _pad1: 0,
+                        max_batch: arena.max_batch,
+                        relu_offset: 0,
                     };
-                    (
+                    // A network that only ever runs one image gets the one-image block: a
+                    // block of 8 would load 8 inputs per weight to use one.
+                    let images = if arena.max_batch == 1 {
+                        1
+                    } else {
+                        DENSE_IMAGES
+                    };
+                    let fits = tiled
+                        && dense_tiled_loops(params.in_features, images) <= LLVMPIPE_LOOP_LIMIT;
+                    let forward = if fits {
+                        // DENSE_OUTPUTS outputs × `images` images per workgroup.
+                        let groups = to_u32(out_features.div_ceil(DENSE_OUTPUTS as usize))?;
+                        let mut fused = params;
+                        let kernel = match (next_relu, images) {
+                            (Some(relu), _) => {
+                                fused.relu_offset = to_u32(relu.offset)?;
+                                relu_fused = true;
+                                if images == 1 {
+                                    Kernel::DenseForwardReluSingleTiled
+                                } else {
+                                    Kernel::DenseForwardReluTiled
+                                }
+                            }
+                            (None, 1) => Kernel::DenseForwardSingleTiled,
+                            (None, _) => Kernel::DenseForwardTiled,
+                        };
+                        Step::new(kernel, name, &fused, groups).per_images(images)
+                    } else {
                         // One workgroup per output feature (a reduction over the inputs).
-                        Some(Step::new(
-                            Kernel::DenseForward,
-                            name,
-                            &params,
-                            to_u32(out_features)?,
-                        )),
-                        Some(Step::new(
+                        Step::new(Kernel::DenseForward, name, &params, to_u32(out_features)?)
+                    };
+                    // The ReLU right before this layer: its backward rides along unless
+                    // its output is where Grad-CAM may stop.
+                    let relu_before = i
+                        .checked_sub(1)
+                        .filter(|&r| model.layers[r].plan.op == LayerOp::Relu)
+                        .filter(|_| tiled && !targets.contains(&i));
+                    let backward = match relu_before {
+                        Some(r) => {
+                            params.relu_offset = to_u32(arena.slots[r].offset)?;
+                            backward[r] = None;
+                            Step::new(
+                                Kernel::DenseBackwardInputRelu,
+                                name,
+                                &params,
+                                groups_for(in_features)?,
+                            )
+                        }
+                        None => Step::new(
                             Kernel::DenseBackwardInput,
                             name,
                             &params,
                             groups_for(in_features)?,
-                        )),
-                    )
+                        ),
+                    };
+                    (Some(forward), Some(backward))
                 }
             };
             forward.extend(f);
@@ -357,9 +503,11 @@ impl KernelPlan {
             label: format!("activations {}", Kernel::ValueRange.name()),
             params: Vec::new(),
             groups: to_u32(range_table.len())?,
+            images_per_group: 1,
         };
 
         Ok(KernelPlan {
+            variant,
             forward,
             backward,
             softmax,
@@ -441,7 +589,7 @@ mod tests {
         let model = zero_model();
         let arena = ArenaLayout::new(&model, 4);
         let cam = CamLayout::new(&model, 4);
-        let plan = KernelPlan::new(&model, &arena, &cam).expect("plan");
+        let plan = KernelPlan::new(&model, &arena, &cam, KernelVariant::Direct).expect("plan");
         let layers = model.layers.len();
         let flattens = model
             .layers
@@ -473,5 +621,73 @@ mod tests {
         for step in plan.forward.iter().chain(plan.backward.iter().flatten()) {
             assert_eq!(step.params.len() % 16, 0, "{}", step.label);
         }
+    }
+
+    #[test]
+    fn the_tiled_plan_fuses_relus_and_tiles_the_batch() {
+        let model = zero_model();
+        let arena = ArenaLayout::new(&model, 20);
+        let cam = CamLayout::new(&model, 20);
+        let plan = KernelPlan::new(&model, &arena, &cam, KernelVariant::Tiled).expect("plan");
+        let labels: Vec<&str> = plan.forward.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "conv1 conv2d.forward_relu_tiled",
+                "pool1 maxpool2d.forward",
+                "conv2 conv2d.forward_relu_tiled",
+                "pool2 maxpool2d.forward",
+                "fc1 dense.forward_relu_tiled",
+                "fc2 dense.forward_tiled",
+            ]
+        );
+        // conv1: 28×28 outputs in 16×16 tiles (2 × 2), 16 channels in two blocks of 8.
+        assert_eq!(plan.forward[0].groups, 8);
+        // conv2: 14×14 in one tile, 32 channels in four blocks.
+        assert_eq!(plan.forward[2].groups, 4);
+        let fc1 = &plan.forward[4];
+        assert_eq!((fc1.groups, fc1.images_per_group), (1, DENSE_IMAGES));
+        assert_eq!(plan.forward[0].images_per_group, 1);
+        // fc2's backward writes relu3's input gradient too; relu3 has no step of its own.
+        let backward: Vec<Option<&str>> = plan
+            .backward
+            .iter()
+            .map(|s| s.as_ref().map(|s| s.label.as_str()))
+            .collect();
+        let layers = model.layers.len();
+        assert_eq!(backward[layers - 1], Some("fc2 dense.backward_input_relu"));
+        assert_eq!(backward[layers - 2], None);
+        // relu2's output is a Grad-CAM target: fc1 … pool2 stop there, relu2 keeps its own.
+        assert!(backward.contains(&Some("relu2 relu.backward")));
+        // Inside llvmpipe's loop limit with room to spare (the count is an upper bound: it
+        // counts fc1's constant eight-image loop, which the driver unrolls).
+        for (label, loops) in plan.loop_iterations() {
+            assert!(loops <= LLVMPIPE_LOOP_LIMIT / 4, "{label}: {loops}");
+        }
+        for step in plan.steps() {
+            assert_eq!(step.params.len() % 16, 0, "{}", step.label);
+        }
+    }
+
+    #[test]
+    fn loop_bounds_of_the_tiled_kernels_count_every_round() {
+        // 16 channels of 3×3, stride 1: rounds of 6, 6 and 4 channels, patches of 18×18,
+        // 18 vec4s of weights per channel.
+        let p = ConvParams {
+            in_channels: 16,
+            kernel: 3,
+            stride: 1,
+            ..Default::default()
+        };
+        let round = |c: u64| 1 + (c * 324).div_ceil(64) + (c * 18).div_ceil(64) + c * 13;
+        assert_eq!(conv_tiled_loops(&p), Some(round(6) + round(6) + round(4)));
+        let too_big = ConvParams {
+            kernel: 7,
+            stride: 4,
+            ..p
+        };
+        assert_eq!(conv_tiled_loops(&too_big), None);
+        assert_eq!(dense_tiled_loops(1568, 8), 13 * (1 + 16 + 128 * 9) + 8);
+        assert_eq!(dense_tiled_loops(1568, 1), 13 * (1 + 2 + 128 * 2) + 1);
     }
 }

@@ -1,7 +1,18 @@
-//! Per-kernel GPU timing with timestamp queries, for `cnnviz bench` and the criterion
-//! benchmarks. Each kernel runs in its own compute pass whose beginning and end write a
-//! timestamp (`timestamp_writes`, which needs only `TIMESTAMP_QUERY`), so the figures are
+//! Per-kernel GPU timing with timestamp queries, for `cnnviz bench`, the criterion
+//! benchmarks and the window's timing panel. Each kernel's beginning and end write a
+//! timestamp: around its own compute pass (`timestamp_writes`, which needs only
+//! `TIMESTAMP_QUERY`), or, where the encoder records several kernels in one pass and the
+//! device has `TIMESTAMP_QUERY_INSIDE_PASSES`, between the dispatches
+//! ([`KernelTimer::begin_inside`] / [`KernelTimer::end_inside`]). Either way the figures are
 //! GPU time, not CPU submission time.
+//!
+//! Two ways to read the durations back:
+//!
+//! - [`KernelTimer::read_blocking`] waits for the GPU: for benchmarks and tests.
+//! - [`KernelTimer::start_map`] + [`KernelTimer::try_take`] never wait: for the frame loop,
+//!   in the style of [`super::ProbabilityReadback`].
+
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::GpuError;
 
@@ -15,15 +26,53 @@ pub struct KernelTiming {
     pub nanoseconds: f64,
 }
 
+/// Where the timestamps of the last recorded inference were written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampPlacement {
+    /// Each kernel in its own compute pass, timestamps at the pass's beginning and end.
+    PerPass,
+    /// Kernels share a pass; timestamps are written between the dispatches.
+    InsidePasses,
+}
+
+/// Where the readback of the recorded timestamps stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MapState {
+    /// Nothing recorded since the last read, or a read finished.
+    Idle,
+    /// A resolve and copy into the staging buffer are recorded (maybe submitted).
+    Encoded,
+    /// `map_async` was called; the callback has not run yet.
+    Mapping,
+    Mapped,
+    Failed,
+}
+
 /// Query set and readback buffers for up to `capacity` kernels per inference.
+///
+/// The frame loop's pattern (never waits; a timed frame is skipped while the previous
+/// timestamps are still in flight):
+///
+/// ```text
+/// if !timer.in_flight() {
+///     network.encode_timed(&mut encoder, &request, &mut timer)?;   // else network.encode
+/// }
+/// queue.submit([encoder.finish()]);
+/// timer.start_map();                       // after the submit; no-op if nothing was timed
+/// device.poll(wgpu::PollType::Poll)?;      // (or let the event loop poll)
+/// if let Some(timings) = timer.try_take()? { show(timings) }
+/// ```
 pub struct KernelTimer {
     query_set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
     staging: wgpu::Buffer,
     capacity: u32,
     recorded: Vec<(String, &'static str)>,
+    placement: TimestampPlacement,
+    inside_passes: bool,
     /// Nanoseconds per timestamp tick.
     period: f64,
+    state: Arc<Mutex<MapState>>,
 }
 
 impl KernelTimer {
@@ -35,7 +84,8 @@ impl KernelTimer {
         queue: &wgpu::Queue,
         capacity: usize,
     ) -> Result<Self, GpuError> {
-        if !device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+        let features = device.features();
+        if !features.contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Err(GpuError::TimestampsUnsupported);
         }
         // A query set holds at most QUERY_SET_MAX_QUERIES (4096) queries, two per kernel.
@@ -65,7 +115,10 @@ impl KernelTimer {
             staging,
             capacity,
             recorded: Vec::new(),
+            placement: TimestampPlacement::PerPass,
+            inside_passes: features.contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
             period: f64::from(queue.get_timestamp_period()),
+            state: Arc::new(Mutex::new(MapState::Idle)),
         })
     }
 
@@ -73,6 +126,26 @@ impl KernelTimer {
         self.capacity as usize
     }
 
+    /// Whether the device can write timestamps between dispatches of one pass, so an
+    /// encoder may use [`KernelTimer::begin_inside`] instead of a pass per kernel.
+    pub fn supports_inside_passes(&self) -> bool {
+        self.inside_passes
+    }
+
+    /// Where the last recorded inference's timestamps were written.
+    pub fn placement(&self) -> TimestampPlacement {
+        self.placement
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MapState> {
+        // The state is a plain enum; a panic elsewhere cannot leave it half-written.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Checks, before anything is recorded, that `needed` kernels fit and that no earlier
+    /// readback still holds the staging buffer.
     pub(super) fn check_capacity(&self, needed: usize) -> Result<(), GpuError> {
         if needed > self.capacity as usize {
             return Err(GpuError::TimerTooSmall {
@@ -80,11 +153,23 @@ impl KernelTimer {
                 needed,
             });
         }
+        if matches!(*self.lock(), MapState::Mapping | MapState::Mapped) {
+            return Err(GpuError::TimerBusy);
+        }
         Ok(())
     }
 
     pub(super) fn clear(&mut self) {
         self.recorded.clear();
+        self.placement = TimestampPlacement::PerPass;
+    }
+
+    /// Reserves the next pair of queries for a kernel; returns the index of the first.
+    fn reserve(&mut self, label: String, kernel: &'static str) -> Result<u32, GpuError> {
+        let index = self.recorded.len();
+        self.check_capacity(index + 1)?;
+        self.recorded.push((label, kernel));
+        Ok(2 * index as u32)
     }
 
     /// Reserves the next pair of queries for a kernel and returns the pass's writes.
@@ -93,15 +178,38 @@ impl KernelTimer {
         label: String,
         kernel: &'static str,
     ) -> Result<wgpu::ComputePassTimestampWrites<'_>, GpuError> {
-        let index = self.recorded.len();
-        self.check_capacity(index + 1)?;
-        self.recorded.push((label, kernel));
-        let begin = 2 * index as u32;
+        let begin = self.reserve(label, kernel)?;
+        self.placement = TimestampPlacement::PerPass;
         Ok(wgpu::ComputePassTimestampWrites {
             query_set: &self.query_set,
             beginning_of_pass_write_index: Some(begin),
             end_of_pass_write_index: Some(begin + 1),
         })
+    }
+
+    /// Writes a kernel's beginning timestamp inside `pass`, before its dispatch; follow
+    /// the dispatch with [`KernelTimer::end_inside`]. Needs
+    /// [`KernelTimer::supports_inside_passes`] (else [`GpuError::TimestampsUnsupported`]).
+    pub fn begin_inside(
+        &mut self,
+        pass: &mut wgpu::ComputePass<'_>,
+        label: String,
+        kernel: &'static str,
+    ) -> Result<(), GpuError> {
+        if !self.inside_passes {
+            return Err(GpuError::TimestampsUnsupported);
+        }
+        let begin = self.reserve(label, kernel)?;
+        self.placement = TimestampPlacement::InsidePasses;
+        pass.write_timestamp(&self.query_set, begin);
+        Ok(())
+    }
+
+    /// Writes the ending timestamp of the kernel [`KernelTimer::begin_inside`] opened last.
+    pub fn end_inside(&self, pass: &mut wgpu::ComputePass<'_>) {
+        if let Some(last) = self.recorded.len().checked_sub(1) {
+            pass.write_timestamp(&self.query_set, 2 * last as u32 + 1);
+        }
     }
 
     /// Resolves the recorded queries and copies them to the readback buffer, in the same
@@ -113,19 +221,16 @@ impl KernelTimer {
         }
         encoder.resolve_query_set(&self.query_set, 0..count, &self.resolve, 0);
         encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.staging, 0, u64::from(count) * 8);
+        *self.lock() = MapState::Encoded;
     }
 
-    /// Waits for the submitted inference and returns each kernel's duration, in recording
-    /// order. Blocks: for benchmarks and tests, not for the frame loop.
-    pub fn read_blocking(&self, device: &wgpu::Device) -> Result<Vec<KernelTiming>, GpuError> {
-        if self.recorded.is_empty() {
-            return Err(GpuError::TimerEmpty);
-        }
-        let bytes = self.recorded.len() as u64 * 16;
-        let raw = super::readback::map_read(device, &self.staging, bytes)?;
-        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&raw);
-        Ok(self
-            .recorded
+    fn bytes(&self) -> u64 {
+        self.recorded.len() as u64 * 16
+    }
+
+    fn timings(&self, raw: &[u8]) -> Vec<KernelTiming> {
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(raw);
+        self.recorded
             .iter()
             .enumerate()
             .map(|(i, (label, kernel))| {
@@ -136,6 +241,84 @@ impl KernelTimer {
                     nanoseconds: end.saturating_sub(begin) as f64 * self.period,
                 }
             })
-            .collect())
+            .collect()
+    }
+
+    /// Waits for the submitted inference and returns each kernel's duration, in recording
+    /// order. Blocks: for benchmarks and tests, not for the frame loop (which uses
+    /// [`KernelTimer::start_map`] and [`KernelTimer::try_take`]).
+    pub fn read_blocking(&self, device: &wgpu::Device) -> Result<Vec<KernelTiming>, GpuError> {
+        if self.recorded.is_empty() {
+            return Err(GpuError::TimerEmpty);
+        }
+        let state = *self.lock();
+        match state {
+            MapState::Mapping | MapState::Mapped | MapState::Failed => {
+                // An asynchronous read is under way: finish it instead of mapping twice.
+                device.poll(wgpu::PollType::wait_indefinitely())?;
+                self.try_take()?.ok_or(GpuError::MapCallbackLost)
+            }
+            MapState::Idle | MapState::Encoded => {
+                let raw = super::readback::map_read(device, &self.staging, self.bytes())?;
+                *self.lock() = MapState::Idle;
+                Ok(self.timings(&raw))
+            }
+        }
+    }
+
+    /// Starts mapping the timestamps after the submission that holds the timed inference;
+    /// returns at once. Does nothing unless a timed inference was recorded since the last
+    /// read. Until [`KernelTimer::try_take`] delivers, recording another timed inference
+    /// fails with [`GpuError::TimerBusy`].
+    pub fn start_map(&self) {
+        let mut state = self.lock();
+        if *state != MapState::Encoded || self.recorded.is_empty() {
+            return;
+        }
+        *state = MapState::Mapping;
+        drop(state);
+        let shared = Arc::clone(&self.state);
+        self.staging
+            .slice(..self.bytes())
+            .map_async(wgpu::MapMode::Read, move |result| {
+                let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+                *state = if result.is_ok() {
+                    MapState::Mapped
+                } else {
+                    MapState::Failed
+                };
+            });
+    }
+
+    /// True from [`KernelTimer::start_map`] until [`KernelTimer::try_take`] delivers.
+    pub fn in_flight(&self) -> bool {
+        matches!(*self.lock(), MapState::Mapping | MapState::Mapped)
+    }
+
+    /// Each kernel's duration if the map finished (someone polled the device since
+    /// [`KernelTimer::start_map`]), else `None`; never waits. Unmaps, so the timer can
+    /// record again.
+    pub fn try_take(&self) -> Result<Option<Vec<KernelTiming>>, GpuError> {
+        let mut state = self.lock();
+        match *state {
+            MapState::Mapped => {
+                let slice = self.staging.slice(..self.bytes());
+                let raw = slice.get_mapped_range()?.to_vec();
+                self.staging.unmap();
+                *state = MapState::Idle;
+                Ok(Some(self.timings(&raw)))
+            }
+            MapState::Failed => {
+                *state = MapState::Idle;
+                Err(GpuError::Map(wgpu::BufferAsyncError))
+            }
+            _ => Ok(None),
+        }
     }
 }
+
+// The window may keep a timer beside the network on another thread.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<KernelTimer>();
+};
