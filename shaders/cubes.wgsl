@@ -70,8 +70,10 @@ struct Frame {
     // Fog distances (world units from the eye): start and full.
     fog_near: f32,
     fog_far: f32,
-    _pad1: u32,
-    _pad2: u32,
+    // Top-left corner of the viewport in the target, in pixels: fragment positions are
+    // target pixels, the rays are built in viewport pixels.
+    viewport_x: f32,
+    viewport_y: f32,
 }
 
 struct Layer {
@@ -108,7 +110,9 @@ struct Tile {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> frame: Frame;
+// A read-only storage buffer, not a uniform: lavapipe (Mesa 22.3) leaked memory on every
+// frame whose uniform buffer had been rewritten (see CubeRenderer::prepare).
+@group(0) @binding(0) var<storage, read> frame: Frame;
 @group(0) @binding(1) var<storage, read> activations: array<f32>;
 @group(0) @binding(2) var<storage, read> ranges: array<f32>;
 @group(0) @binding(3) var<storage, read> cam: array<f32>;
@@ -344,12 +348,13 @@ fn vs_cube(@builtin(vertex_index) corner: u32, @builtin(instance_index) cube: u3
     out.centre = centre;
     out.half_size = half_size;
     out.color = cube_color(layer.activation, layer.cols, cube, y, x, t, reveal);
+    let origin = vec2<f32>(frame.viewport_x, frame.viewport_y);
     out.rect = vec4<f32>(
         (rect_lo.x + 1.0) * 0.5 * viewport.x,
         (1.0 - rect_hi.y) * 0.5 * viewport.y,
         (rect_hi.x + 1.0) * 0.5 * viewport.x,
         (1.0 - rect_lo.y) * 0.5 * viewport.y,
-    );
+    ) + vec4<f32>(origin, origin);
     // A cube off screen, or reaching behind the eye (zoomed into the scene), is dropped:
     // all three corners outside the view, so the clipper rejects it outright.
     let on_screen = all(rect_hi > vec2<f32>(-1.0)) && all(rect_lo < vec2<f32>(1.0));
@@ -377,7 +382,8 @@ const SAMPLE_POSITIONS = array<vec2<f32>, 4>(
     vec2<f32>(0.625, 0.875),
 );
 
-fn ray_through(pixel: vec2<f32>) -> vec3<f32> {
+fn ray_through(target_pixel: vec2<f32>) -> vec3<f32> {
+    let pixel = target_pixel - vec2<f32>(frame.viewport_x, frame.viewport_y);
     let ndc = vec2<f32>(
         pixel.x / frame.viewport_width * 2.0 - 1.0,
         1.0 - pixel.y / frame.viewport_height * 2.0,

@@ -40,7 +40,9 @@ struct ColorChoice {
 @group(0) @binding(0) var<uniform> job: ImageJob;
 @group(0) @binding(1) var<storage, read> activations: array<f32>;
 @group(0) @binding(2) var<storage, read> cam: array<f32>;
-@group(0) @binding(3) var<uniform> choice: ColorChoice;
+// Storage, not uniform: it is rewritten on every inference, and lavapipe (Mesa 22.3) leaks
+// memory for each rewrite of a bound uniform buffer.
+@group(0) @binding(3) var<storage, read> choice: ColorChoice;
 @group(0) @binding(4) var image: texture_storage_2d<rgba8unorm, write>;
 
 const THREADS: u32 = 64u;

@@ -4,10 +4,13 @@
 //! the tests are thin consumers of it.
 
 pub mod app;
+pub mod bench;
 pub mod colormap;
 pub mod data;
 pub mod gpu;
 pub mod heatmap;
+pub mod kiosk;
+pub mod logging;
 pub mod model;
 pub mod scene;
 pub mod store;

@@ -23,6 +23,13 @@ struct Cli {
     /// data directory (e.g. ~/.local/share/cnnviz/cnnviz.redb).
     #[arg(long)]
     store: Option<std::path::PathBuf>,
+    /// Kiosk mode for unattended touch screens: fullscreen, idle reset, attract mode; exit
+    /// only through the admin gesture and PIN (see docs/kiosk.md).
+    #[arg(long)]
+    kiosk: bool,
+    /// The kiosk's settings (TOML; every key is documented in kiosk.example.toml).
+    #[arg(long, requires = "kiosk")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -41,14 +48,26 @@ enum Command {
     Store(cli::store::StoreArgs),
     /// Render the 3D scene of one digit offscreen to a PNG.
     Render(cli::render::RenderArgs),
+    /// Per-kernel GPU timings against the adapter's peak, latency, throughput, frame rate.
+    Bench(cli::bench::BenchArgs),
+    /// Scripted kiosk visitors for a long time, headless: do memory and GPU objects level off?
+    Soak(cli::soak::SoakArgs),
 }
 
 fn main() -> std::process::ExitCode {
     quiet_device_select_layer();
     let cli = Cli::parse();
-    let result = match &cli.command {
-        None => cli::window::run(&cli.model, &cli.store),
-        Some(command) => run_command(command),
+    let result = if cli.kiosk {
+        run_kiosk(&cli)
+    } else {
+        if let Err(e) = cnnviz::logging::init(None) {
+            eprintln!("cnnviz: logging: {e}");
+        }
+        cnnviz::logging::log_panics();
+        match &cli.command {
+            None => cli::window::run(&cli.model, &cli.store),
+            Some(command) => run_command(command),
+        }
     };
     match result {
         Ok(code) => code,
@@ -61,6 +80,17 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Kiosk mode logs to a size-capped file as well, so the config comes first.
+fn run_kiosk(cli: &Cli) -> anyhow::Result<std::process::ExitCode> {
+    let config = cli::kiosk::load_config(cli.config.as_deref())?;
+    let store = cli::kiosk::store_path(&config, &cli.store)?;
+    let log_file = config.log_path(&store);
+    cnnviz::logging::init(Some((&log_file, config.log.max_bytes)))
+        .map_err(|e| anyhow::anyhow!("kiosk log {}: {e}", log_file.display()))?;
+    cnnviz::logging::log_panics();
+    cli::kiosk::run(&cli.model, config, store)
+}
+
 fn run_command(command: &Command) -> anyhow::Result<std::process::ExitCode> {
     match command {
         Command::Predict(args) => cli::predict::run(args),
@@ -69,6 +99,8 @@ fn run_command(command: &Command) -> anyhow::Result<std::process::ExitCode> {
         Command::Train(args) => cli::train::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Store(args) => cli::store::run(args),
         Command::Render(args) => cli::render::run(args),
+        Command::Bench(args) => cli::bench::run(args),
+        Command::Soak(args) => cli::soak::run(args),
     }
 }
 

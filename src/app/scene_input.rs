@@ -39,6 +39,22 @@ impl Default for Gesture {
     }
 }
 
+impl Gesture {
+    /// Adds what a later pass of the same frame saw.
+    pub fn add(&mut self, later: Gesture) {
+        self.orbit = [
+            self.orbit[0] + later.orbit[0],
+            self.orbit[1] + later.orbit[1],
+        ];
+        self.pan = [self.pan[0] + later.pan[0], self.pan[1] + later.pan[1]];
+        self.zoom += later.zoom;
+        self.pinch *= later.pinch;
+        self.reset |= later.reset;
+        self.clicked |= later.clicked;
+        self.hover = later.hover.or(self.hover);
+    }
+}
+
 /// Points of wheel scrolling per zoom notch (egui reports scrolling in points).
 const POINTS_PER_NOTCH: f32 = 50.0;
 

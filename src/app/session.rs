@@ -1,11 +1,12 @@
-//! Everything on the window's GPU that lives as long as the device: the network, the cube
-//! scene, egui's renderer, the overlay's images and the small asynchronous readbacks.
+//! Everything on the viewer's GPU that lives as long as the device: the network, the cube
+//! scene, egui's renderer, the overlay's images and the small asynchronous readbacks. A lost
+//! device drops the whole session and builds a new one from the CPU-side model.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::surface::WindowGpu;
+use super::gpu::ViewerGpu;
 use crate::gpu::{
     CamTarget, GpuNetwork, InferenceRequest, KernelTimer, KernelTiming, ProbabilityReadback,
 };
@@ -13,12 +14,12 @@ use crate::model::Model;
 use crate::scene::{CubeRenderer, RendererConfig, SceneLayout, SceneTargets, ValueReadback};
 use crate::ui::FeatureMapTextures;
 
-/// How often the timing panel's per-kernel figures are refreshed. Reading timestamps waits
-/// for the GPU, so it happens at most this often, never per frame.
+/// How often the timing panel's per-kernel figures are refreshed (a timed inference costs
+/// a little more than a plain one).
 pub const TIMING_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct Session {
-    pub gpu: WindowGpu,
+    pub gpu: ViewerGpu,
     pub network: GpuNetwork,
     pub layout: SceneLayout,
     pub cubes: CubeRenderer,
@@ -29,8 +30,6 @@ pub struct Session {
     pub probabilities: ProbabilityReadback,
     pub hovered: ValueReadback,
     timer: Option<KernelTimer>,
-    /// A timed inference was submitted and its timestamps are waiting to be read.
-    timer_pending: bool,
     last_timing: Option<Instant>,
     pub timings: Vec<KernelTiming>,
 }
@@ -44,17 +43,18 @@ pub struct Analysis {
 }
 
 impl Session {
-    pub fn new(gpu: WindowGpu, model: &Model) -> anyhow::Result<Session> {
+    /// Everything for frames of `size` pixels (the targets follow later sizes by themselves).
+    pub fn new(gpu: ViewerGpu, model: &Model, size: [u32; 2]) -> anyhow::Result<Session> {
         let network =
             GpuNetwork::new(&gpu.device, model, 1).context("building the network on the GPU")?;
         let layout = SceneLayout::new(model, network.layout());
-        let config = RendererConfig::for_adapter(&gpu.adapter, gpu.config.format);
+        let config = RendererConfig::for_adapter(&gpu.adapter, gpu.format);
         let cubes = CubeRenderer::new(&gpu.device, &network, &layout, config)
             .context("building the 3D scene")?;
-        let targets = SceneTargets::new(&gpu.device, config, gpu.config.width, gpu.config.height);
+        let targets = SceneTargets::new(&gpu.device, config, size[0].max(1), size[1].max(1));
         let mut egui = egui_wgpu::Renderer::new(
             &gpu.device,
-            gpu.config.format,
+            gpu.format,
             egui_wgpu::RendererOptions::default(),
         );
         let images = match FeatureMapTextures::new(
@@ -65,7 +65,7 @@ impl Session {
         ) {
             Ok(images) => Some(images),
             Err(e) => {
-                eprintln!("cnnviz: feature-map images unavailable: {e}");
+                log::warn!("feature-map images unavailable: {e}");
                 None
             }
         };
@@ -82,7 +82,6 @@ impl Session {
             egui,
             images,
             timer,
-            timer_pending: false,
             last_timing: None,
             timings: Vec::new(),
         })
@@ -112,9 +111,9 @@ impl Session {
             .last_timing
             .is_none_or(|t| t.elapsed() >= TIMING_INTERVAL);
         match self.timer.as_mut() {
-            Some(timer) if due && !self.timer_pending => {
+            // One timed inference at a time: its timestamps come back asynchronously.
+            Some(timer) if due && !timer.in_flight() => {
                 self.network.encode_timed(encoder, &request, timer)?;
-                self.timer_pending = true;
                 self.last_timing = Some(Instant::now());
             }
             _ => self.network.encode(encoder, &request)?,
@@ -141,18 +140,22 @@ impl Session {
         }
     }
 
-    /// After the submit: collects the timestamps of a timed inference. The submission
-    /// finished long ago on any real GPU by the time this runs a frame later.
+    /// After the submit: starts reading back the timestamps of a timed inference (if one
+    /// was recorded) and picks up those that have arrived. Never waits.
     pub fn collect_timings(&mut self) {
-        if !self.timer_pending {
+        let Some(timer) = &self.timer else {
             return;
+        };
+        timer.start_map();
+        match timer.try_take() {
+            Ok(Some(timings)) => self.timings = timings,
+            Ok(None) => {}
+            Err(e) => log::warn!("kernel timings unavailable: {e}"),
         }
-        if let Some(timer) = &self.timer {
-            match timer.read_blocking(&self.gpu.device) {
-                Ok(timings) => self.timings = timings,
-                Err(e) => eprintln!("cnnviz: kernel timings unavailable: {e}"),
-            }
-        }
-        self.timer_pending = false;
+    }
+
+    /// Whether timestamps are still on their way back.
+    pub fn timings_in_flight(&self) -> bool {
+        self.timer.as_ref().is_some_and(|t| t.in_flight())
     }
 }

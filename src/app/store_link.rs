@@ -168,6 +168,17 @@ impl StoreLink {
         Ok(())
     }
 
+    /// Closes the dashboard and the report form.
+    pub fn close_dialogs(&mut self) {
+        self.dashboard.close();
+        self.report.close();
+    }
+
+    /// Whether the dashboard or the report form is open.
+    pub fn dialog_open(&self) -> bool {
+        self.dashboard.is_open() || self.report.is_open()
+    }
+
     /// Shows the open dialogs.
     pub fn show(&mut self, ctx: &egui::Context) -> StoreRequests {
         let mut requests = StoreRequests::default();

@@ -6,14 +6,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use winit::window::Window;
 
-use crate::gpu::describe_adapter;
+use super::gpu::ViewerGpu;
 
-/// Instance, adapter, device, queue and the window's surface.
+/// Instance, the device the viewer draws with, and the window's surface.
 pub struct WindowGpu {
     pub instance: wgpu::Instance,
-    pub adapter: wgpu::Adapter,
-    pub device: wgpu::Device,
-    pub queue: wgpu::Queue,
+    pub gpu: ViewerGpu,
     pub surface: wgpu::Surface<'static>,
     pub config: wgpu::SurfaceConfiguration,
     pub window: Arc<Window>,
@@ -25,8 +23,11 @@ pub struct WindowGpu {
 pub enum Frame {
     /// Draw into this texture and present it.
     Ready(wgpu::SurfaceTexture),
-    /// Nothing to draw into this time (minimised, occluded, timed out, just reconfigured).
+    /// Nothing to draw into until the window changes (minimised, occluded).
     Skip,
+    /// Nothing this time, but the surface was just reconfigured or recreated (or timed
+    /// out): try again at once.
+    Again,
 }
 
 /// Optional features worth having: timestamps for the timing panel.
@@ -60,11 +61,6 @@ impl WindowGpu {
             ..Default::default()
         }))
         .context("opening the GPU device")?;
-        // Validation errors are bugs, but a window that dies on one is worse: log them.
-        device.on_uncaptured_error(Arc::new(|error: wgpu::Error| {
-            eprintln!("cnnviz: GPU error: {error}");
-        }));
-
         let size = window.inner_size();
         let mut config = surface
             .get_default_config(&adapter, size.width.max(1), size.height.max(1))
@@ -83,11 +79,10 @@ impl WindowGpu {
         if visible {
             surface.configure(&device, &config);
         }
+        let gpu = ViewerGpu::new(instance.clone(), adapter, device, queue, config.format);
         Ok(WindowGpu {
             instance,
-            adapter,
-            device,
-            queue,
+            gpu,
             surface,
             config,
             window,
@@ -95,8 +90,8 @@ impl WindowGpu {
         })
     }
 
-    pub fn describe(&self) -> String {
-        describe_adapter(&self.adapter.get_info())
+    pub fn size(&self) -> [u32; 2] {
+        [self.config.width, self.config.height]
     }
 
     /// Follows a new window size. Zero means minimised: stop drawing until it comes back.
@@ -105,7 +100,7 @@ impl WindowGpu {
         if self.visible {
             self.config.width = width;
             self.config.height = height;
-            self.surface.configure(&self.device, &self.config);
+            self.surface.configure(&self.gpu.device, &self.config);
         }
     }
 
@@ -119,27 +114,26 @@ impl WindowGpu {
             wgpu::CurrentSurfaceTexture::Success(texture) => Ok(Frame::Ready(texture)),
             wgpu::CurrentSurfaceTexture::Suboptimal(texture) => {
                 // Draw this one; the next frame gets a fresh configuration.
-                self.surface.configure(&self.device, &self.config);
+                self.surface.configure(&self.gpu.device, &self.config);
                 Ok(Frame::Ready(texture))
             }
-            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => {
-                Ok(Frame::Skip)
-            }
+            wgpu::CurrentSurfaceTexture::Occluded => Ok(Frame::Skip),
+            wgpu::CurrentSurfaceTexture::Timeout => Ok(Frame::Again),
             wgpu::CurrentSurfaceTexture::Outdated => {
-                self.surface.configure(&self.device, &self.config);
-                Ok(Frame::Skip)
+                self.surface.configure(&self.gpu.device, &self.config);
+                Ok(Frame::Again)
             }
             wgpu::CurrentSurfaceTexture::Lost => {
                 self.surface = self
                     .instance
                     .create_surface(self.window.clone())
                     .context("recreating the lost window surface")?;
-                self.surface.configure(&self.device, &self.config);
-                Ok(Frame::Skip)
+                self.surface.configure(&self.gpu.device, &self.config);
+                Ok(Frame::Again)
             }
             other => {
                 // Validation: already reported through the uncaptured-error handler.
-                eprintln!("cnnviz: could not get a frame from the surface: {other:?}");
+                log::warn!("could not get a frame from the surface: {other:?}");
                 Ok(Frame::Skip)
             }
         }

@@ -1,9 +1,12 @@
 //! Subcommands of the `cnnviz` binary and what they share.
 
+pub mod bench;
 pub mod eval;
 pub mod info;
+pub mod kiosk;
 pub mod predict;
 pub mod render;
+pub mod soak;
 pub mod store;
 pub mod train;
 pub mod window;

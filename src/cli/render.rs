@@ -5,12 +5,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use cnnviz::app::{HeadlessViewer, StoreChoice, ViewerOptions};
 use cnnviz::colormap::ColorMap;
-use cnnviz::data::preprocess::{ink_from_image, load_image, mnist_input};
+use cnnviz::data::preprocess::{InkImage, ink_from_image, load_image, mnist_input};
 use cnnviz::gpu::{GpuNetwork, InferenceRequest};
+use cnnviz::model::Model;
 use cnnviz::scene::{
     CamTint, CubeRenderer, RendererConfig, SceneLayout, SceneSettings, render_offscreen,
 };
+use cnnviz::ui::OverlayEvent;
 
 /// Pictures larger than this on a side are refused (a 16k² RGBA image is 1 GiB).
 const MAX_SIDE: u32 = 8192;
@@ -48,6 +51,13 @@ pub struct RenderArgs {
     /// No Grad-CAM tint.
     #[arg(long)]
     no_grad_cam: bool,
+    /// The whole window as a person sees it: the egui overlay (canvas with the digit,
+    /// prediction, probabilities, Grad-CAM, feature maps) around the scene.
+    #[arg(long)]
+    overlay: bool,
+    /// With --overlay: pixels per point of the overlay (the display's scale factor).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f32,
 }
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
@@ -60,8 +70,12 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let block = super::predict::resolve_block(&model, args.layer.as_deref())?;
     let input = model.architecture.input;
     let image = load_image(&args.input)?;
-    let pixels = mnist_input(&ink_from_image(&image), input.height, input.width)
+    let ink = ink_from_image(&image);
+    let pixels = mnist_input(&ink, input.height, input.width)
         .with_context(|| args.input.display().to_string())?;
+    if args.overlay {
+        return render_window(args, model, block, &ink);
+    }
 
     let gpu = super::gpu()?;
     let network = GpuNetwork::new(&gpu.device, &model, 1)?;
@@ -121,6 +135,56 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         args.width,
         args.height,
         gpu.describe()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--overlay`: the viewer the window runs, headless, with the digit on its canvas.
+fn render_window(
+    args: &RenderArgs,
+    model: Model,
+    block: usize,
+    ink: &InkImage,
+) -> anyhow::Result<ExitCode> {
+    let options = ViewerOptions {
+        // Pictures never touch the person's saved digits.
+        store: StoreChoice::None,
+        ..ViewerOptions::default()
+    };
+    let mut headless = HeadlessViewer::new(model, options, [args.width, args.height], args.scale)?;
+    let viewer = headless.viewer_mut();
+    viewer.set_animation(false);
+    viewer.send(&[
+        OverlayEvent::SetColorMap(args.colormap),
+        OverlayEvent::SetCamBlock(block),
+        OverlayEvent::SetGradCam(!args.no_grad_cam),
+    ]);
+    viewer.overlay_mut().canvas_mut().load_image(ink);
+    // The first frame lays out the panels, so the scene's area (and its home view) is known.
+    headless.frame()?;
+    if let Some(distance) = args.distance
+        && !(distance.is_finite() && distance > 0.0)
+    {
+        bail!("--distance {distance} must be a positive number");
+    }
+    let camera = headless.viewer_mut().camera_mut();
+    let mut goal = camera.goal();
+    goal.yaw = args.yaw.unwrap_or(goal.yaw);
+    goal.pitch = args.pitch.unwrap_or(goal.pitch);
+    goal.distance = args.distance.unwrap_or(goal.distance);
+    camera.set_goal(goal);
+    camera.snap();
+    headless.settle()?;
+    let picture = headless.screenshot()?;
+    picture
+        .save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "{}: {}×{} with the overlay on {}",
+        args.out.display(),
+        args.width,
+        args.height,
+        headless.viewer().adapter()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -172,8 +172,11 @@ impl Default for SceneSettings {
 pub struct FrameParams {
     pub view_proj: Mat4,
     pub eye: Vec3,
-    /// Size of the target in pixels (the fragment shader turns pixels into rays).
+    /// Size of the scene's viewport in pixels (the fragment shader turns pixels into rays).
     pub viewport: [f32; 2],
+    /// Top-left corner of that viewport in the target, in pixels: the window draws the
+    /// scene only in the area its panels leave free.
+    pub origin: [f32; 2],
     /// Distances from the eye where the fade starts and where it is complete.
     pub fog_range: [f32; 2],
     pub settings: SceneSettings,
@@ -189,9 +192,25 @@ impl FrameParams {
             view_proj: camera.view_proj(aspect),
             eye: camera.eye(),
             viewport: [w.max(1.0), h.max(1.0)],
+            origin: [0.0; 2],
             fog_range: [d * 0.8, d * 2.4],
             settings,
         }
+    }
+
+    /// The same view drawn into the part of the target whose top-left corner is `origin`.
+    pub fn at(self, origin: [f32; 2]) -> FrameParams {
+        FrameParams { origin, ..self }
+    }
+
+    /// The pass's viewport rectangle: x, y, width, height in pixels.
+    pub fn viewport_rect(&self) -> [f32; 4] {
+        [
+            self.origin[0],
+            self.origin[1],
+            self.viewport[0],
+            self.viewport[1],
+        ]
     }
 }
 
@@ -270,6 +289,9 @@ struct CamOffsets {
 /// The instanced cube scene of one [`GpuNetwork`]; see the module docs.
 pub struct CubeRenderer {
     config: RendererConfig,
+    /// The per-frame uniform, bound as a read-only storage buffer: rewriting a *uniform*
+    /// buffer every frame leaked about 200 KiB a frame on lavapipe (Mesa 22.3, found with
+    /// `cnnviz soak`); a storage binding of the same bytes does not.
     frame: wgpu::Buffer,
     highlight: wgpu::Buffer,
     highlight_words: usize,
@@ -409,7 +431,7 @@ impl CubeRenderer {
         let frame = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("scene frame"),
             size: size_of::<FrameUniform>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let layers = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -448,7 +470,7 @@ impl CubeRenderer {
                     binding: 0,
                     visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
                     ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
+                        ty: wgpu::BufferBindingType::Storage { read_only: true },
                         has_dynamic_offset: false,
                         min_binding_size: wgpu::BufferSize::new(size_of::<FrameUniform>() as u64),
                     },
@@ -698,8 +720,8 @@ impl CubeRenderer {
             _pad0: 0,
             fog_near: params.fog_range[0],
             fog_far: params.fog_range[1].max(params.fog_range[0] + 1e-3),
-            _pad1: 0,
-            _pad2: 0,
+            viewport_x: params.origin[0],
+            viewport_y: params.origin[1],
         }
     }
 
@@ -765,6 +787,20 @@ impl CubeRenderer {
         output: &wgpu::TextureView,
         background: [f32; 3],
     ) {
+        self.encode_pass_in(encoder, targets, output, background, None);
+    }
+
+    /// [`CubeRenderer::encode_pass`], drawing only inside `viewport` (x, y, width, height
+    /// in pixels, the [`FrameParams::viewport_rect`] given to `prepare`); the whole target
+    /// is still cleared to the background.
+    pub fn encode_pass_in(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        targets: &SceneTargets,
+        output: &wgpu::TextureView,
+        background: [f32; 3],
+        viewport: Option<[f32; 4]>,
+    ) {
         let (view, resolve_target, store) = match &targets.msaa {
             // The resolve is all that is kept of the multisampled image.
             Some(msaa) => (msaa, Some(output), wgpu::StoreOp::Discard),
@@ -793,6 +829,18 @@ impl CubeRenderer {
             occlusion_query_set: None,
             multiview_mask: None,
         });
+        if let Some([x, y, w, h]) = viewport {
+            let (width, height) = targets.size();
+            // wgpu rejects a viewport reaching outside the target.
+            let x = x.clamp(0.0, width as f32);
+            let y = y.clamp(0.0, height as f32);
+            let w = w.min(width as f32 - x);
+            let h = h.min(height as f32 - y);
+            if w < 1.0 || h < 1.0 {
+                return;
+            }
+            pass.set_viewport(x, y, w, h, 0.0, 1.0);
+        }
         self.draw(&mut pass);
     }
 }

@@ -41,8 +41,9 @@ pub struct FrameUniform {
     pub _pad0: u32,
     pub fog_near: f32,
     pub fog_far: f32,
-    pub _pad1: u32,
-    pub _pad2: u32,
+    /// Top-left corner of the scene's viewport in the target, in pixels.
+    pub viewport_x: f32,
+    pub viewport_y: f32,
 }
 
 /// Twin of `Layer`: one drawn activation, in a storage table written once at start-up.

@@ -7,7 +7,9 @@ use std::sync::mpsc;
 
 use super::SceneError;
 use super::camera::Camera;
-use super::cube_renderer::{CubeRenderer, FrameParams, SceneSettings, SceneTargets};
+use super::cube_renderer::{
+    CubeRenderer, FrameParams, RendererConfig, SceneSettings, SceneTargets,
+};
 use crate::gpu::{GpuError, GpuNetwork, InferenceRequest};
 
 /// A colour texture with its depth/MSAA targets and a readback buffer, made once for a
@@ -34,11 +36,22 @@ impl OffscreenTarget {
         width: u32,
         height: u32,
     ) -> Result<OffscreenTarget, SceneError> {
+        OffscreenTarget::for_config(device, renderer.config(), width, height)
+    }
+
+    /// A target for renderers made with `config` (the headless viewer makes its target
+    /// before its renderer exists).
+    pub fn for_config(
+        device: &wgpu::Device,
+        config: RendererConfig,
+        width: u32,
+        height: u32,
+    ) -> Result<OffscreenTarget, SceneError> {
         let max = device.limits().max_texture_dimension_2d;
         if width == 0 || height == 0 || width > max || height > max {
             return Err(SceneError::BadSize { width, height, max });
         }
-        let format = renderer.config().color_format;
+        let format = config.color_format;
         let swap_red_blue = match format {
             wgpu::TextureFormat::Rgba8Unorm | wgpu::TextureFormat::Rgba8UnormSrgb => false,
             wgpu::TextureFormat::Bgra8Unorm | wgpu::TextureFormat::Bgra8UnormSrgb => true,
@@ -74,7 +87,7 @@ impl OffscreenTarget {
         Ok(OffscreenTarget {
             texture,
             view,
-            targets: SceneTargets::new(device, renderer.config(), width, height),
+            targets: SceneTargets::new(device, config, width, height),
             readback,
             width,
             height,
@@ -85,6 +98,11 @@ impl OffscreenTarget {
 
     pub fn size(&self) -> (u32, u32) {
         (self.width, self.height)
+    }
+
+    /// The colour texture, for passes other than the scene's (the overlay).
+    pub fn view(&self) -> &wgpu::TextureView {
+        &self.view
     }
 
     /// Width and height in pixels, for [`FrameParams::new`].

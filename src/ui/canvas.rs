@@ -8,12 +8,13 @@
 //!   ignored while it lasts, and a frame that carries touch events ignores the pointer
 //!   events (they are the same finger, emulated);
 //! - a mouse or pen stroke runs from a primary press on the canvas to the release;
-//! - a stroke ends where it leaves the canvas (cut at the border), on `PointerGone` and on
-//!   touch cancel.
+//! - a stroke ends where it leaves the canvas (cut at the border), on `PointerGone`, on
+//!   touch cancel, and when the window loses focus (the release may never come).
 
 use egui::{Color32, Event, Pos2, Rect, Sense, TouchDeviceId, TouchId, TouchPhase, Ui, Vec2};
 
 use super::raster::{Raster, Stroke};
+use super::theme;
 use crate::data::preprocess::InkImage;
 
 /// Brush diameters offered, as fractions of the canvas side. The default gives MNIST's
@@ -50,6 +51,10 @@ pub struct Canvas {
     /// A loaded picture under the strokes, for display.
     base: Option<InkImage>,
     base_texture: Option<egui::TextureHandle>,
+    /// Show the kiosk's large invitation on the empty canvas.
+    invitation: bool,
+    /// Where the canvas was last shown, in points (scripted input aims here).
+    shown_at: Option<Rect>,
 }
 
 impl Default for Canvas {
@@ -68,6 +73,8 @@ impl Canvas {
             changed: false,
             base: None,
             base_texture: None,
+            invitation: false,
+            shown_at: None,
         }
     }
 
@@ -141,6 +148,18 @@ impl Canvas {
         self.end();
     }
 
+    /// The large "Draw a digit" invitation on the empty canvas (kiosk mode) instead of the
+    /// quiet hint.
+    pub fn set_invitation(&mut self, invitation: bool) {
+        self.invitation = invitation;
+    }
+
+    /// The canvas's square on screen in the last frame, in points; `None` before it was
+    /// shown (or while its panel is collapsed it keeps the last place).
+    pub fn screen_rect(&self) -> Option<Rect> {
+        self.shown_at
+    }
+
     /// Whether the drawing changed since the last call; resets the flag.
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
@@ -149,6 +168,7 @@ impl Canvas {
     /// Draws the canvas as a `side × side` square and applies this frame's input to it.
     pub fn show(&mut self, ui: &mut Ui, side: f32) -> egui::Response {
         let (rect, response) = ui.allocate_exact_size(Vec2::splat(side), Sense::drag());
+        self.shown_at = Some(rect);
         response
             .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, "Drawing canvas"));
         let layer = ui.layer_id();
@@ -212,6 +232,9 @@ impl Canvas {
                     self.extend(rect, pos)
                 }
                 Event::PointerGone if self.is_active(Source::Pointer) => self.end(),
+                // Focus lost mid-stroke (an alert, a compositor gesture): neither a release
+                // nor a touch end may ever arrive.
+                Event::WindowFocused(false) if self.active.is_some() => self.end(),
                 _ => {}
             }
         }
@@ -295,13 +318,17 @@ impl Canvas {
             }
         }
         if self.is_empty() {
-            painter.text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                "Draw a digit here",
-                egui::FontId::proportional((side / 14.0).clamp(13.0, 22.0)),
-                Color32::from_gray(90),
-            );
+            if self.invitation {
+                paint_invitation(&painter, rect);
+            } else {
+                painter.text(
+                    rect.center(),
+                    egui::Align2::CENTER_CENTER,
+                    "Draw a digit here",
+                    egui::FontId::proportional((side / 14.0).clamp(13.0, 22.0)),
+                    Color32::from_gray(90),
+                );
+            }
         }
         // The brush outline under a hovering mouse shows its size before drawing.
         if !self.is_drawing()
@@ -336,6 +363,37 @@ impl Canvas {
         }
         self.base_texture.as_ref()
     }
+}
+
+/// The kiosk's invitation: large, bright, readable from a step away, with an accent
+/// frame that says "this is where you draw".
+fn paint_invitation(painter: &egui::Painter, rect: Rect) {
+    let side = rect.width();
+    let inset = (side * 0.06).max(6.0);
+    painter.rect_stroke(
+        rect.shrink(inset),
+        12.0,
+        egui::Stroke::new(
+            (side / 140.0).clamp(2.0, 4.0),
+            theme::ACCENT.gamma_multiply(0.7),
+        ),
+        egui::StrokeKind::Inside,
+    );
+    let title = (side / 8.0).clamp(26.0, 72.0);
+    painter.text(
+        rect.center() - Vec2::new(0.0, 0.2 * title),
+        egui::Align2::CENTER_CENTER,
+        "Draw a digit",
+        egui::FontId::proportional(title),
+        theme::TEXT,
+    );
+    painter.text(
+        rect.center() + Vec2::new(0.0, 0.75 * title),
+        egui::Align2::CENTER_CENTER,
+        "0 to 9, with your finger",
+        egui::FontId::proportional(0.4 * title),
+        theme::ACCENT,
+    );
 }
 
 /// `pos` in canvas-relative coordinates (0..1 inside the canvas).

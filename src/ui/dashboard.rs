@@ -174,6 +174,16 @@ impl Dashboard {
         self.open = !self.open;
     }
 
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// Closes the dashboard and its detail view (the kiosk's reset between visitors).
+    pub fn close(&mut self) {
+        self.open = false;
+        self.detail = None;
+    }
+
     /// The colour map of the Grad-CAM pictures (follow the overlay's choice).
     pub fn set_color_map(&mut self, map: ColorMap) {
         if map != self.color_map {

@@ -223,7 +223,7 @@ impl FeatureMapTextures {
         let choice = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("feature maps: colour map"),
             size: 16,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let choices = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -472,7 +472,7 @@ fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
             buffer(0, wgpu::BufferBindingType::Uniform),
             buffer(1, read_only),
             buffer(2, read_only),
-            buffer(3, wgpu::BufferBindingType::Uniform),
+            buffer(3, wgpu::BufferBindingType::Storage { read_only: true }),
             wgpu::BindGroupLayoutEntry {
                 binding: 4,
                 visibility: wgpu::ShaderStages::COMPUTE,

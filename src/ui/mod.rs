@@ -13,6 +13,7 @@ pub mod feature_maps;
 mod grad_cam_panel;
 mod help_panel;
 mod overlay;
+pub mod pin_pad;
 mod prediction_panel;
 pub mod raster;
 pub mod shortcuts;
@@ -27,6 +28,7 @@ pub use feature_maps::{
     ChannelAtlas, FeatureMapError, FeatureMapImages, FeatureMapTextures, ImageTexture,
 };
 pub use overlay::Overlay;
+pub use pin_pad::{PinPadAction, PinPadView};
 pub use shortcuts::{Action, SHORTCUTS, Shortcut};
 pub use view::{
     GpuTimes, HoverInfo, OverlayEvent, OverlayEvents, OverlayFeatures, OverlayView, PredictionView,

@@ -70,6 +70,7 @@ impl Overlay {
     pub fn show(&mut self, ui: &mut Ui, view: &OverlayView) -> OverlayEvents {
         let ctx = ui.ctx().clone();
         let large = view.features.large_controls;
+        self.canvas.set_invitation(view.features.invitation);
         if self.theme != Some(large) {
             theme::apply(&ctx, large);
             self.theme = Some(large);
@@ -101,10 +102,17 @@ impl Overlay {
         // of the width each, so the scene keeps the middle.
         let share = if large { 0.3 } else { 0.24 };
         let side_width = (width * share).clamp(250.0, 480.0);
+        // Touch-first: the canvas is what people come to use, so its panel may grow
+        // further on large screens (a 530-point canvas at 1080p).
+        let draw_width = if large {
+            (width * 0.32).clamp(250.0, 620.0)
+        } else {
+            side_width
+        };
         let widest = (width * 0.45).max(220.0);
         let mut draw_open = self.draw_open;
         let drawn = Panel::left("cnnviz draw panel")
-            .default_size(side_width)
+            .default_size(draw_width)
             .size_range(220.0..=widest)
             .show_collapsible(ui, &mut draw_open, |ui| self.draw_panel(ui, view))
             .map(|r| r.inner);
@@ -169,6 +177,10 @@ impl Overlay {
                 ui.vertical_centered(|ui| self.canvas.show(ui, side));
                 ui.horizontal(|ui| {
                     let label = ui.label("Brush");
+                    if view.features.large_controls {
+                        // A finger needs the whole width to set a size precisely.
+                        ui.spacing_mut().slider_width = (ui.available_width() - 8.0).max(100.0);
+                    }
                     let mut brush = self.canvas.brush();
                     ui.add(
                         egui::Slider::new(&mut brush, BRUSH_RANGE)

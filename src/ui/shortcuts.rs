@@ -183,7 +183,9 @@ pub fn help_lines() -> Vec<(String, &'static str)> {
 /// keys (every frame). Keys go to a focused text field instead (a report's reason) while
 /// egui wants the keyboard.
 pub fn actions_this_frame(ctx: &egui::Context) -> Vec<Action> {
-    if ctx.egui_wants_keyboard_input() {
+    // A text field has the keys, or a modal (the kiosk's PIN pad, a dialog) owns them: a
+    // digit typed there must not also pick a Grad-CAM class behind it.
+    if ctx.egui_wants_keyboard_input() || ctx.memory(|m| m.top_modal_layer().is_some()) {
         return Vec::new();
     }
     ctx.input(|input| {

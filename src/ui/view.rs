@@ -83,6 +83,8 @@ pub struct OverlayFeatures {
     pub timings: bool,
     /// Touch-first sizes (kiosk).
     pub large_controls: bool,
+    /// A large "Draw a digit" invitation over the empty canvas (kiosk).
+    pub invitation: bool,
 }
 
 impl Default for OverlayFeatures {
@@ -93,6 +95,7 @@ impl Default for OverlayFeatures {
             dashboard: true,
             timings: true,
             large_controls: false,
+            invitation: false,
         }
     }
 }

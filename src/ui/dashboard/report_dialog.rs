@@ -66,6 +66,24 @@ impl ReportDialog {
         self.open = false;
     }
 
+    /// Submits the open dialog as if `true_digit` had been picked and Report pressed, for
+    /// scripted use (`cnnviz soak`); `None` when the dialog is closed or would refuse it.
+    pub fn submit_as(&mut self, true_digit: u8) -> Option<ReportSubmission> {
+        if !self.open {
+            return None;
+        }
+        self.digit = Some(true_digit);
+        if self.problem().is_some() {
+            return None;
+        }
+        self.open = false;
+        Some(ReportSubmission {
+            true_digit,
+            reason: self.reason.clone(),
+            target: self.target.clone(),
+        })
+    }
+
     /// Why the Report button is disabled, if it is.
     fn problem(&self) -> Option<String> {
         if let Err(why) = validate_reason(&self.reason) {

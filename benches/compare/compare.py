@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+"""cnnviz against PyTorch eager (+ pytorch-grad-cam) and ONNX Runtime, on the same machine,
+in the same run.
+
+1. Loads the committed safetensors model into PyTorch, rebuilding the architecture from the
+   JSON in the file's ``__metadata__["architecture"]`` (see src/model/spec.rs).
+2. Checks that cnnviz agrees with PyTorch: for every sample image, ``cnnviz predict --json``
+   gives the preprocessed 28x28 input, the logits, the raw Grad-CAM map and the upsampled,
+   normalised heatmap; PyTorch recomputes the logits and the raw map (autograd), and
+   pytorch-grad-cam's ``GradCAM`` (ReLU output of the last conv block, target = the logit
+   of the predicted class) the heatmap.
+3. Times batch-1 forward, batch-1 forward + Grad-CAM and batch throughput in PyTorch eager,
+   and batch-1 forward and throughput in ONNX Runtime (exported with torch.onnx).
+4. Runs ``cnnviz bench --json --only latency,eval`` and prints the figures side by side
+   with ratios (> 1 means cnnviz is faster).
+
+Usage (from the repository root, after ``cargo build --release``):
+
+    python benches/compare/compare.py [--cnnviz target/release/cnnviz] [--runs 500]
+
+Exit status: 0 when every check agrees, 1 when one does not, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Agreement tolerances: logits relative to their largest magnitude, maps absolute (both
+# maps are normalised to 0..1, so absolute is relative).
+LOGIT_TOLERANCE = 1e-4
+RAW_CAM_TOLERANCE = 1e-4
+HEATMAP_TOLERANCE = 2e-3
+
+
+# ---------------------------------------------------------------- model
+
+
+def load_model(path: Path) -> tuple[nn.Sequential, dict]:
+    """The network of a cnnviz safetensors file as an ``nn.Sequential`` whose module names
+    are the layer names, so ``state_dict`` keys are the file's tensor names."""
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata() or {}
+        if "architecture" not in metadata:
+            raise SystemExit(f"{path}: no __metadata__['architecture'] in the file")
+        arch = json.loads(metadata["architecture"])
+        tensors = {name: f.get_tensor(name) for name in f.keys()}
+    if arch.get("format") != "cnnviz.sequential":
+        raise SystemExit(f"{path}: architecture format {arch.get('format')!r} is not cnnviz.sequential")
+    modules = OrderedDict()
+    for layer in arch["layers"]:
+        kind, name = layer["type"], layer["name"]
+        if kind == "conv2d":
+            m = nn.Conv2d(
+                layer["in_channels"],
+                layer["out_channels"],
+                layer["kernel_size"],
+                stride=layer["stride"],
+                padding=layer["padding"],
+                bias=True,
+            )
+            m.weight.data.copy_(tensors[layer["weight"]])
+            bias = layer.get("bias")
+            m.bias.data.copy_(tensors[bias] if bias else torch.zeros(layer["out_channels"]))
+        elif kind == "dense":
+            m = nn.Linear(layer["in_features"], layer["out_features"], bias=True)
+            m.weight.data.copy_(tensors[layer["weight"]])
+            bias = layer.get("bias")
+            m.bias.data.copy_(tensors[bias] if bias else torch.zeros(layer["out_features"]))
+        elif kind == "relu":
+            m = nn.ReLU(inplace=False)  # hooks need the output kept
+        elif kind == "maxpool2d":
+            m = nn.MaxPool2d(layer["kernel_size"], stride=layer["stride"])
+        elif kind == "flatten":
+            m = nn.Flatten()
+        else:
+            raise SystemExit(f"{path}: layer type {kind!r} is not supported here")
+        modules[name] = m
+    model = nn.Sequential(modules).eval()
+    return model, arch
+
+
+def grad_cam_layer(model: nn.Sequential, arch: dict) -> nn.Module:
+    """The last conv block's output: the ReLU after the last conv, or the conv itself."""
+    layers = arch["layers"]
+    last_conv = max(i for i, l in enumerate(layers) if l["type"] == "conv2d")
+    target = last_conv
+    if last_conv + 1 < len(layers) and layers[last_conv + 1]["type"] == "relu":
+        target = last_conv + 1
+    return getattr(model, layers[target]["name"])
+
+
+def normalise(arch: dict, pixels: np.ndarray) -> np.ndarray:
+    n = arch["normalization"]
+    return ((pixels - n["mean"]) / n["std"]).astype(np.float32)
+
+
+# ---------------------------------------------------------------- timing
+
+
+def time_us(fn, runs: int, warmup: int) -> dict:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1e6)
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, max(0, int(np.ceil(0.99 * len(samples))) - 1))]
+    return {"median_us": statistics.median(samples), "p99_us": p99, "runs": runs}
+
+
+def best_throughput(fn_for_batch, batches, runs: int, budget_s: float = 3.0) -> dict:
+    rows = []
+    for batch in batches:
+        fn = fn_for_batch(batch)
+        fn()  # warm-up
+        samples = []
+        started = time.perf_counter()
+        while len(samples) < runs and (len(samples) < 3 or time.perf_counter() - started < budget_s):
+            t = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t)
+        seconds = statistics.median(samples)
+        rows.append({"batch": batch, "images_per_second": batch / seconds, "runs": len(samples)})
+    best = max(rows, key=lambda r: r["images_per_second"])
+    return {"best_batch": best["batch"], "images_per_second": best["images_per_second"], "batches": rows}
+
+
+# ---------------------------------------------------------------- cnnviz
+
+
+def find_cnnviz(given: str | None) -> Path:
+    candidates = [Path(given)] if given else [REPO / "target/release/cnnviz", REPO / "target/release/cnnviz.exe"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise SystemExit(
+        f"no cnnviz binary at {', '.join(map(str, candidates))}: run `cargo build --release` or pass --cnnviz"
+    )
+
+
+def run_cnnviz(binary: Path, args: list[str]) -> str:
+    done = subprocess.run([str(binary), *args], cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"cnnviz {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+# ---------------------------------------------------------------- checks
+
+
+def check_agreement(binary: Path, model, arch, images: list[str]) -> tuple[bool, list[dict]]:
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    lines = run_cnnviz(binary, ["predict", "--json", *images]).splitlines()
+    target_layer = grad_cam_layer(model, arch)
+    cam = GradCAM(model=model, target_layers=[target_layer])
+    inp = arch["input"]
+    rows, ok = [], True
+    for line in lines:
+        ours = json.loads(line)
+        pixels = np.asarray(ours["input"], dtype=np.float32).reshape(1, inp["channels"], inp["height"], inp["width"])
+        x = torch.from_numpy(normalise(arch, pixels))
+
+        # Logits and the raw map by autograd: A = target activations, G = d logit_c / d A.
+        captured = {}
+        handle = target_layer.register_forward_hook(lambda m, i, o: captured.__setitem__("a", o))
+        logits = model(x)
+        handle.remove()
+        c = int(ours["target"])
+        a = captured["a"]
+        (g,) = torch.autograd.grad(logits[0, c], a)
+        alpha = g[0].mean(dim=(1, 2))
+        raw = torch.clamp((alpha[:, None, None] * a[0]).sum(0), min=0).detach().numpy()
+        logits = logits.detach().numpy()[0]
+
+        heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(c)])[0]
+        ours_logits = np.asarray(ours["logits"], dtype=np.float32)
+        ours_raw = np.asarray(ours["cam_raw"], dtype=np.float32)
+        ours_heat = np.asarray(ours["cam"], dtype=np.float32)
+        scale = max(1e-6, float(np.abs(logits).max()))
+        raw_scale = max(1e-6, float(np.abs(raw).max()))
+        row = {
+            "file": os.path.relpath(ours["file"], REPO) if os.path.isabs(ours["file"]) else ours["file"],
+            "predicted_cnnviz": int(ours["predicted"]),
+            "predicted_torch": int(np.argmax(logits)),
+            "logits_max_rel_diff": float(np.abs(ours_logits - logits).max() / scale),
+            "raw_cam_max_rel_diff": float(np.abs(ours_raw - raw).max() / raw_scale),
+            "heatmap_max_abs_diff": float(np.abs(ours_heat - heat).max()),
+        }
+        row["agrees"] = (
+            row["predicted_cnnviz"] == row["predicted_torch"]
+            and row["logits_max_rel_diff"] <= LOGIT_TOLERANCE
+            and row["raw_cam_max_rel_diff"] <= RAW_CAM_TOLERANCE
+            and row["heatmap_max_abs_diff"] <= HEATMAP_TOLERANCE
+        )
+        ok &= row["agrees"]
+        rows.append(row)
+    return ok, rows
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cnnviz", help="the cnnviz binary (default: target/release/cnnviz)")
+    parser.add_argument("--model", default=str(REPO / "weights/mnist-cnn.safetensors"))
+    parser.add_argument("--samples", default=str(REPO / "samples"), help="folder of digit images for the agreement check")
+    parser.add_argument("--runs", type=int, default=500, help="timed runs per latency figure (after warm-up)")
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--batches", default="64,256,1024", help="batch sizes tried for throughput")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch / ONNX Runtime threads (default: try 1 and all cores, keep the faster)")
+    parser.add_argument("--json-out", help="also write every figure to this JSON file")
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    batches = [int(b) for b in args.batches.split(",") if b.strip()]
+    cores = os.cpu_count() or 1
+    thread_counts = [args.threads] if args.threads > 0 else sorted({1, cores})
+
+    binary = find_cnnviz(args.cnnviz)
+    model, arch = load_model(Path(args.model))
+    inp = arch["input"]
+    shape = (inp["channels"], inp["height"], inp["width"])
+    images = sorted(
+        p for ext in ("png", "jpg", "jpeg") for p in glob.glob(os.path.join(args.samples, f"*.{ext}"))
+    )
+    if not images:
+        raise SystemExit(f"no images in {args.samples}")
+
+    import onnxruntime as ort
+    from pytorch_grad_cam import GradCAM
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"torch {torch.__version__}, onnxruntime {ort.__version__}; threads tried: {thread_counts}", flush=True)
+
+    # 1. Agreement.
+    ok, agreement = check_agreement(binary, model, arch, images)
+    print(f"\nagreement with PyTorch / pytorch-grad-cam on {len(agreement)} images "
+          f"(tolerances: logits {LOGIT_TOLERANCE:g} rel, raw CAM {RAW_CAM_TOLERANCE:g} rel, heatmap {HEATMAP_TOLERANCE:g} abs):")
+    for r in agreement:
+        print(f"  {'ok  ' if r['agrees'] else 'FAIL'} {r['file']:<32} class {r['predicted_cnnviz']}/{r['predicted_torch']}  "
+              f"logits {r['logits_max_rel_diff']:.1e}  raw CAM {r['raw_cam_max_rel_diff']:.1e}  heatmap {r['heatmap_max_abs_diff']:.1e}")
+
+    # 2. PyTorch eager.
+    digit = torch.from_numpy(normalise(arch, np.asarray(json.loads(
+        run_cnnviz(binary, ["predict", "--json", images[0]]).splitlines()[0])["input"], dtype=np.float32).reshape(1, *shape)))
+    target_layer = grad_cam_layer(model, arch)
+    cam = GradCAM(model=model, target_layers=[target_layer])
+
+    def forward_only():
+        with torch.no_grad():
+            model(digit)
+
+    def forward_and_cam():
+        # targets=None: pytorch-grad-cam explains the predicted class (the logit argmax of
+        # its own forward pass), as cnnviz's default does.
+        cam(input_tensor=digit, targets=None)
+
+    def fastest(measure, key, better):
+        """Runs ``measure(threads)`` for each thread count and keeps the best result, so the
+        baselines are at their best (on a busy 2-core machine one thread often wins)."""
+        results = [dict(measure(t), threads=t) for t in thread_counts]
+        return better(results, key=lambda r: r[key])
+
+    def torch_latency(fn):
+        def measure(t):
+            torch.set_num_threads(t)
+            return time_us(fn, args.runs, args.warmup)
+        return fastest(measure, "median_us", min)
+
+    torch_fwd = torch_latency(forward_only)
+    torch_cam = torch_latency(forward_and_cam)
+
+    def torch_batch(batch):
+        x = digit.repeat(batch, 1, 1, 1)
+
+        def go():
+            with torch.no_grad():
+                model(x).argmax(1)
+
+        return go
+
+    def torch_throughput(t):
+        torch.set_num_threads(t)
+        return best_throughput(torch_batch, batches, args.runs)
+
+    torch_tput = fastest(torch_throughput, "images_per_second", max)
+
+    # 3. ONNX Runtime (CPU), exported from the same module.
+    x1 = digit.numpy()
+    sessions = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = os.path.join(tmp, "mnist-cnn.onnx")
+        with warnings.catch_warnings():
+            # The TorchScript exporter is enough for a plain Sequential, and needs nothing more.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (digit,), onnx_path, input_names=["x"], output_names=["logits"],
+                              dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+        for t in thread_counts:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = t
+            sessions[t] = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+    ort_logits = sessions[thread_counts[0]].run(None, {"x": x1})[0][0]
+    ort_ok = float(np.abs(ort_logits - model(digit).detach().numpy()[0]).max())
+    ort_fwd = fastest(lambda t: time_us(lambda: sessions[t].run(None, {"x": x1}), args.runs, args.warmup),
+                      "median_us", min)
+
+    def ort_batch_for(t):
+        def ort_batch(batch):
+            xb = np.repeat(x1, batch, axis=0)
+            return lambda: sessions[t].run(None, {"x": xb})[0].argmax(1)
+        return ort_batch
+
+    ort_tput = fastest(lambda t: best_throughput(ort_batch_for(t), batches, args.runs),
+                       "images_per_second", max)
+
+    # 4. cnnviz, same machine, same run.
+    bench = json.loads(run_cnnviz(binary, [
+        "bench", "--json", "--only", "latency,eval", "--runs", str(args.runs),
+        "--eval-batches", ",".join(str(b) for b in sorted({1, *batches})),
+    ]))
+    ours_latency = bench["latency"]
+    ours_eval = bench["eval"]
+    ours_batch1 = next(b for b in ours_eval["batches"] if b["batch"] == 1)
+    ours_fwd1_us = ours_batch1["median_ms"] * 1e3
+
+    def ratio(theirs, ours):
+        return theirs / ours if ours > 0 else float("nan")
+
+    print(f"\ncnnviz on {bench['adapter']['description']}")
+    print(f"{'':44}{'cnnviz':>12}{'PyTorch':>12}{'ratio':>8}{'ONNX RT':>12}{'ratio':>8}")
+    print(f"{'batch 1, forward + Grad-CAM, median µs':44}{ours_latency['median_us']:>12.1f}{torch_cam['median_us']:>12.1f}"
+          f"{ratio(torch_cam['median_us'], ours_latency['median_us']):>8.2f}{'-':>12}{'-':>8}")
+    print(f"{'batch 1, forward + Grad-CAM, p99 µs':44}{ours_latency['p99_us']:>12.1f}{torch_cam['p99_us']:>12.1f}"
+          f"{ratio(torch_cam['p99_us'], ours_latency['p99_us']):>8.2f}{'-':>12}{'-':>8}")
+    print(f"{'batch 1, forward only, median µs':44}{ours_fwd1_us:>12.1f}{torch_fwd['median_us']:>12.1f}"
+          f"{ratio(torch_fwd['median_us'], ours_fwd1_us):>8.2f}{ort_fwd['median_us']:>12.1f}{ratio(ort_fwd['median_us'], ours_fwd1_us):>8.2f}")
+    print(f"{'throughput, images/s (best batch)':44}{ours_eval['images_per_second']:>12.0f}{torch_tput['images_per_second']:>12.0f}"
+          f"{ratio(ours_eval['images_per_second'], torch_tput['images_per_second']):>8.2f}{ort_tput['images_per_second']:>12.0f}"
+          f"{ratio(ours_eval['images_per_second'], ort_tput['images_per_second']):>8.2f}")
+    print(f"{'  best batch':44}{ours_eval['best_batch']:>12}{torch_tput['best_batch']:>12}{'':>8}{ort_tput['best_batch']:>12}")
+    print(f"  threads: PyTorch fwd {torch_fwd['threads']}, fwd + Grad-CAM {torch_cam['threads']}, "
+          f"throughput {torch_tput['threads']}; ONNX RT fwd {ort_fwd['threads']}, throughput {ort_tput['threads']}")
+    print("ratio > 1: cnnviz is faster. cnnviz's latency also computes the value ranges and maps the "
+          "probabilities on the CPU;\nits forward-only and throughput figures include writing the inputs "
+          "and reading every result back.")
+    print(f"ONNX Runtime logits vs PyTorch: max abs diff {ort_ok:.1e}")
+
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({
+                "agreement": agreement, "torch": {"forward": torch_fwd, "forward_grad_cam": torch_cam,
+                                                  "throughput": torch_tput, "version": torch.__version__},
+                "onnxruntime": {"forward": ort_fwd, "throughput": ort_tput, "version": ort.__version__},
+                "cnnviz": bench,
+            }, f, indent=1)
+    if not ok:
+        print("\nFAIL: cnnviz disagrees with PyTorch on some image (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
