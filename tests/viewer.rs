@@ -1,10 +1,14 @@
 //! The viewer the window runs, driven headless: a digit on the canvas gives a prediction and
-//! a picture; a lost device is rebuilt without losing the drawing.
+//! a picture; a lost device is rebuilt without losing the drawing; kiosk mode idles into
+//! attract mode and leaves only through the admin chord and PIN.
 
 use std::path::Path;
 
-use cnnviz::app::{HeadlessViewer, StoreChoice, ViewerGpu, ViewerOptions};
+use cnnviz::app::{
+    HeadlessViewer, KioskOptions, StoreChoice, ViewerGpu, ViewerOptions, WindowRequest,
+};
 use cnnviz::data::preprocess::{ink_from_image, load_image};
+use cnnviz::kiosk::{AttractDigits, KioskConfig};
 use cnnviz::model::{Model, load_model};
 
 const SIZE: [u32; 2] = [1024, 640];
@@ -123,4 +127,141 @@ fn a_lost_device_is_rebuilt_with_the_drawing_kept() {
     // Same drawing, camera and choices: the same picture, up to the timing panel's text.
     let changed = difference(&picture_before, &picture_after);
     assert!(changed < 2.0, "the rebuilt frame differs: {changed}");
+}
+
+fn kiosk(idle_seconds: f64) -> Option<HeadlessViewer> {
+    let gpu = match ViewerGpu::headless() {
+        Ok(gpu) => gpu,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set, so a GPU adapter is required: {e}")
+        }
+        Err(e) => {
+            eprintln!("note: skipping GPU test: {e}");
+            return None;
+        }
+    };
+    let mut config = KioskConfig::default();
+    // Shorter than a config file may say (10 s at least), so the test is quick.
+    config.idle_seconds = idle_seconds;
+    config.attract.seconds_per_digit = 2.0;
+    config.admin.pin = "2468".into();
+    config.admin.key_chord = "Ctrl+Shift+Q".into();
+    let options = ViewerOptions {
+        store: StoreChoice::None,
+        features: config.overlay_features(),
+        kiosk: Some(KioskOptions {
+            config,
+            digits: AttractDigits::builtin(),
+        }),
+        ..ViewerOptions::default()
+    };
+    Some(HeadlessViewer::with_gpu(model(), options, gpu, SIZE, 1.0).expect("kiosk viewer"))
+}
+
+/// A key pressed and released (egui counts a key never released as repeating).
+fn tap(kiosk: &mut HeadlessViewer, key: egui::Key, modifiers: egui::Modifiers) {
+    for pressed in [true, false] {
+        kiosk.push_event(egui::Event::Key {
+            key,
+            physical_key: None,
+            pressed,
+            repeat: false,
+            modifiers,
+        });
+    }
+}
+
+#[test]
+fn the_kiosk_idles_into_attract_mode_and_a_touch_gives_a_clean_canvas() {
+    let Some(mut kiosk) = kiosk(0.5) else {
+        return;
+    };
+    put_sample_on_canvas(&mut kiosk, "7-mnist-test-0.png");
+    kiosk.frame().expect("frame");
+    // Idle: the visitor's drawing goes, attract mode starts drawing MNIST digits.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let mut drew = false;
+    for _ in 0..80 {
+        kiosk.frame().expect("frame");
+        if kiosk.viewer().in_attract() && !kiosk.viewer().overlay().canvas().is_empty() {
+            drew = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(drew, "attract mode put a digit on the canvas");
+    kiosk.settle().expect("frames");
+    assert!(
+        kiosk.viewer().prediction().is_some(),
+        "attract digits are predicted"
+    );
+
+    // The first touch ends attract mode on a clean canvas.
+    kiosk.push_event(egui::Event::PointerMoved(egui::pos2(600.0, 300.0)));
+    kiosk.frame().expect("frame");
+    assert!(!kiosk.viewer().in_attract());
+    assert!(kiosk.viewer().overlay().canvas().is_empty());
+}
+
+#[test]
+fn only_the_admin_chord_and_the_right_pin_exit_the_kiosk() {
+    let Some(mut kiosk) = kiosk(60.0) else {
+        return;
+    };
+    kiosk.frame().expect("frame");
+    let exits = |kiosk: &mut HeadlessViewer| {
+        let output = kiosk.frame().expect("frame");
+        output.requests.contains(&WindowRequest::Exit)
+    };
+    // Escape and the digits alone do nothing.
+    tap(&mut kiosk, egui::Key::Escape, egui::Modifiers::NONE);
+    for k in [
+        egui::Key::Num2,
+        egui::Key::Num4,
+        egui::Key::Num6,
+        egui::Key::Num8,
+    ] {
+        tap(&mut kiosk, k, egui::Modifiers::NONE);
+    }
+    tap(&mut kiosk, egui::Key::Enter, egui::Modifiers::NONE);
+    assert!(!exits(&mut kiosk));
+
+    let chord = egui::Modifiers {
+        ctrl: true,
+        shift: true,
+        command: true,
+        ..egui::Modifiers::NONE
+    };
+    let type_pin = |kiosk: &mut HeadlessViewer, pin: [egui::Key; 4]| {
+        tap(kiosk, egui::Key::Q, chord);
+        kiosk.frame().expect("the PIN pad opens");
+        for k in pin {
+            tap(kiosk, k, egui::Modifiers::NONE);
+        }
+        tap(kiosk, egui::Key::Enter, egui::Modifiers::NONE);
+    };
+    // A wrong PIN keeps it running.
+    type_pin(
+        &mut kiosk,
+        [
+            egui::Key::Num1,
+            egui::Key::Num2,
+            egui::Key::Num3,
+            egui::Key::Num4,
+        ],
+    );
+    assert!(!exits(&mut kiosk));
+    tap(&mut kiosk, egui::Key::Escape, egui::Modifiers::NONE);
+    kiosk.frame().expect("frame");
+    // The right one exits.
+    type_pin(
+        &mut kiosk,
+        [
+            egui::Key::Num2,
+            egui::Key::Num4,
+            egui::Key::Num6,
+            egui::Key::Num8,
+        ],
+    );
+    assert!(exits(&mut kiosk));
 }

@@ -15,6 +15,8 @@ pub struct KioskActions {
     pub reset: bool,
     /// A clean canvas (attract mode ended by a touch, or a new attract digit begins).
     pub clear_canvas: bool,
+    /// Back to the home view (attract mode's orbit ended).
+    pub home_camera: bool,
     /// Put this attract drawing on the canvas.
     pub attract_ink: Option<crate::data::preprocess::InkImage>,
     /// Turn the camera by this many degrees (attract orbit).
@@ -85,6 +87,7 @@ impl KioskMode {
                 }
                 IdleEvent::AttractEnded => {
                     actions.clear_canvas = true;
+                    actions.home_camera = true;
                     self.attract_sequence = None;
                     log::info!("attract mode ended by a visitor");
                 }

@@ -347,6 +347,9 @@ impl Viewer {
         if actions.clear_canvas {
             self.overlay.canvas_mut().clear();
         }
+        if actions.home_camera {
+            self.camera.reset();
+        }
         if let Some(ink) = &actions.attract_ink {
             self.overlay.canvas_mut().load_image(ink);
         }

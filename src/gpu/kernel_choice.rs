@@ -5,9 +5,10 @@
 //!
 //! The default, [`KernelVariant::Auto`], is a per-layer rule: the tiled kernel wherever
 //! the layer fits it (its input patch and weights fit the workgroup arrays), the direct one
-//! elsewhere. Measured on lavapipe (see `benches/kernels.rs`), the tiled kernels win at
-//! every layer of the shipped model and every batch from 1 to 1024, so the rule needs no
-//! per-shape threshold. `CNNVIZ_KERNELS=direct|tiled|auto` or
+//! elsewhere; except dense layers of a one-image network (the window's), which keep the
+//! direct reduction. Measured on lavapipe (`benches/kernels.rs`, `cnnviz bench`), tiled
+//! conv wins at every batch from 1 to 1024 and tiled dense from batch 8 up, but the
+//! one-image tiled dense kernel lost to the direct one for fc1. `CNNVIZ_KERNELS=direct|tiled|auto` or
 //! [`NetworkOptions::kernels`] forces a variant so tests and benchmarks can compare them.
 
 use super::GpuError;

@@ -152,8 +152,10 @@ impl GpuNetwork {
         self.record(encoder, request, None)
     }
 
-    /// [`GpuNetwork::encode`] with every kernel in its own compute pass, timestamped by
-    /// `timer`. Read the durations with [`KernelTimer::read_blocking`] after submitting.
+    /// [`GpuNetwork::encode`] with every kernel timestamped by `timer`: inside one pass
+    /// where the device can (`TIMESTAMP_QUERY_INSIDE_PASSES`), else a pass per kernel.
+    /// Read the durations after submitting ([`KernelTimer::read_blocking`], or
+    /// `start_map` / `try_take`).
     pub fn encode_timed(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -204,6 +206,23 @@ impl GpuNetwork {
                     step.record(&mut pass, &self.pipelines, r.batch);
                 }
             }
+            // One pass with a timestamp before and after every dispatch where the device
+            // allows it: closest to the untimed recording.
+            Some(timer) if timer.supports_inside_passes() => {
+                timer.clear();
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("cnnviz timed inference"),
+                    timestamp_writes: None,
+                });
+                for step in steps {
+                    timer.begin_inside(&mut pass, step.label.clone(), step.kernel.name())?;
+                    step.record(&mut pass, &self.pipelines, r.batch);
+                    timer.end_inside(&mut pass);
+                }
+                drop(pass);
+                timer.resolve(encoder);
+            }
+            // Else a pass per kernel, timestamped at its beginning and end.
             Some(timer) => {
                 timer.clear();
                 for step in steps {

@@ -365,7 +365,15 @@ impl KernelPlan {
                     } else {
                         DENSE_IMAGES
                     };
-                    let fits = tiled
+                    // Auto keeps the direct kernel (a workgroup reduction per output) for
+                    // one-image networks: on lavapipe it beat the one-image tiled kernel
+                    // for fc1, 596 + 31 µs (with its separate ReLU) against 812 µs
+                    // (`cnnviz bench --only kernels --batches 1`, both variants).
+                    let dense_tiled = match variant {
+                        KernelVariant::Auto => arena.max_batch > 1,
+                        other => other.prefers_tiled(),
+                    };
+                    let fits = dense_tiled
                         && dense_tiled_loops(params.in_features, images) <= LLVMPIPE_LOOP_LIMIT;
                     let forward = if fits {
                         // DENSE_OUTPUTS outputs × `images` images per workgroup.
