@@ -140,9 +140,11 @@ fn kiosk(idle_seconds: f64) -> Option<HeadlessViewer> {
             return None;
         }
     };
-    let mut config = KioskConfig::default();
     // Shorter than a config file may say (10 s at least), so the test is quick.
-    config.idle_seconds = idle_seconds;
+    let mut config = KioskConfig {
+        idle_seconds,
+        ..KioskConfig::default()
+    };
     config.attract.seconds_per_digit = 2.0;
     config.admin.pin = "2468".into();
     config.admin.key_chord = "Ctrl+Shift+Q".into();
