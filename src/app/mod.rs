@@ -258,7 +258,13 @@ impl ApplicationHandler for App {
         let Some(window) = self.window.clone() else {
             return;
         };
-        if let Some(state) = self.egui_state.as_mut() {
+        // egui-winit answers "repaint" to RedrawRequested itself; passing that on would
+        // request the next frame from every frame and never let the window sleep.
+        if let Some(state) = self
+            .egui_state
+            .as_mut()
+            .filter(|_| !matches!(event, WindowEvent::RedrawRequested))
+        {
             let response = state.on_window_event(&window, &event);
             if response.repaint {
                 window.request_redraw();

@@ -141,16 +141,22 @@ impl Session {
     }
 
     /// After the submit: starts reading back the timestamps of a timed inference (if one
-    /// was recorded) and picks up those that have arrived. Never waits.
-    pub fn collect_timings(&mut self) {
+    /// was recorded) and picks up those that have arrived (then true). Never waits.
+    pub fn collect_timings(&mut self) -> bool {
         let Some(timer) = &self.timer else {
-            return;
+            return false;
         };
         timer.start_map();
         match timer.try_take() {
-            Ok(Some(timings)) => self.timings = timings,
-            Ok(None) => {}
-            Err(e) => log::warn!("kernel timings unavailable: {e}"),
+            Ok(Some(timings)) => {
+                self.timings = timings;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                log::warn!("kernel timings unavailable: {e}");
+                false
+            }
         }
     }
 

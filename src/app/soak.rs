@@ -217,6 +217,14 @@ fn act(
 ) -> Step {
     let elapsed = since.elapsed();
     let settled = !headless.viewer().busy();
+    // A visitor at the screen moves: without input the kiosk's idle reset would take the
+    // drawing away between Save and Report, as it would from a real visitor who froze.
+    if !matches!(step, Step::Draw { .. } | Step::WalkAway | Step::Wake) {
+        headless.push_event(Event::PointerMoved(Pos2::new(
+            5.0 + (since.elapsed().as_millis() % 7) as f32,
+            300.0,
+        )));
+    }
     match step {
         Step::Wake => {
             // The first touch ends attract mode and gives a clean canvas.
@@ -266,15 +274,13 @@ fn act(
             Step::SubmitReport
         }
         Step::SubmitReport if elapsed > Duration::from_millis(200) => {
-            // Claim another digit than the model's, so the form accepts it.
-            let predicted = headless.viewer().prediction().map(|(_, c)| c as u8);
-            let claim = if predicted == Some(digit) {
-                (digit + 1) % 10
-            } else {
-                digit
-            };
-            if headless.viewer_mut().submit_report(claim) {
+            // The drawn digit, or the next one if the model said that already (the form
+            // refuses a report that agrees with the model).
+            let accepted = (0..2).any(|k| headless.viewer_mut().submit_report((digit + k) % 10));
+            if accepted {
                 report.reported += 1;
+            } else {
+                headless.viewer_mut().close_dialogs();
             }
             Step::OpenDashboard
         }

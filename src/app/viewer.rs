@@ -131,6 +131,9 @@ pub struct Viewer {
     wave_due: bool,
     pick: Option<Pick>,
     hover: Option<HoverInfo>,
+    /// The hovered cube's value must be read (a new cube, or new values): one copy, not a
+    /// copy every frame, so a resting pointer lets the window sleep.
+    hover_due: bool,
     status: Vec<(StatusMessage, Instant)>,
     started: Instant,
     last_frame: Instant,
@@ -203,6 +206,7 @@ impl Viewer {
             wave_due: false,
             pick: None,
             hover: None,
+            hover_due: false,
             status: Vec::new(),
             started: Instant::now(),
             last_frame: Instant::now(),
@@ -362,13 +366,12 @@ impl Viewer {
     }
 
     /// Scripted use (`soak`): submits the open report form as `true_digit`; false when no
-    /// form is open or it refuses (the model already said that digit).
+    /// form is open or it refuses (the model already said that digit; the form stays open).
     pub fn submit_report(&mut self, true_digit: u8) -> bool {
         let Some(store) = self.store.as_mut() else {
             return false;
         };
         let Some(submission) = store.report.submit_as(true_digit) else {
-            store.report.close();
             return false;
         };
         match store.submit_report(&submission) {
@@ -422,13 +425,13 @@ impl Viewer {
     }
 
     fn say(&mut self, level: StatusLevel, text: impl Into<String>) {
-        self.status.push((
-            StatusMessage {
-                level,
-                text: text.into(),
-            },
-            Instant::now(),
-        ));
+        let text = text.into();
+        if level != StatusLevel::Info {
+            // Kiosks have nobody watching the status line: the log keeps it.
+            log::warn!("{text}");
+        }
+        self.status
+            .push((StatusMessage { level, text }, Instant::now()));
     }
 
     /// Writes the current drawing's input (or the blank input) into the network.
@@ -659,6 +662,7 @@ impl Viewer {
         let time = self.started.elapsed().as_secs_f32();
         if self.inference_due {
             session.encode_inference(&mut encoder, self.analysis, self.color_map)?;
+            self.hover_due = true;
             self.inference_due = false;
             self.images_due = false;
             if std::mem::take(&mut self.wave_due) && self.animation {
@@ -669,7 +673,7 @@ impl Viewer {
             self.images_due = false;
         }
         let hovered_copy = match self.pick {
-            Some(pick) => session
+            Some(pick) if self.hover_due => session
                 .hovered
                 .encode(
                     &mut encoder,
@@ -678,8 +682,9 @@ impl Viewer {
                     pick.element_index,
                 )
                 .is_ok(),
-            None => false,
+            _ => false,
         };
+        self.hover_due &= !hovered_copy;
 
         let settings = SceneSettings {
             time,
@@ -749,12 +754,17 @@ impl Viewer {
         if hovered_copy {
             session.hovered.start_map();
         }
-        session.collect_timings();
+        let mut timings_arrived = session.collect_timings();
         let _ = session.gpu.device.poll(wgpu::PollType::Poll);
-        session.collect_timings();
+        timings_arrived |= session.collect_timings();
         let mut waiting = session.probabilities.in_flight() || session.timings_in_flight();
+        // Something that came back after this frame was drawn needs one more frame to show.
+        let mut arrived = timings_arrived;
         match session.probabilities.try_take() {
-            Ok(Some(p)) => self.prediction = Some((p.probabilities, p.predicted)),
+            Ok(Some(p)) => {
+                self.prediction = Some((p.probabilities, p.predicted));
+                arrived = true;
+            }
             Ok(None) => {}
             Err(e) => log::warn!("probability readback: {e}"),
         }
@@ -765,6 +775,7 @@ impl Viewer {
                     .filter(|p| p.activation == v.activation && p.element_index == v.element)
                 {
                     self.hover = Some(self.hover_info(&pick, v.value));
+                    arrived = true;
                 }
             }
             Ok(None) => waiting |= hovered_copy,
@@ -774,7 +785,7 @@ impl Viewer {
         // Redraw continuously only while something moves; otherwise sleep until an event
         // or until egui's own next repaint (a tooltip delay, a blinking cursor).
         let animating = settings.wave.is_some() || self.in_attract();
-        let redraw = if camera_moving || animating || waiting || self.inference_due {
+        let redraw = if camera_moving || animating || waiting || arrived || self.inference_due {
             Redraw::Now
         } else {
             let egui_wants = repaint_delay.and_then(|delay| Instant::now().checked_add(delay));
@@ -1005,6 +1016,7 @@ impl Viewer {
         let pick = cursor.and_then(|c| session.layout.pick(camera, c, viewport));
         if pick.map(|p| p.instance) != self.pick.map(|p| p.instance) {
             self.hover = None;
+            self.hover_due = true;
         }
         self.pick = pick;
         if gesture.clicked {
