@@ -22,8 +22,7 @@ use cnnviz::gpu::{
 use cnnviz::model::spec::{ARCHITECTURE_FORMAT, ARCHITECTURE_VERSION};
 use cnnviz::model::train::{conv, dense, relu};
 use cnnviz::model::{
-    Architecture, InputSpec, LayerOp, LayerParams, LayerSpec, Model, Normalization, load_model,
-    reference,
+    Architecture, InputSpec, LayerSpec, Model, Normalization, load_model, reference,
 };
 use criterion::{Criterion, Throughput};
 
@@ -87,33 +86,13 @@ fn slice_model(name: &str, height: usize, width: usize, layers: Vec<LayerSpec>) 
         layers,
     };
     let mut state = 0x2545_f491_u32;
-    let mut next = move || {
+    let next = move || {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
         (state as f32 / u32::MAX as f32 - 0.5) * 0.2
     };
-    let params = architecture
-        .plan()
-        .expect("slice architectures are valid")
-        .iter()
-        .filter_map(|plan| match plan.op {
-            LayerOp::Conv2d(g) => Some((
-                g.out_channels * g.in_channels * g.kernel * g.kernel,
-                g.out_channels,
-            )),
-            LayerOp::Dense {
-                in_features,
-                out_features,
-            } => Some((in_features * out_features, out_features)),
-            _ => None,
-        })
-        .map(|(w, b)| LayerParams {
-            weight: (0..w).map(|_| next()).collect(),
-            bias: (0..b).map(|_| next()).collect(),
-        })
-        .collect();
-    Model::from_parts(architecture, params).expect("slice parameters fit")
+    Model::filled(architecture, next).expect("slice parameters fit")
 }
 
 fn flatten() -> LayerSpec {

@@ -564,32 +564,11 @@ impl KernelPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Model;
     use crate::model::train::default_architecture;
-    use crate::model::{LayerParams, Model};
 
     fn zero_model() -> Model {
-        let architecture = default_architecture();
-        let params = architecture
-            .plan()
-            .expect("the default architecture is valid")
-            .iter()
-            .filter_map(|plan| match plan.op {
-                LayerOp::Conv2d(g) => Some((
-                    g.out_channels * g.in_channels * g.kernel * g.kernel,
-                    g.out_channels,
-                )),
-                LayerOp::Dense {
-                    in_features,
-                    out_features,
-                } => Some((in_features * out_features, out_features)),
-                _ => None,
-            })
-            .map(|(w, b)| LayerParams {
-                weight: vec![0.0; w],
-                bias: vec![0.0; b],
-            })
-            .collect();
-        Model::from_parts(architecture, params).expect("zero parameters fit")
+        Model::filled(default_architecture(), || 0.0).expect("zero parameters fit")
     }
 
     #[test]

@@ -52,6 +52,24 @@ pub struct Model {
 }
 
 impl Model {
+    /// A model of `architecture` whose every weight and bias is the next value of `fill`
+    /// (zeros, or a seeded generator for tests and benchmarks).
+    pub fn filled(
+        architecture: Architecture,
+        mut fill: impl FnMut() -> f32,
+    ) -> Result<Model, ModelError> {
+        let params = architecture
+            .plan()?
+            .iter()
+            .filter_map(|plan| plan.op.parameter_lens())
+            .map(|(w, b)| LayerParams {
+                weight: (0..w).map(|_| fill()).collect(),
+                bias: (0..b).map(|_| fill()).collect(),
+            })
+            .collect();
+        Model::from_parts(architecture, params)
+    }
+
     /// Builds a model from an architecture and one [`LayerParams`] per conv/dense layer, in
     /// layer order. Used by the loader and by the trainer, so both validate the same way.
     pub fn from_parts(
@@ -72,17 +90,7 @@ impl Model {
         params.reverse();
         let mut layers = Vec::with_capacity(plans.len());
         for plan in plans {
-            let wanted = match plan.op {
-                LayerOp::Conv2d(g) => Some((
-                    g.out_channels * g.in_channels * g.kernel * g.kernel,
-                    g.out_channels,
-                )),
-                LayerOp::Dense {
-                    in_features,
-                    out_features,
-                } => Some((out_features * in_features, out_features)),
-                _ => None,
-            };
+            let wanted = plan.op.parameter_lens();
             let layer_params = match wanted {
                 Some((w, b)) => {
                     let p = params.pop().expect("counted above");

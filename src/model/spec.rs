@@ -183,6 +183,23 @@ pub enum LayerOp {
     },
 }
 
+impl LayerOp {
+    /// How many weights and biases the layer has; `None` for layers without parameters.
+    pub fn parameter_lens(&self) -> Option<(usize, usize)> {
+        match *self {
+            LayerOp::Conv2d(g) => Some((
+                g.out_channels * g.in_channels * g.kernel * g.kernel,
+                g.out_channels,
+            )),
+            LayerOp::Dense {
+                in_features,
+                out_features,
+            } => Some((out_features * in_features, out_features)),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeometry {
     pub in_channels: usize,
