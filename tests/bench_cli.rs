@@ -2,41 +2,13 @@
 //! sanity (never for speed), and its FLOP counts against ones computed here from the model's
 //! layer shapes; bad options get one-line errors.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use cnnviz::model::{LayerOp, load_model};
+use common::{assert_one_line_error, cnnviz, gpu_available};
 use serde_json::Value;
-
-fn cnnviz(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnnviz"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-/// With `CI` set a missing adapter is a failure, not a skip.
-fn gpu_available() -> bool {
-    match cnnviz::gpu::GpuContext::new() {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but there is no GPU adapter: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping a GPU test: {e}");
-            false
-        }
-    }
-}
-
-fn assert_one_line_error(output: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "should fail: {stderr}");
-    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
-}
 
 fn positive(value: &Value, what: &str) -> f64 {
     let v = value

@@ -1,32 +1,12 @@
 //! The `cnnviz` binary as a person uses it: real images in, one-line errors for bad input,
 //! never a panic.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::{assert_one_line_error, cnnviz, gpu_available};
 use serde_json::Value;
-
-fn cnnviz(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnnviz"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-/// GPU commands need an adapter; with `CI` set its absence is a failure, not a skip.
-fn gpu_available() -> bool {
-    match cnnviz::gpu::GpuContext::new() {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but there is no GPU adapter: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping a GPU test: {e}");
-            false
-        }
-    }
-}
 
 fn samples() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> =
@@ -39,14 +19,6 @@ fn samples() -> Vec<PathBuf> {
 }
 
 /// Asserts a failed run: non-zero exit, exactly one line on stderr naming `needle`, no panic.
-fn assert_one_line_error(output: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "should fail: {stderr}");
-    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
-}
-
 #[test]
 fn predict_json_reports_every_field_for_every_sample() {
     if !gpu_available() {

@@ -4,6 +4,7 @@
 
 pub mod parity;
 
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use cnnviz::gpu::GpuContext;
@@ -151,4 +152,28 @@ pub fn assert_close(what: &str, gpu: &[f32], cpu: &[f64]) {
         "{what}: relative error {error:.3e} > {TOLERANCE:.0e} over {} values",
         cpu.len()
     );
+}
+
+/// Runs the `cnnviz` binary from the repository root.
+pub fn cnnviz(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cnnviz"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+/// Whether the binary's GPU commands can run; with `CI` set a missing adapter is a failure,
+/// not a skip.
+pub fn gpu_available() -> bool {
+    gpu().is_some()
+}
+
+/// The command failed with exactly one line on stderr that mentions `needle`, and no panic.
+pub fn assert_one_line_error(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "should fail: {stderr}");
+    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
 }
