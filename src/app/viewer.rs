@@ -308,6 +308,17 @@ impl Viewer {
                 .is_some_and(|s| s.probabilities.in_flight())
     }
 
+    /// Image 0's activations in the scene's arena, read back with a blocking wait: a test
+    /// aid, never called from a frame.
+    pub fn scene_activations(&self) -> anyhow::Result<Vec<Vec<f32>>> {
+        let session = self.session.as_ref().context("the GPU is being rebuilt")?;
+        let gpu = &session.gpu;
+        let mut images = session
+            .network
+            .read_activations(&gpu.device, &gpu.queue, 1)?;
+        images.pop().context("the arena holds no image")
+    }
+
     pub fn set_animation(&mut self, on: bool) {
         self.animation = on;
         if !on {

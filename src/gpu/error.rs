@@ -52,6 +52,8 @@ pub enum GpuError {
     Map(#[from] wgpu::BufferAsyncError),
     #[error("reading a mapped buffer failed: {0}")]
     MapRange(#[from] wgpu::MapRangeError),
+    #[error("a blocking GPU wait was attempted inside a frame (a frame must never wait)")]
+    BlockingWaitInFrame,
     #[error("the GPU dropped a readback before it completed")]
     MapCallbackLost,
     #[error("unknown kernel variant {0:?}: expected direct, tiled or auto (CNNVIZ_KERNELS)")]

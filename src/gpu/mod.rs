@@ -34,6 +34,7 @@ mod probability_readback;
 mod readback;
 mod request;
 mod timer;
+pub mod wait;
 
 pub use arena::{ActivationSlot, ArenaLayout, CamLayout, CamRegion};
 pub use context::{GpuContext, describe_adapter};

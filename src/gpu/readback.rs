@@ -3,8 +3,6 @@
 //! [`GpuNetwork::read_gradients`]) that submit, wait and map. The window uses the
 //! non-blocking [`super::ProbabilityReadback`] instead.
 
-use std::sync::mpsc;
-
 use super::GpuError;
 use super::network::GpuNetwork;
 use super::request::InferenceRequest;
@@ -48,24 +46,7 @@ pub struct BatchOutput {
     pub images: Vec<ImageOutput>,
 }
 
-/// Maps the first `bytes` of a MAP_READ buffer, waits, copies them out and unmaps.
-pub(super) fn map_read(
-    device: &wgpu::Device,
-    buffer: &wgpu::Buffer,
-    bytes: u64,
-) -> Result<Vec<u8>, GpuError> {
-    let slice = buffer.slice(..bytes);
-    let (sender, receiver) = mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |result| {
-        // The receiver outlives the poll below; a failed send only means it gave up.
-        let _ = sender.send(result);
-    });
-    device.poll(wgpu::PollType::wait_indefinitely())?;
-    receiver.recv().map_err(|_| GpuError::MapCallbackLost)??;
-    let data = slice.get_mapped_range()?.to_vec();
-    buffer.unmap();
-    Ok(data)
-}
+use super::wait::map_read;
 
 /// Collects buffer-to-staging copies so one submission and one map read everything.
 struct Gather<'a> {
@@ -146,7 +127,7 @@ impl GpuNetwork {
         let raw = map_read(
             device,
             &self.buffers.output_staging,
-            gather.floats.max(1) * F32,
+            0..gather.floats.max(1) * F32,
         )?;
         let words: Vec<f32> = bytemuck::pod_collect_to_vec(&raw);
         let classes = self.classes;
@@ -275,7 +256,7 @@ impl GpuNetwork {
         let mut encoder = device.create_command_encoder(&Default::default());
         gather.encode(&mut encoder, &staging);
         queue.submit([encoder.finish()]);
-        let raw = map_read(device, &staging, gather.floats.max(1) * F32)?;
+        let raw = map_read(device, &staging, 0..gather.floats.max(1) * F32)?;
         let words: Vec<f32> = bytemuck::pod_collect_to_vec(&raw);
         Ok((0..n)
             .map(|i| {

@@ -259,7 +259,7 @@ impl KernelTimer {
                 self.try_take()?.ok_or(GpuError::MapCallbackLost)
             }
             MapState::Idle | MapState::Encoded => {
-                let raw = super::readback::map_read(device, &self.staging, self.bytes())?;
+                let raw = super::wait::map_read(device, &self.staging, 0..self.bytes())?;
                 *self.lock() = MapState::Idle;
                 Ok(self.timings(&raw))
             }

@@ -241,6 +241,11 @@ impl Dashboard {
         self.arrived.push(id);
     }
 
+    /// The last re-run result of `id`, if it has one.
+    pub fn rerun_result(&self, id: PredictionId) -> Option<&RerunResult> {
+        self.reruns.get(&id)
+    }
+
     /// Forgets every re-run result (after a different model was loaded).
     pub fn clear_rerun_results(&mut self) {
         self.reruns.clear();
