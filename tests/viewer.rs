@@ -276,3 +276,238 @@ fn only_the_admin_chord_and_the_right_pin_exit_the_kiosk() {
     );
     assert!(exits(&mut kiosk));
 }
+
+/// A viewer with a store in `dir`.
+fn headless_with_store(dir: &Path) -> Option<HeadlessViewer> {
+    let gpu = match ViewerGpu::headless() {
+        Ok(gpu) => gpu,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set, so a GPU adapter is required: {e}")
+        }
+        Err(e) => {
+            eprintln!("note: skipping GPU test: {e}");
+            return None;
+        }
+    };
+    let options = ViewerOptions {
+        store: StoreChoice::At(dir.join("store.redb")),
+        ..ViewerOptions::default()
+    };
+    let mut headless = HeadlessViewer::with_gpu(model(), options, gpu, SIZE, 1.0)
+        .unwrap_or_else(|e| panic!("viewer: {e:#}"));
+    headless.viewer_mut().set_animation(false);
+    // The store opens in the background.
+    for _ in 0..400 {
+        headless.frame().expect("frame");
+        if headless
+            .viewer()
+            .store()
+            .is_some_and(|s| s.store().is_some())
+        {
+            return Some(headless);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("the store did not open");
+}
+
+/// Draws frames back to back without ever waiting for the GPU (each frame only polls),
+/// until the viewer has nothing left in flight and wants no more frames.
+fn run_without_waiting(headless: &mut HeadlessViewer) {
+    for _ in 0..3000 {
+        let output = headless.frame().expect("frame");
+        if output.redraw != cnnviz::app::Redraw::Now && !headless.viewer().busy() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    panic!("the viewer never came to rest");
+}
+
+/// What `cnnviz predict` computes for the drawing on the canvas (the CPU twin).
+fn predict_canvas(headless: &HeadlessViewer) -> (Vec<f32>, usize) {
+    let model = headless.viewer().model();
+    let shape = model.architecture.input;
+    let ink = headless.viewer().overlay().canvas().ink();
+    let pixels = cnnviz::data::preprocess::mnist_input(&ink, shape.height, shape.width)
+        .expect("a digit on the canvas");
+    let activations = cnnviz::model::reference::forward(model, &model.normalize(&pixels));
+    let logits = activations.last().expect("logits");
+    let probabilities: Vec<f32> = cnnviz::model::reference::softmax(logits)
+        .into_iter()
+        .map(|p| p as f32)
+        .collect();
+    let predicted = cnnviz::model::reference::argmax(logits);
+    (probabilities, predicted)
+}
+
+fn assert_close(shown: &[f32], expected: &[f32], what: &str) {
+    assert_eq!(shown.len(), expected.len(), "{what}");
+    for (class, (a, b)) in shown.iter().zip(expected).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-3,
+            "{what}: class {class} shows {a}, expected {b}\nshown {shown:?}\nexpected {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn quick_strokes_end_on_the_prediction_of_the_final_drawing() {
+    let Some(mut headless) = headless() else {
+        return;
+    };
+    headless.viewer_mut().set_animation(false);
+    run_without_waiting(&mut headless);
+    // Drawings changing frame after frame, faster than the GPU answers: every frame records
+    // an inference while earlier readbacks are still pending.
+    for name in [
+        "7-mnist-test-0.png",
+        "1-mnist-test-2.png",
+        "0-mnist-test-3.png",
+        "8-mnist-test-61.png",
+        "3-mnist-test-18.png",
+    ] {
+        put_sample_on_canvas(&mut headless, name);
+        headless.frame().expect("frame");
+    }
+    run_without_waiting(&mut headless);
+    let (shown, predicted) = headless
+        .viewer()
+        .prediction()
+        .expect("a prediction for the drawing on the canvas");
+    let (expected, expected_class) = predict_canvas(&headless);
+    assert_eq!(predicted, expected_class, "the shown class");
+    assert_close(shown, &expected, "the shown probabilities");
+}
+
+#[test]
+fn rerunning_a_stored_record_leaves_the_scene_on_the_canvas() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = cnnviz::store::PredictionStore::open(&dir.path().join("store.redb"))
+            .expect("store opens");
+        store
+            .save(&cnnviz::store::sample::sample_prediction(
+                7,
+                1_700_000_000_000,
+            ))
+            .expect("a record saved");
+    }
+    let Some(mut headless) = headless_with_store(dir.path()) else {
+        return;
+    };
+    put_sample_on_canvas(&mut headless, "3-mnist-test-18.png");
+    headless.settle().expect("frames");
+    let before = headless.viewer().scene_activations().expect("scene read");
+
+    assert_eq!(
+        headless.viewer_mut().rerun_newest(1),
+        1,
+        "one record queued"
+    );
+    let id = headless
+        .viewer()
+        .store()
+        .and_then(|s| s.store())
+        .and_then(|s| {
+            s.ids(
+                &cnnviz::store::Filter::ALL,
+                cnnviz::store::Sort::Newest,
+                0,
+                1,
+            )
+            .ok()
+        })
+        .and_then(|ids| ids.first().copied())
+        .expect("the record's id");
+    let mut rerun = false;
+    for _ in 0..200 {
+        headless.settle().expect("frames");
+        if headless
+            .viewer()
+            .store()
+            .is_some_and(|s| s.dashboard.rerun_result(id).is_some())
+        {
+            rerun = true;
+            break;
+        }
+    }
+    assert!(rerun, "the record was re-run");
+    let after = headless.viewer().scene_activations().expect("scene read");
+    assert_eq!(before.len(), after.len());
+    for (layer, (a, b)) in before.iter().zip(&after).enumerate() {
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-5,
+            "activation {layer} of the scene changed by {worst} after a re-run"
+        );
+    }
+    let (shown, _) = headless.viewer().prediction().expect("prediction");
+    let (expected, _) = predict_canvas(&headless);
+    assert_close(
+        shown,
+        &expected,
+        "the canvas's probabilities after a re-run",
+    );
+}
+
+#[test]
+fn save_report_and_rerun_never_wait_in_a_frame_and_save_stores_what_is_shown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(mut headless) = headless_with_store(dir.path()) else {
+        return;
+    };
+    let refused_before = cnnviz::gpu::wait::blocking_waits_refused();
+    put_sample_on_canvas(&mut headless, "7-mnist-test-0.png");
+    headless.frame().expect("frame");
+    put_sample_on_canvas(&mut headless, "2-mnist-test-1.png");
+    headless.frame().expect("frame");
+    run_without_waiting(&mut headless);
+    let (shown, shown_class) = headless
+        .viewer()
+        .prediction()
+        .map(|(p, c)| (p.to_vec(), c))
+        .expect("prediction");
+    // Save with the keyboard shortcut, inside a frame.
+    tap(&mut headless, egui::Key::S, egui::Modifiers::NONE);
+    run_without_waiting(&mut headless);
+    let mut saved = None;
+    for _ in 0..400 {
+        headless.frame().expect("frame");
+        let store = headless.viewer().store().and_then(|s| s.store());
+        let ids = store
+            .and_then(|s| {
+                s.ids(
+                    &cnnviz::store::Filter::ALL,
+                    cnnviz::store::Sort::Newest,
+                    0,
+                    1,
+                )
+                .ok()
+            })
+            .unwrap_or_default();
+        if let Some(id) = ids.first() {
+            saved = store.and_then(|s| s.get(*id).ok().flatten());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let saved = saved.expect("the save reached the store");
+    assert_eq!(usize::from(saved.predicted), shown_class);
+    assert_close(&saved.probabilities, &shown, "the saved probabilities");
+
+    // Report opens its form; re-runs go through frames.
+    tap(&mut headless, egui::Key::R, egui::Modifiers::NONE);
+    headless.frame().expect("frame");
+    headless.viewer_mut().rerun_newest(8);
+    run_without_waiting(&mut headless);
+    assert_eq!(
+        cnnviz::gpu::wait::blocking_waits_refused(),
+        refused_before,
+        "a frame tried to wait for the GPU"
+    );
+}

@@ -6,6 +6,7 @@
 mod gpu;
 mod headless;
 mod kiosk_mode;
+mod reruns;
 mod scene_input;
 mod session;
 pub mod soak;

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::gpu::ViewerGpu;
+use super::reruns::Reruns;
 use crate::gpu::{
-    CamTarget, GpuNetwork, InferenceRequest, KernelTimer, KernelTiming, ProbabilityReadback,
+    AsyncReadback, CamTarget, GpuError, GpuNetwork, ImageOutput, InferenceRequest, KernelTimer,
+    KernelTiming, OutputPlan,
 };
 use crate::model::Model;
 use crate::scene::{CubeRenderer, RendererConfig, SceneLayout, SceneTargets, ValueReadback};
@@ -27,8 +29,12 @@ pub struct Session {
     pub egui: egui_wgpu::Renderer,
     /// `None` when the adapter has no storage textures; the panels then say so.
     pub images: Option<FeatureMapTextures>,
-    pub probabilities: ProbabilityReadback,
+    /// The scene's inference results (probabilities, Grad-CAM), tagged with the input
+    /// generation they were recorded for.
+    pub outputs: AsyncReadback<(u64, OutputPlan)>,
     pub hovered: ValueReadback,
+    /// Stored inputs re-run away from the scene.
+    pub reruns: Reruns,
     timer: Option<KernelTimer>,
     last_timing: Option<Instant>,
     pub timings: Vec<KernelTiming>,
@@ -40,6 +46,20 @@ pub struct Analysis {
     pub target: CamTarget,
     pub block: usize,
     pub grad_cam: bool,
+}
+
+impl Analysis {
+    /// The request for one image; a model without conv blocks runs without Grad-CAM.
+    pub fn request(&self, blocks: usize) -> InferenceRequest {
+        let block = (blocks > 0).then_some(self.block.min(blocks.saturating_sub(1)));
+        InferenceRequest {
+            batch: 1,
+            target: self.target,
+            block,
+            grad_cam: self.grad_cam && block.is_some(),
+            value_ranges: true,
+        }
+    }
 }
 
 impl Session {
@@ -71,9 +91,15 @@ impl Session {
         };
         let timer =
             KernelTimer::new(&gpu.device, &gpu.queue, network.max_kernels_per_inference()).ok();
+        let reruns = Reruns::new(&gpu.device, model).context("building the re-run network")?;
         Ok(Session {
-            probabilities: network.probability_readback(&gpu.device),
+            outputs: AsyncReadback::new(
+                &gpu.device,
+                "inference outputs",
+                network.output_capacity(1),
+            ),
             hovered: ValueReadback::new(&gpu.device),
+            reruns,
             gpu,
             network,
             layout,
@@ -92,41 +118,53 @@ impl Session {
     }
 
     /// Records one inference of the input already written (forward, Grad-CAM, value
-    /// ranges), the overlay images, and the copy of the probabilities for the CPU. Once a
-    /// second the kernels are timed as well.
+    /// ranges) and the overlay images; once a second the kernels are timed as well. Then,
+    /// unless the last copy is still out, the copy of its results for the CPU, tagged
+    /// `generation`: true when that copy was recorded.
     pub fn encode_inference(
         &mut self,
         encoder: &mut wgpu::CommandEncoder,
-        analysis: Analysis,
+        request: &InferenceRequest,
         color_map: crate::colormap::ColorMap,
-    ) -> anyhow::Result<()> {
-        let request = InferenceRequest {
-            batch: 1,
-            target: analysis.target,
-            block: Some(analysis.block),
-            grad_cam: analysis.grad_cam,
-            value_ranges: true,
-        };
+        generation: u64,
+    ) -> anyhow::Result<bool> {
         let due = self
             .last_timing
             .is_none_or(|t| t.elapsed() >= TIMING_INTERVAL);
         match self.timer.as_mut() {
             // One timed inference at a time: its timestamps come back asynchronously.
             Some(timer) if due && !timer.in_flight() => {
-                self.network.encode_timed(encoder, &request, timer)?;
+                self.network.encode_timed(encoder, request, timer)?;
                 self.last_timing = Some(Instant::now());
             }
-            _ => self.network.encode(encoder, &request)?,
+            _ => self.network.encode(encoder, request)?,
         }
         if let Some(images) = &self.images {
             images.encode(encoder, color_map);
         }
-        // Busy means the previous copy has not been picked up yet: the next inference
-        // (or the next frame's) will carry the newer values.
-        let _ = self
+        let copy = InferenceRequest {
+            value_ranges: false,
+            ..*request
+        };
+        match self
             .network
-            .encode_probability_readback(encoder, &self.probabilities);
-        Ok(())
+            .encode_outputs(encoder, &copy, &self.outputs, generation)
+        {
+            Ok(()) => Ok(true),
+            // The frame that takes the last copy schedules this generation's again.
+            Err(GpuError::ReadbackBusy) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The results of an inference once back, with the generation they belong to; never
+    /// waits.
+    pub fn take_outputs(&self) -> Result<Option<(u64, ImageOutput)>, GpuError> {
+        let Some(((generation, plan), bytes)) = self.outputs.try_take()? else {
+            return Ok(None);
+        };
+        let output = self.network.outputs_from_bytes(&plan, &bytes);
+        Ok(output.images.into_iter().next().map(|o| (generation, o)))
     }
 
     /// Re-records only the overlay images (a colour-map change needs no inference).

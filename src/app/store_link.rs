@@ -14,9 +14,6 @@ use crate::store::{
 use crate::ui::dashboard::{Dashboard, DashboardEvent, ReportDialog, ReportSubmission};
 use crate::ui::{StatusLevel, StatusMessage};
 
-/// Stored inputs re-run per frame during "Re-run all", so the window stays responsive.
-pub const RERUNS_PER_FRAME: usize = 4;
-
 pub struct StoreLink {
     pending: Option<PendingOpen>,
     worker: Option<StoreWorker>,
@@ -189,9 +186,9 @@ impl StoreLink {
         requests
     }
 
-    /// The next stored inputs to re-run, a few per frame.
-    pub fn next_reruns(&mut self) -> Vec<RerunInput> {
-        let ids: Vec<PredictionId> = (0..RERUNS_PER_FRAME)
+    /// The next `count` stored inputs to re-run (one batch per frame).
+    pub fn next_reruns(&mut self, count: usize) -> Vec<RerunInput> {
+        let ids: Vec<PredictionId> = (0..count)
             .map_while(|_| self.rerun_queue.pop_front())
             .collect();
         match (ids.is_empty(), self.store()) {

@@ -120,10 +120,17 @@ pub struct Viewer {
     animation: bool,
     /// The current drawing produced a model input (false: empty canvas).
     has_input: bool,
-    /// The written input has not been through the network yet.
-    inference_due: bool,
+    /// Counts every change of what the network must answer (the canvas, the analysis):
+    /// every readback carries the generation it was recorded for, and only the current
+    /// generation's answer is shown.
+    generation: u64,
+    /// The generation whose inference the scene's arena holds.
+    scene_generation: Option<u64>,
+    /// The generation whose results were last copied for the CPU.
+    copied_generation: Option<u64>,
+    /// The last results that came back and their generation.
+    shown: Option<(u64, crate::gpu::ImageOutput)>,
     images_due: bool,
-    prediction: Option<(Vec<f32>, usize)>,
     wave: Option<Wave>,
     /// The next inference starts a wave: a new drawing (the first stroke on an empty
     /// canvas) or Predict. Later strokes update the scene in place; a wave restarted on
@@ -168,7 +175,8 @@ impl Viewer {
                 store_link::model_identity(&model.architecture.name, &options.model_path);
             store_link::StoreLink::open(path, identity, &egui_ctx)
         });
-        let last = model.conv_blocks().len().saturating_sub(1);
+        let blocks = model.conv_blocks().len();
+        let last = blocks.saturating_sub(1);
         let kiosk = options
             .kiosk
             .clone()
@@ -194,14 +202,16 @@ impl Viewer {
             analysis: Analysis {
                 target: CamTarget::Predicted,
                 block: last,
-                grad_cam: true,
+                grad_cam: blocks > 0,
             },
             color_map,
             animation: true,
             has_input: false,
-            inference_due: true,
+            generation: 0,
+            scene_generation: None,
+            copied_generation: None,
+            shown: None,
             images_due: true,
-            prediction: None,
             wave: None,
             wave_due: false,
             pick: None,
@@ -263,7 +273,8 @@ impl Viewer {
         self.pick = None;
         self.hover = None;
         self.write_current_input();
-        self.inference_due = true;
+        self.scene_generation = None;
+        self.copied_generation = None;
         self.images_due = true;
         log::info!("GPU side rebuilt on {}", self.adapter);
         Ok(())
@@ -291,21 +302,26 @@ impl Viewer {
         &mut self.camera
     }
 
-    /// Probabilities and the predicted class of the drawing, once they have come back.
+    /// Probabilities and the predicted class of the drawing on the canvas, once they have
+    /// come back; `None` while they are computed (never an earlier drawing's).
     pub fn prediction(&self) -> Option<(&[f32], usize)> {
-        self.prediction
-            .as_ref()
-            .filter(|_| self.has_input)
-            .map(|(p, c)| (p.as_slice(), *c))
+        self.shown_output()
+            .map(|o| (o.probabilities.as_slice(), o.predicted))
     }
 
-    /// Whether a readback or an inference is still on its way.
+    /// The results on screen: those of the current generation, with a drawing.
+    fn shown_output(&self) -> Option<&crate::gpu::ImageOutput> {
+        shown_for(&self.shown, self.generation, self.has_input)
+    }
+
+    /// Whether the current generation's results have yet to come back, or any readback
+    /// or re-run is still on its way.
     pub fn busy(&self) -> bool {
-        self.inference_due
+        self.shown.as_ref().map(|(g, _)| *g) != Some(self.generation)
             || self
                 .session
                 .as_ref()
-                .is_some_and(|s| s.probabilities.in_flight())
+                .is_some_and(|s| s.outputs.in_flight() || s.reruns.busy())
     }
 
     /// Image 0's activations in the scene's arena, read back with a blocking wait: a test
@@ -480,30 +496,29 @@ impl Viewer {
                         Err(_) => {
                             self.has_input = false;
                             self.current_input = None;
-                            self.prediction = None;
                         }
                     }
                     self.write_current_input();
                     if let Some(store) = self.store.as_mut() {
                         store.drawing_changed();
                     }
-                    self.inference_due = true;
+                    self.generation += 1;
                 }
                 OverlayEvent::Predict => {
-                    self.inference_due = true;
+                    self.scene_generation = None;
                     self.wave_due = true;
                 }
                 OverlayEvent::SetCamTarget(target) => {
                     self.analysis.target = *target;
-                    self.inference_due = true;
+                    self.generation += 1;
                 }
                 OverlayEvent::SetCamBlock(block) => {
                     self.analysis.block = *block;
-                    self.inference_due = true;
+                    self.generation += 1;
                 }
                 OverlayEvent::SetGradCam(on) => {
-                    self.analysis.grad_cam = *on;
-                    self.inference_due = true;
+                    self.analysis.grad_cam = *on && !self.blocks.is_empty();
+                    self.generation += 1;
                 }
                 OverlayEvent::SetColorMap(map) => {
                     self.color_map = *map;
@@ -538,6 +553,8 @@ impl Viewer {
         raw_input: egui::RawInput,
         target: FrameTarget<'_>,
     ) -> anyhow::Result<FrameOutput> {
+        // Anything under this scope that tries to wait for the GPU is refused.
+        let _frame = crate::gpu::wait::FrameScope::enter();
         let now = Instant::now();
         self.frame_seconds = (now - self.last_frame).as_secs_f32();
         self.last_frame = now;
@@ -572,12 +589,12 @@ impl Viewer {
             model_name: &self.model.architecture.name,
             adapter: &self.adapter,
             class_labels: &self.model.architecture.classes,
-            prediction: self.prediction.as_ref().filter(|_| self.has_input).map(
-                |(probabilities, predicted)| PredictionView {
-                    probabilities,
-                    predicted: *predicted,
-                },
-            ),
+            prediction: shown_for(&self.shown, self.generation, self.has_input).map(|output| {
+                PredictionView {
+                    probabilities: &output.probabilities,
+                    predicted: output.predicted,
+                }
+            }),
             cam_target: self.analysis.target,
             conv_blocks: &self.blocks,
             cam_block: self.analysis.block,
@@ -671,10 +688,17 @@ impl Viewer {
                     label: Some("frame"),
                 });
         let time = self.started.elapsed().as_secs_f32();
-        if self.inference_due {
-            session.encode_inference(&mut encoder, self.analysis, self.color_map)?;
+        let generation = self.generation;
+        let copy_due = self.copied_generation != Some(generation) && !session.outputs.in_flight();
+        if self.scene_generation != Some(generation) || copy_due {
+            let request = self.analysis.request(self.blocks.len());
+            let copied =
+                session.encode_inference(&mut encoder, &request, self.color_map, generation)?;
+            self.scene_generation = Some(generation);
+            if copied {
+                self.copied_generation = Some(generation);
+            }
             self.hover_due = true;
-            self.inference_due = false;
             self.images_due = false;
             if std::mem::take(&mut self.wave_due) && self.animation {
                 self.wave = Some(Wave::starting_at(time));
@@ -682,6 +706,16 @@ impl Viewer {
         } else if self.images_due {
             session.encode_images(&mut encoder, self.color_map);
             self.images_due = false;
+        }
+        let rerun_block = self.analysis.request(self.blocks.len()).block;
+        if let Err(e) = session.reruns.encode(
+            &session.gpu.queue,
+            &mut encoder,
+            &self.model,
+            self.analysis.target,
+            rerun_block,
+        ) {
+            log::warn!("re-run: {e}");
         }
         let hovered_copy = match self.pick {
             Some(pick) if self.hover_due => session
@@ -761,24 +795,31 @@ impl Viewer {
         }
 
         // Readbacks: start the maps now, pick them up when they are done.
-        session.probabilities.start_map();
+        session.outputs.start_map();
+        session.reruns.start_map();
         if hovered_copy {
             session.hovered.start_map();
         }
         let mut timings_arrived = session.collect_timings();
         let _ = session.gpu.device.poll(wgpu::PollType::Poll);
         timings_arrived |= session.collect_timings();
-        let mut waiting = session.probabilities.in_flight() || session.timings_in_flight();
+        let mut waiting =
+            session.outputs.in_flight() || session.reruns.busy() || session.timings_in_flight();
         // Something that came back after this frame was drawn needs one more frame to show.
         let mut arrived = timings_arrived;
-        match session.probabilities.try_take() {
-            Ok(Some(p)) => {
-                self.prediction = Some((p.probabilities, p.predicted));
+        match session.take_outputs() {
+            Ok(Some(shown)) => {
+                self.shown = Some(shown);
                 arrived = true;
             }
             Ok(None) => {}
-            Err(e) => log::warn!("probability readback: {e}"),
+            Err(e) => {
+                // Lost: record this generation's copy again.
+                self.copied_generation = None;
+                log::warn!("inference readback: {e}");
+            }
         }
+        let reruns = session.reruns.try_take();
         match session.hovered.try_take() {
             Ok(Some(v)) => {
                 if let Some(pick) = self
@@ -793,10 +834,28 @@ impl Viewer {
             Err(e) => log::warn!("hovered value readback: {e}"),
         }
 
+        match reruns {
+            Ok(results) => {
+                arrived |= !results.is_empty();
+                for (id, output) in results {
+                    let result = crate::ui::dashboard::RerunResult::from_output(
+                        &output,
+                        &self.model.architecture.name,
+                    );
+                    if let Some(store) = self.store.as_mut() {
+                        store.dashboard.set_rerun_result(id, result);
+                    }
+                }
+            }
+            Err(e) => self.say(StatusLevel::Warning, format!("A re-run failed: {e}")),
+        }
+
         // Redraw continuously only while something moves; otherwise sleep until an event
         // or until egui's own next repaint (a tooltip delay, a blinking cursor).
         let animating = settings.wave.is_some() || self.in_attract();
-        let redraw = if camera_moving || animating || waiting || arrived || self.inference_due {
+        let inference_due = self.scene_generation != Some(self.generation)
+            || self.copied_generation != Some(self.generation);
+        let redraw = if camera_moving || animating || waiting || arrived || inference_due {
             Redraw::Now
         } else {
             let egui_wants = repaint_delay.and_then(|delay| Instant::now().checked_add(delay));
@@ -855,14 +914,20 @@ impl Viewer {
         }
     }
 
-    /// The record of the drawing on the canvas. Runs the network once more with a
-    /// readback: a deliberate, rare action, never part of the frame loop.
+    /// The record of the drawing on the canvas: exactly what is on screen (the inputs and
+    /// the results of the current generation), with no new inference.
     fn current_prediction(&self) -> Result<crate::store::NewPrediction, String> {
         let input = self.current_input.as_ref().ok_or("Draw a digit first.")?;
         let store = self.store.as_ref().ok_or("no store")?;
-        let output = self.run_once(input)?;
+        let output = self
+            .shown_output()
+            .ok_or("Still computing this drawing's prediction; try again in a moment.")?;
         let shape = self.model.architecture.input;
-        let block = &self.blocks[self.analysis.block];
+        let layer = output
+            .grad_cam
+            .as_ref()
+            .and_then(|cam| self.blocks.get(cam.block))
+            .map_or("", |block| block.name.as_str());
         Ok(crate::store::NewPrediction::from_inference(
             crate::store::now_ms(),
             &self.overlay.canvas().ink(),
@@ -872,39 +937,10 @@ impl Viewer {
                 width: shape.width as u16,
                 values: input.clone(),
             },
-            &output,
-            &block.name,
+            output,
+            layer,
             store.model.clone(),
         ))
-    }
-
-    /// One blocking inference of `pixels` (0..1) with the chosen analysis.
-    fn run_once(&self, pixels: &[f32]) -> Result<crate::gpu::ImageOutput, String> {
-        let session = self.session.as_ref().ok_or("the GPU is not ready")?;
-        let request = crate::gpu::InferenceRequest {
-            target: self.analysis.target,
-            block: Some(self.analysis.block),
-            grad_cam: true,
-            ..Default::default()
-        };
-        let gpu = &session.gpu;
-        let output = session
-            .network
-            .run_blocking(
-                &gpu.device,
-                &gpu.queue,
-                &self.model.normalize(pixels),
-                &request,
-            )
-            .map_err(|e| e.to_string())?;
-        // The blocking run overwrote the network's input with the same values, but a
-        // rerun of a stored record did not: put the drawing back.
-        self.write_current_input();
-        output
-            .images
-            .into_iter()
-            .next()
-            .ok_or_else(|| "the network returned nothing".to_string())
     }
 
     /// The dashboard's and the report form's requests.
@@ -941,17 +977,19 @@ impl Viewer {
                 }
             }
         }
+        // "Re-run all" feeds the re-run network one batch at a time.
+        let room = self.session.as_ref().map_or(0, |s| s.reruns.room());
         let queued = self
             .store
             .as_mut()
-            .map(|s| s.next_reruns())
+            .map(|s| s.next_reruns(room))
             .unwrap_or_default();
         for input in queued {
             self.rerun(&input);
         }
     }
 
-    /// Puts a stored input through the current model; the scene shows it too.
+    /// Queues a stored input for the re-run network; the scene keeps showing the canvas.
     fn rerun(&mut self, input: &crate::store::RerunInput) {
         if input.input.values.len() != self.model.input_len() {
             self.say(
@@ -960,18 +998,9 @@ impl Viewer {
             );
             return;
         }
-        match self.run_once(&input.input.values) {
-            Ok(output) => {
-                let result = crate::ui::dashboard::RerunResult::from_output(
-                    &output,
-                    &self.model.architecture.name,
-                );
-                if let Some(store) = self.store.as_mut() {
-                    store.dashboard.set_rerun_result(input.id, result);
-                }
-                self.wave = None;
-            }
-            Err(why) => self.say(StatusLevel::Error, why),
+        match self.session.as_mut() {
+            Some(session) => session.reruns.push(input.clone()),
+            None => self.say(StatusLevel::Warning, "The GPU is being rebuilt; try again."),
         }
     }
 
@@ -1038,4 +1067,16 @@ impl Viewer {
                 .set_highlight(&session.gpu.queue, set.as_ref());
         }
     }
+}
+
+/// The results of `generation` among those that came back, if there is a drawing.
+fn shown_for(
+    shown: &Option<(u64, crate::gpu::ImageOutput)>,
+    generation: u64,
+    has_input: bool,
+) -> Option<&crate::gpu::ImageOutput> {
+    shown
+        .as_ref()
+        .filter(|(g, _)| *g == generation && has_input)
+        .map(|(_, output)| output)
 }

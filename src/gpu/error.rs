@@ -52,6 +52,8 @@ pub enum GpuError {
     Map(#[from] wgpu::BufferAsyncError),
     #[error("reading a mapped buffer failed: {0}")]
     MapRange(#[from] wgpu::MapRangeError),
+    #[error("a readback of {capacity} bytes cannot hold {needed} bytes")]
+    ReadbackTooSmall { capacity: u64, needed: u64 },
     #[error("a blocking GPU wait was attempted inside a frame (a frame must never wait)")]
     BlockingWaitInFrame,
     #[error("the GPU dropped a readback before it completed")]

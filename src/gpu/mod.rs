@@ -20,6 +20,7 @@
 //! compares the two.
 
 pub mod arena;
+mod async_readback;
 mod buffers;
 mod context;
 mod dispatch;
@@ -37,6 +38,7 @@ mod timer;
 pub mod wait;
 
 pub use arena::{ActivationSlot, ArenaLayout, CamLayout, CamRegion};
+pub use async_readback::AsyncReadback;
 pub use context::{GpuContext, describe_adapter};
 pub use error::GpuError;
 pub use kernel_choice::{KernelVariant, NetworkOptions};
@@ -44,6 +46,6 @@ pub use limits::LLVMPIPE_LOOP_LIMIT;
 pub use network::GpuNetwork;
 pub use pipelines::Kernel;
 pub use probability_readback::{Probabilities, ProbabilityReadback};
-pub use readback::{BatchOutput, CamOutput, ImageOutput};
+pub use readback::{BatchOutput, CamOutput, ImageOutput, OutputPlan};
 pub use request::{CamTarget, InferenceRequest};
 pub use timer::{KernelTimer, KernelTiming, TimestampPlacement};

@@ -46,6 +46,7 @@ pub struct BatchOutput {
     pub images: Vec<ImageOutput>,
 }
 
+use super::async_readback::AsyncReadback;
 use super::wait::map_read;
 
 /// Collects buffer-to-staging copies so one submission and one map read everything.
@@ -86,25 +87,49 @@ fn slice_f32(words: &[f32], at: u64, len: usize) -> Vec<f32> {
     words[at as usize..at as usize + len].to_vec()
 }
 
-impl GpuNetwork {
-    /// Writes the inputs, records and submits one inference, waits, and reads back every
-    /// per-image result. The batch is the number of images in `normalised_inputs`
-    /// (`request.batch` is ignored). Blocks; the window uses [`GpuNetwork::encode`] and
-    /// [`super::ProbabilityReadback`] instead.
-    pub fn run_blocking(
-        &self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-        normalised_inputs: &[f32],
-        request: &InferenceRequest,
-    ) -> Result<BatchOutput, GpuError> {
-        let batch = self.write_inputs(queue, normalised_inputs)?;
-        let request = InferenceRequest { batch, ..*request };
-        let resolved = self.resolve(&request)?;
-        let mut encoder = device.create_command_encoder(&Default::default());
-        self.encode(&mut encoder, &request)?;
+/// Where one inference's per-image results land in a staging buffer, in floats: what
+/// [`GpuNetwork::encode_outputs`] recorded and [`GpuNetwork::outputs_from_bytes`] reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputPlan {
+    images: u32,
+    logits: u64,
+    probabilities: u64,
+    predicted: u64,
+    targets: u64,
+    /// The Grad-CAM block and where its four regions land.
+    cam: Option<(usize, [u64; 4])>,
+    ranges: Option<u64>,
+    floats: u64,
+}
 
-        let n = u64::from(batch);
+impl OutputPlan {
+    /// Bytes the copies fill.
+    pub fn bytes(&self) -> u64 {
+        self.floats.max(1) * F32
+    }
+}
+
+impl GpuNetwork {
+    /// Bytes [`GpuNetwork::encode_outputs`] needs at most for `images` images (Grad-CAM and
+    /// value ranges included): the size of a staging buffer that fits every request.
+    pub fn output_capacity(&self, images: u32) -> u64 {
+        let cam = self.cam_layout;
+        let per_image = 2 * self.classes as u64
+            + 2
+            + cam.channel_weights.stride
+            + cam.raw.stride
+            + cam.low_res.stride
+            + cam.heatmap.stride
+            + 2 * self.layout.activations() as u64;
+        u64::from(images.max(1)) * per_image * F32
+    }
+
+    fn output_gather(
+        &self,
+        request: &InferenceRequest,
+    ) -> Result<(Gather<'_>, OutputPlan), GpuError> {
+        let resolved = self.resolve(request)?;
+        let n = u64::from(resolved.batch);
         let classes = self.classes as u64;
         let acts = self.layout.activations();
         let logits_slot = &self.layout.slots[acts - 1];
@@ -114,29 +139,56 @@ impl GpuNetwork {
         let predicted = gather.add(&self.buffers.predicted, 0, n);
         let targets = gather.add(&self.buffers.targets, 0, n);
         let cam = self.cam_layout;
-        let cam_at = resolved.block.map(|_| {
-            [cam.channel_weights, cam.raw, cam.low_res, cam.heatmap]
-                .map(|region| gather.add(&self.buffers.cam, region.offset, n * region.stride))
+        let cam = resolved.block.map(|block| {
+            let at = [cam.channel_weights, cam.raw, cam.low_res, cam.heatmap]
+                .map(|region| gather.add(&self.buffers.cam, region.offset, n * region.stride));
+            (block, at)
         });
         let ranges = resolved
             .value_ranges
             .then(|| gather.add(&self.buffers.ranges, 0, n * 2 * acts as u64));
-        gather.encode(&mut encoder, &self.buffers.output_staging);
-        queue.submit([encoder.finish()]);
+        let plan = OutputPlan {
+            images: resolved.batch,
+            logits,
+            probabilities,
+            predicted,
+            targets,
+            cam,
+            ranges,
+            floats: gather.floats,
+        };
+        Ok((gather, plan))
+    }
 
-        let raw = map_read(
-            device,
-            &self.buffers.output_staging,
-            0..gather.floats.max(1) * F32,
-        )?;
-        let words: Vec<f32> = bytemuck::pod_collect_to_vec(&raw);
+    /// Records copies of every per-image result of the inference `request` just recorded
+    /// (after [`GpuNetwork::encode`] in the same encoder) into an [`AsyncReadback`] tagged
+    /// `tag`. [`GpuError::ReadbackBusy`] while its last copy is still out.
+    pub fn encode_outputs<T>(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        request: &InferenceRequest,
+        readback: &AsyncReadback<(T, OutputPlan)>,
+        tag: T,
+    ) -> Result<(), GpuError> {
+        let (gather, plan) = self.output_gather(request)?;
+        let bytes = plan.bytes();
+        let staging = readback.begin((tag, plan), bytes)?;
+        gather.encode(encoder, staging);
+        Ok(())
+    }
+
+    /// Reads the results a copy planned by `plan` brought back.
+    pub fn outputs_from_bytes(&self, plan: &OutputPlan, bytes: &[u8]) -> BatchOutput {
+        let words: Vec<f32> = bytemuck::pod_collect_to_vec(bytes);
         let classes = self.classes;
-        let images = (0..batch)
+        let acts = self.layout.activations();
+        let cam = self.cam_layout;
+        let images = (0..plan.images)
             .map(|image| {
                 let i = u64::from(image);
                 let class_at = |base: u64| slice_f32(&words, base + i * classes as u64, classes);
                 let index_at = |base: u64| words[(base + i) as usize].to_bits() as usize;
-                let grad_cam = resolved.block.zip(cam_at).map(|(block, [w, r, l, h])| {
+                let grad_cam = plan.cam.map(|(block, [w, r, l, h])| {
                     let b = &self.blocks[block];
                     let plane = b.height * b.width;
                     let (in_h, in_w) = self.input_size;
@@ -154,7 +206,7 @@ impl GpuNetwork {
                         width: b.width,
                     }
                 });
-                let value_ranges = ranges.map(|at| {
+                let value_ranges = plan.ranges.map(|at| {
                     (0..acts)
                         .map(|j| {
                             let k = (at + 2 * (i * acts as u64 + j as u64)) as usize;
@@ -163,16 +215,40 @@ impl GpuNetwork {
                         .collect()
                 });
                 ImageOutput {
-                    logits: class_at(logits),
-                    probabilities: class_at(probabilities),
-                    predicted: index_at(predicted),
-                    target: index_at(targets),
+                    logits: class_at(plan.logits),
+                    probabilities: class_at(plan.probabilities),
+                    predicted: index_at(plan.predicted),
+                    target: index_at(plan.targets),
                     grad_cam,
                     value_ranges,
                 }
             })
             .collect();
-        Ok(BatchOutput { images })
+        BatchOutput { images }
+    }
+
+    /// Writes the inputs, records and submits one inference, waits, and reads back every
+    /// per-image result. The batch is the number of images in `normalised_inputs`
+    /// (`request.batch` is ignored). Blocks (refused inside a frame); the window records
+    /// [`GpuNetwork::encode_outputs`] into an [`AsyncReadback`] instead.
+    pub fn run_blocking(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        normalised_inputs: &[f32],
+        request: &InferenceRequest,
+    ) -> Result<BatchOutput, GpuError> {
+        // Refused before anything is written or recorded.
+        super::wait::refuse_in_frame("a blocking inference")?;
+        let batch = self.write_inputs(queue, normalised_inputs)?;
+        let request = InferenceRequest { batch, ..*request };
+        let (gather, plan) = self.output_gather(&request)?;
+        let mut encoder = device.create_command_encoder(&Default::default());
+        self.encode(&mut encoder, &request)?;
+        gather.encode(&mut encoder, &self.buffers.output_staging);
+        queue.submit([encoder.finish()]);
+        let raw = map_read(device, &self.buffers.output_staging, 0..plan.bytes())?;
+        Ok(self.outputs_from_bytes(&plan, &raw))
     }
 
     /// Every activation of the first `batch` images of the last inference, as

@@ -10,11 +10,10 @@
 //!
 //! - [`KernelTimer::read_blocking`] waits for the GPU: for benchmarks and tests.
 //! - [`KernelTimer::start_map`] + [`KernelTimer::try_take`] never wait: for the frame loop,
-//!   in the style of [`super::ProbabilityReadback`].
-
-use std::sync::{Arc, Mutex, MutexGuard};
+//!   through an [`AsyncReadback`].
 
 use super::GpuError;
+use super::async_readback::AsyncReadback;
 
 /// One kernel's GPU time in the last timed inference.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,19 +34,6 @@ pub enum TimestampPlacement {
     InsidePasses,
 }
 
-/// Where the readback of the recorded timestamps stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MapState {
-    /// Nothing recorded since the last read, or a read finished.
-    Idle,
-    /// A resolve and copy into the staging buffer are recorded (maybe submitted).
-    Encoded,
-    /// `map_async` was called; the callback has not run yet.
-    Mapping,
-    Mapped,
-    Failed,
-}
-
 /// Query set and readback buffers for up to `capacity` kernels per inference.
 ///
 /// The frame loop's pattern (never waits; a timed frame is skipped while the previous
@@ -65,14 +51,13 @@ enum MapState {
 pub struct KernelTimer {
     query_set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
-    staging: wgpu::Buffer,
+    readback: AsyncReadback<()>,
     capacity: u32,
     recorded: Vec<(String, &'static str)>,
     placement: TimestampPlacement,
     inside_passes: bool,
     /// Nanoseconds per timestamp tick.
     period: f64,
-    state: Arc<Mutex<MapState>>,
 }
 
 impl KernelTimer {
@@ -103,22 +88,16 @@ impl KernelTimer {
             usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("kernel timestamps (readback)"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let readback = AsyncReadback::new(device, "kernel timestamps (readback)", bytes);
         Ok(KernelTimer {
             query_set,
             resolve,
-            staging,
+            readback,
             capacity,
             recorded: Vec::new(),
             placement: TimestampPlacement::PerPass,
             inside_passes: features.contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
             period: f64::from(queue.get_timestamp_period()),
-            state: Arc::new(Mutex::new(MapState::Idle)),
         })
     }
 
@@ -137,13 +116,6 @@ impl KernelTimer {
         self.placement
     }
 
-    fn lock(&self) -> MutexGuard<'_, MapState> {
-        // The state is a plain enum; a panic elsewhere cannot leave it half-written.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Checks, before anything is recorded, that `needed` kernels fit and that no earlier
     /// readback still holds the staging buffer.
     pub(super) fn check_capacity(&self, needed: usize) -> Result<(), GpuError> {
@@ -153,7 +125,7 @@ impl KernelTimer {
                 needed,
             });
         }
-        if matches!(*self.lock(), MapState::Mapping | MapState::Mapped) {
+        if self.readback.mapping() {
             return Err(GpuError::TimerBusy);
         }
         Ok(())
@@ -219,13 +191,13 @@ impl KernelTimer {
         if count == 0 {
             return;
         }
-        encoder.resolve_query_set(&self.query_set, 0..count, &self.resolve, 0);
-        encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.staging, 0, u64::from(count) * 8);
-        *self.lock() = MapState::Encoded;
-    }
-
-    fn bytes(&self) -> u64 {
-        self.recorded.len() as u64 * 16
+        let bytes = u64::from(count) * 8;
+        // check_capacity refused to record while a read is mapping, so this only fails on
+        // a bug; the timings are then missing, never wrong.
+        if let Ok(staging) = self.readback.begin_or_replace((), bytes) {
+            encoder.resolve_query_set(&self.query_set, 0..count, &self.resolve, 0);
+            encoder.copy_buffer_to_buffer(&self.resolve, 0, staging, 0, bytes);
+        }
     }
 
     fn timings(&self, raw: &[u8]) -> Vec<KernelTiming> {
@@ -245,25 +217,17 @@ impl KernelTimer {
     }
 
     /// Waits for the submitted inference and returns each kernel's duration, in recording
-    /// order. Blocks: for benchmarks and tests, not for the frame loop (which uses
-    /// [`KernelTimer::start_map`] and [`KernelTimer::try_take`]).
+    /// order. Blocks (refused inside a frame): for benchmarks and tests; the frame loop uses
+    /// [`KernelTimer::start_map`] and [`KernelTimer::try_take`].
     pub fn read_blocking(&self, device: &wgpu::Device) -> Result<Vec<KernelTiming>, GpuError> {
         if self.recorded.is_empty() {
             return Err(GpuError::TimerEmpty);
         }
-        let state = *self.lock();
-        match state {
-            MapState::Mapping | MapState::Mapped | MapState::Failed => {
-                // An asynchronous read is under way: finish it instead of mapping twice.
-                device.poll(wgpu::PollType::wait_indefinitely())?;
-                self.try_take()?.ok_or(GpuError::MapCallbackLost)
-            }
-            MapState::Idle | MapState::Encoded => {
-                let raw = super::wait::map_read(device, &self.staging, 0..self.bytes())?;
-                *self.lock() = MapState::Idle;
-                Ok(self.timings(&raw))
-            }
-        }
+        let ((), raw) = self
+            .readback
+            .take_blocking(device)?
+            .ok_or(GpuError::MapCallbackLost)?;
+        Ok(self.timings(&raw))
     }
 
     /// Starts mapping the timestamps after the submission that holds the timed inference;
@@ -271,49 +235,24 @@ impl KernelTimer {
     /// read. Until [`KernelTimer::try_take`] delivers, recording another timed inference
     /// fails with [`GpuError::TimerBusy`].
     pub fn start_map(&self) {
-        let mut state = self.lock();
-        if *state != MapState::Encoded || self.recorded.is_empty() {
-            return;
+        if !self.recorded.is_empty() {
+            self.readback.start_map();
         }
-        *state = MapState::Mapping;
-        drop(state);
-        let shared = Arc::clone(&self.state);
-        self.staging
-            .slice(..self.bytes())
-            .map_async(wgpu::MapMode::Read, move |result| {
-                let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
-                *state = if result.is_ok() {
-                    MapState::Mapped
-                } else {
-                    MapState::Failed
-                };
-            });
     }
 
     /// True from [`KernelTimer::start_map`] until [`KernelTimer::try_take`] delivers.
     pub fn in_flight(&self) -> bool {
-        matches!(*self.lock(), MapState::Mapping | MapState::Mapped)
+        self.readback.mapping()
     }
 
     /// Each kernel's duration if the map finished (someone polled the device since
-    /// [`KernelTimer::start_map`]), else `None`; never waits. Unmaps, so the timer can
-    /// record again.
+    /// [`KernelTimer::start_map`]), else `None`; never waits. Frees the timer to record
+    /// again.
     pub fn try_take(&self) -> Result<Option<Vec<KernelTiming>>, GpuError> {
-        let mut state = self.lock();
-        match *state {
-            MapState::Mapped => {
-                let slice = self.staging.slice(..self.bytes());
-                let raw = slice.get_mapped_range()?.to_vec();
-                self.staging.unmap();
-                *state = MapState::Idle;
-                Ok(Some(self.timings(&raw)))
-            }
-            MapState::Failed => {
-                *state = MapState::Idle;
-                Err(GpuError::Map(wgpu::BufferAsyncError))
-            }
-            _ => Ok(None),
-        }
+        Ok(self
+            .readback
+            .try_take()?
+            .map(|((), raw)| self.timings(&raw)))
     }
 }
 

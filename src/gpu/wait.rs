@@ -50,13 +50,20 @@ pub fn blocking_waits_refused() -> usize {
     REFUSED.load(Ordering::Relaxed)
 }
 
-/// Waits until the device has finished all submitted work. Refused inside a frame.
-pub fn wait_for_gpu(device: &wgpu::Device) -> Result<(), GpuError> {
+/// [`GpuError::BlockingWaitInFrame`] (counted and logged) inside a frame, else `Ok`:
+/// the first line of everything that blocks on the GPU.
+pub fn refuse_in_frame(what: &str) -> Result<(), GpuError> {
     if in_frame() {
         REFUSED.fetch_add(1, Ordering::Relaxed);
-        log::error!("a blocking GPU wait was attempted inside a frame; refused");
+        log::error!("{what} was attempted inside a frame; refused (a frame never waits)");
         return Err(GpuError::BlockingWaitInFrame);
     }
+    Ok(())
+}
+
+/// Waits until the device has finished all submitted work. Refused inside a frame.
+pub fn wait_for_gpu(device: &wgpu::Device) -> Result<(), GpuError> {
+    refuse_in_frame("a blocking GPU wait")?;
     device.poll(wgpu::PollType::wait_indefinitely())?;
     Ok(())
 }
@@ -68,11 +75,7 @@ pub fn map_read(
     buffer: &wgpu::Buffer,
     range: std::ops::Range<u64>,
 ) -> Result<Vec<u8>, GpuError> {
-    if in_frame() {
-        REFUSED.fetch_add(1, Ordering::Relaxed);
-        log::error!("a blocking readback was attempted inside a frame; refused");
-        return Err(GpuError::BlockingWaitInFrame);
-    }
+    refuse_in_frame("a blocking readback")?;
     let slice = buffer.slice(range);
     let (sender, receiver) = mpsc::channel();
     slice.map_async(wgpu::MapMode::Read, move |result| {

@@ -15,7 +15,6 @@
 //!   asynchronously, so hovering never stalls a frame.
 
 use std::ops::Range;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use glam::Vec3;
 
@@ -23,7 +22,7 @@ use super::SceneError;
 use super::camera::{Camera, Ray};
 use super::cube_renderer::HighlightSet;
 use super::layout::{CUBE_FOOTPRINT, LayerPlacement, SceneLayout};
-use crate::gpu::{GpuError, GpuNetwork};
+use crate::gpu::{AsyncReadback, GpuNetwork};
 use crate::model::{LayerOp, Model, Shape};
 
 /// Strongest incoming weights shown for a dense pick, unless the caller asks otherwise.
@@ -321,15 +320,6 @@ pub fn influence(model: &Model, layout: &SceneLayout, pick: &Pick, top_k: usize)
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MapState {
-    Idle,
-    Encoded,
-    Mapping,
-    Mapped,
-    Failed,
-}
-
 /// A hovered cube's value, as the overlay shows it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HoveredValue {
@@ -339,32 +329,18 @@ pub struct HoveredValue {
 }
 
 /// One float out of the activation arena without stalling the frame: [`ValueReadback::encode`]
-/// copies it into a 4-byte MAP_READ buffer after the frame's work, [`ValueReadback::start_map`]
+/// copies it into a 4-byte [`AsyncReadback`] after the frame's work, [`ValueReadback::start_map`]
 /// after the submit, and [`ValueReadback::try_take`] picks it up a frame or two later (once
-/// anyone has polled the device). Same pattern as `gpu::ProbabilityReadback`.
+/// anyone has polled the device). The copy is tagged with the cell it was read from.
 pub struct ValueReadback {
-    buffer: wgpu::Buffer,
-    state: Arc<Mutex<MapState>>,
-    pending: Mutex<Option<(usize, usize)>>,
+    readback: AsyncReadback<(usize, usize)>,
 }
 
 impl ValueReadback {
     pub fn new(device: &wgpu::Device) -> ValueReadback {
         ValueReadback {
-            buffer: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("hovered value"),
-                size: 4,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
-            state: Arc::new(Mutex::new(MapState::Idle)),
-            pending: Mutex::new(None),
+            readback: AsyncReadback::new(device, "hovered value", 4),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, MapState> {
-        // A plain enum: a panic elsewhere cannot leave it half-written.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records the copy of element `element` of activation `activation` (image 0) into the
@@ -377,10 +353,6 @@ impl ValueReadback {
         activation: usize,
         element: usize,
     ) -> Result<(), SceneError> {
-        let mut state = self.lock();
-        if *state != MapState::Idle {
-            return Err(SceneError::Gpu(GpuError::ReadbackBusy));
-        }
         let layout = network.layout();
         let slot = layout.slots.get(activation).ok_or(SceneError::NoSuchCell {
             activation,
@@ -393,63 +365,25 @@ impl ValueReadback {
             });
         }
         let offset = (layout.image_offset(activation, 0) + element as u64) * 4;
-        encoder.copy_buffer_to_buffer(network.activation_buffer(), offset, &self.buffer, 0, 4);
-        *state = MapState::Encoded;
-        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some((activation, element));
+        let buffer = self.readback.begin((activation, element), 4)?;
+        encoder.copy_buffer_to_buffer(network.activation_buffer(), offset, buffer, 0, 4);
         Ok(())
     }
 
     /// Starts mapping after the submission that holds the copy; returns at once.
     pub fn start_map(&self) {
-        let mut state = self.lock();
-        if *state != MapState::Encoded {
-            return;
-        }
-        *state = MapState::Mapping;
-        drop(state);
-        let shared = Arc::clone(&self.state);
-        self.buffer
-            .slice(..)
-            .map_async(wgpu::MapMode::Read, move |result| {
-                let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
-                *state = if result.is_ok() {
-                    MapState::Mapped
-                } else {
-                    MapState::Failed
-                };
-            });
+        self.readback.start_map();
     }
 
     /// The value once the map has finished, else `None`; frees the readback for the next.
     pub fn try_take(&self) -> Result<Option<HoveredValue>, SceneError> {
-        let mut state = self.lock();
-        match *state {
-            MapState::Mapped => {
-                let bytes = self
-                    .buffer
-                    .slice(..)
-                    .get_mapped_range()
-                    .map_err(GpuError::from)?
-                    .to_vec();
-                self.buffer.unmap();
-                *state = MapState::Idle;
-                let value = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-                let pending = self
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take();
-                Ok(pending.map(|(activation, element)| HoveredValue {
-                    activation,
-                    element,
-                    value,
-                }))
-            }
-            MapState::Failed => {
-                *state = MapState::Idle;
-                Err(SceneError::Gpu(GpuError::Map(wgpu::BufferAsyncError)))
-            }
-            _ => Ok(None),
-        }
+        Ok(self
+            .readback
+            .try_take()?
+            .map(|((activation, element), bytes)| HoveredValue {
+                activation,
+                element,
+                value: f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+            }))
     }
 }

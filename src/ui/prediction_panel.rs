@@ -13,6 +13,16 @@ use crate::gpu::CamTarget;
 pub fn show_answer(ui: &mut Ui, view: &OverlayView, canvas_empty: bool) {
     let prediction = view.prediction.filter(|_| !canvas_empty);
     let Some(prediction) = prediction else {
+        if !canvas_empty {
+            // The canvas changed and its prediction is on its way: never show the last
+            // drawing's answer under the new drawing.
+            ui.vertical_centered(|ui| {
+                ui.add_space(6.0);
+                ui.label(egui::RichText::new("Computing…").size(28.0).strong());
+                ui.add_space(6.0);
+            });
+            return;
+        }
         ui.vertical_centered(|ui| {
             ui.add_space(6.0);
             ui.label(egui::RichText::new("Draw a digit").size(28.0).strong());
