@@ -75,10 +75,11 @@ impl Overlay {
             theme::apply(&ctx, large);
             self.theme = Some(large);
         }
-        self.history.push(
-            view.frame_seconds
-                .unwrap_or_else(|| ctx.input(|i| i.unstable_dt)),
-        );
+        // The work a frame costs, not the time between frames: an idle window draws once
+        // a second and would read "1 FPS".
+        if let Some(seconds) = view.frame_seconds {
+            self.history.push(seconds);
+        }
 
         let mut frame = Collected::default();
         for action in shortcuts::actions_this_frame(&ctx) {

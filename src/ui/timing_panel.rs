@@ -1,5 +1,6 @@
 //! How fast it runs: per-kernel GPU time from timestamp queries where the adapter has
-//! them, the frame time and FPS with a short history as a sparkline.
+//! them, and the CPU work per frame with a short history as a sparkline. Both are the
+//! cost of a frame, not the time between frames (which an idle window stretches).
 
 use std::collections::VecDeque;
 
@@ -11,7 +12,7 @@ use super::view::{GpuTimes, OverlayView};
 /// Frames kept for the sparkline and the averages (about four seconds at 60 FPS).
 const HISTORY: usize = 240;
 
-/// Recent frame times, in seconds.
+/// The CPU work of recent frames, in seconds.
 #[derive(Clone, Debug, Default)]
 pub struct FrameHistory {
     seconds: VecDeque<f32>,
@@ -28,7 +29,7 @@ impl FrameHistory {
         self.seconds.push_back(seconds);
     }
 
-    /// Mean frame time over the history.
+    /// Mean CPU work per frame over the history.
     pub fn mean(&self) -> Option<f32> {
         (!self.seconds.is_empty())
             .then(|| self.seconds.iter().sum::<f32>() / self.seconds.len() as f32)
@@ -39,16 +40,12 @@ pub fn show(ui: &mut Ui, view: &OverlayView, history: &FrameHistory) {
     match history.mean() {
         Some(mean) => {
             ui.label(
-                egui::RichText::new(format!(
-                    "{:.1} ms / frame · {:.0} FPS",
-                    1e3 * mean,
-                    1.0 / mean
-                ))
-                .strong(),
+                egui::RichText::new(format!("CPU: {:.1} ms of work per frame", 1e3 * mean))
+                    .strong(),
             );
         }
         None => {
-            ui.label("Frame time: measuring…");
+            ui.label("CPU per frame: measuring…");
         }
     }
     sparkline(ui, history);

@@ -125,7 +125,7 @@ pub struct OverlayView<'a> {
     /// The GPU images ([`super::FeatureMapTextures::images`]); `None` without them.
     pub images: Option<&'a FeatureMapImages>,
     pub gpu_times: GpuTimes<'a>,
-    /// The last frame's duration; `None` uses egui's own measure.
+    /// The CPU time the last frame's work took (input to submit); `None` before the first.
     pub frame_seconds: Option<f32>,
     pub hover: Option<&'a HoverInfo>,
     pub status: &'a [StatusMessage],

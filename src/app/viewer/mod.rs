@@ -1,0 +1,467 @@
+//! The viewer: everything the window shows and does, without the window. One frame is a
+//! fixed sequence of phases, each in its own module with one job:
+//!
+//! 1. input (`overlay_phase`): the frame clock starts, kiosk rules see the raw events;
+//! 2. overlay (`overlay_phase`): the UI reads a view of the state and returns events;
+//! 3. apply (`apply`): the only place the state changes;
+//! 4. record (`record`): the network for the current input generation, re-runs, the
+//!    readbacks' copies, the cube scene, the egui pass, in one encoder;
+//! 5. submit (`record`): one submit, then the readbacks' maps start;
+//! 6. collect (`collect`): whatever came back from earlier frames, never waiting;
+//! 7. redraw (`redraw`): when to draw next.
+//!
+//! Which input an answer belongs to is [`generations`]'s job. A frame never waits for the
+//! GPU (it runs under a [`crate::gpu::wait::FrameScope`], which refuses blocking waits),
+//! starts no thread and touches no file outside the store.
+//!
+//! The winit window ([`super::run_window`]) feeds it input from the platform and a surface
+//! texture; `render --overlay`, `soak` and the tests feed it scripted input and an offscreen
+//! texture ([`super::HeadlessViewer`]). All state a person made (the drawing, the camera,
+//! the choices, the store) lives here on the CPU, so a lost GPU device costs only a rebuild
+//! of the [`Session`].
+
+mod apply;
+mod clock;
+mod collect;
+mod generations;
+mod overlay_phase;
+mod pointer;
+mod record;
+mod redraw;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::gpu::ViewerGpu;
+use super::kiosk_mode::KioskMode;
+use super::scene_input;
+use super::session::{Analysis, Session};
+use super::store_link;
+use super::texture_mirror::TextureMirror;
+use crate::colormap::ColorMap;
+use crate::gpu::CamTarget;
+use crate::model::Model;
+use crate::scene::Camera;
+use crate::ui::{Overlay, OverlayEvent, OverlayFeatures, StatusLevel, StatusMessage};
+use clock::{FrameClock, WaveState};
+use generations::Generations;
+use pointer::Pointer;
+
+/// Where the viewer keeps saved digits and reports.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum StoreChoice {
+    /// `CNNVIZ_STORE`, else the platform's data directory.
+    #[default]
+    Default,
+    At(PathBuf),
+    /// No store: Save, Report and the dashboard say so (offscreen pictures).
+    None,
+}
+
+/// How a viewer starts.
+#[derive(Clone, Debug, Default)]
+pub struct ViewerOptions {
+    /// The model file, for the records' model identity.
+    pub model_path: PathBuf,
+    pub store: StoreChoice,
+    /// Which controls the overlay offers.
+    pub features: OverlayFeatures,
+    /// Kiosk mode: idle reset, attract mode, admin exit.
+    pub kiosk: Option<KioskOptions>,
+}
+
+/// What kiosk mode needs besides the window.
+#[derive(Clone, Debug)]
+pub struct KioskOptions {
+    pub config: crate::kiosk::KioskConfig,
+    /// Attract mode's digits.
+    pub digits: crate::kiosk::AttractDigits,
+}
+
+/// The texture one frame is drawn into.
+pub struct FrameTarget<'a> {
+    pub view: &'a wgpu::TextureView,
+    /// Width and height in pixels; the egui input's `screen_rect` must match it.
+    pub size: [u32; 2],
+}
+
+/// When the viewer wants its next frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Redraw {
+    /// Something moves: draw again at once.
+    Now,
+    /// Nothing moves, but egui wants a repaint then (a tooltip delay, a cursor blink).
+    At(Instant),
+    /// Nothing until the next input.
+    OnInput,
+}
+
+/// What the window must do for the viewer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowRequest {
+    ToggleFullscreen,
+    /// Kiosk mode: the admin entered the right PIN.
+    Exit,
+}
+
+/// One drawn frame's consequences for whoever shows it.
+pub struct FrameOutput {
+    pub platform: egui::PlatformOutput,
+    pub redraw: Redraw,
+    pub requests: Vec<WindowRequest>,
+}
+
+/// Everything the person has chosen and everything the window shows.
+pub struct Viewer {
+    model: Model,
+    /// `model.conv_blocks()`, computed once.
+    blocks: Vec<crate::model::ConvBlock>,
+    options: ViewerOptions,
+    store: Option<store_link::StoreLink>,
+    /// The model input (0..1, before normalisation) of the drawing on the canvas; `None`
+    /// for an empty canvas.
+    current_input: Option<Vec<f32>>,
+    overlay: Overlay,
+    egui_ctx: egui::Context,
+    /// Everything on the GPU; `None` while a lost device is replaced.
+    session: Option<Session>,
+    textures: TextureMirror,
+    camera: Camera,
+    /// Aspect ratio (width / height) the home view was fitted to.
+    fitted_aspect: f32,
+    analysis: Analysis,
+    color_map: ColorMap,
+    /// Which input generation the scene and the answer belong to.
+    generations: Generations,
+    /// The overlay's images must be re-recorded (a colour-map change).
+    images_due: bool,
+    wave: WaveState,
+    pointer: Pointer,
+    status: Vec<(StatusMessage, Instant)>,
+    clock: FrameClock,
+    adapter: String,
+    /// The scene's part of the last frame, in pixels: x, y, width, height.
+    scene_pixels: [f32; 4],
+    kiosk: Option<KioskMode>,
+}
+
+impl Viewer {
+    /// A viewer drawing with `gpu` into frames of about `size` pixels.
+    pub fn new(
+        model: Model,
+        options: ViewerOptions,
+        gpu: ViewerGpu,
+        size: [u32; 2],
+    ) -> anyhow::Result<Viewer> {
+        let adapter = gpu.describe();
+        let session = Session::new(gpu, &model, size)?;
+        let aspect = size[0].max(1) as f32 / size[1].max(1) as f32;
+        let camera = session.layout.home_camera(aspect);
+        let egui_ctx = egui::Context::default();
+        let store = match &options.store {
+            StoreChoice::None => None,
+            StoreChoice::Default => Some(None),
+            StoreChoice::At(path) => Some(Some(path.as_path())),
+        }
+        .map(|path| {
+            let identity =
+                store_link::model_identity(&model.architecture.name, &options.model_path);
+            store_link::StoreLink::open(path, identity, &egui_ctx)
+        });
+        let blocks = model.conv_blocks().len();
+        let last = blocks.saturating_sub(1);
+        let kiosk = options
+            .kiosk
+            .clone()
+            .map(|k| KioskMode::new(k.config, k.digits, Instant::now()));
+        let color_map = kiosk
+            .as_ref()
+            .map_or(ColorMap::default(), |k| k.config().color_map);
+        if let Some(kiosk) = &kiosk {
+            egui_ctx.set_zoom_factor(kiosk.config().ui_scale);
+        }
+        let viewer = Viewer {
+            blocks: model.conv_blocks(),
+            model,
+            options,
+            store,
+            current_input: None,
+            overlay: Overlay::new(),
+            egui_ctx,
+            session: Some(session),
+            textures: TextureMirror::default(),
+            camera,
+            fitted_aspect: aspect,
+            analysis: Analysis {
+                target: CamTarget::Predicted,
+                block: last,
+                grad_cam: blocks > 0,
+            },
+            color_map,
+            generations: Generations::default(),
+            images_due: true,
+            wave: WaveState {
+                animation: true,
+                running: None,
+                due: false,
+            },
+            pointer: Pointer::default(),
+            status: Vec::new(),
+            clock: FrameClock::new(),
+            adapter,
+            scene_pixels: [0.0, 0.0, size[0] as f32, size[1] as f32],
+            kiosk,
+        };
+        // The empty canvas still runs once, so the scene shows the network at rest.
+        viewer.write_current_input();
+        Ok(viewer)
+    }
+
+    pub fn egui_ctx(&self) -> &egui::Context {
+        &self.egui_ctx
+    }
+
+    pub fn adapter(&self) -> &str {
+        &self.adapter
+    }
+
+    /// The device frames are drawn with; `None` only while a lost one is being replaced.
+    pub fn gpu(&self) -> Option<&ViewerGpu> {
+        self.session.as_ref().map(|s| &s.gpu)
+    }
+
+    /// True when the device is gone and [`Viewer::replace_gpu`] must run before the next
+    /// frame.
+    pub fn device_lost(&self) -> bool {
+        self.session.as_ref().is_none_or(|s| s.gpu.is_lost())
+    }
+
+    /// Lets go of every GPU object, so that a window can drop its surface before making a
+    /// new one on a new device. The next frame needs [`Viewer::replace_gpu`].
+    pub fn release_gpu(&mut self) {
+        self.session = None;
+    }
+
+    /// Rebuilds the whole GPU side (network, scene, egui renderer and its textures,
+    /// overlay images, readbacks) on a new device, keeping the drawing, the camera, the
+    /// choices and the store.
+    pub fn replace_gpu(&mut self, gpu: ViewerGpu, size: [u32; 2]) -> anyhow::Result<()> {
+        // Drop the old first: its buffers belong to a dead device.
+        self.session = None;
+        let mut session = Session::new(gpu, &self.model, size)?;
+        for (id, delta) in self.textures.full_uploads() {
+            session
+                .egui
+                .update_texture(&session.gpu.device, &session.gpu.queue, id, &delta);
+        }
+        self.adapter = session.gpu.describe();
+        self.session = Some(session);
+        self.pointer = Pointer::default();
+        self.write_current_input();
+        self.generations.gpu_replaced();
+        self.images_due = true;
+        log::info!("GPU side rebuilt on {}", self.adapter);
+        Ok(())
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn overlay(&self) -> &Overlay {
+        &self.overlay
+    }
+
+    /// For scripted use: strokes added to the canvas are picked up by the next frame as if
+    /// drawn.
+    pub fn overlay_mut(&mut self) -> &mut Overlay {
+        &mut self.overlay
+    }
+
+    pub fn camera(&self) -> &Camera {
+        &self.camera
+    }
+
+    pub fn camera_mut(&mut self) -> &mut Camera {
+        &mut self.camera
+    }
+
+    /// Probabilities and the predicted class of the drawing on the canvas, once they have
+    /// come back; `None` while they are computed (never an earlier drawing's).
+    pub fn prediction(&self) -> Option<(&[f32], usize)> {
+        self.generations
+            .shown()
+            .filter(|_| self.current_input.is_some())
+            .map(|o| (o.probabilities.as_slice(), o.predicted))
+    }
+
+    /// Whether the current generation's results have yet to come back, or any readback
+    /// or re-run is still on its way.
+    pub fn busy(&self) -> bool {
+        !self.generations.settled()
+            || self
+                .session
+                .as_ref()
+                .is_some_and(|s| s.outputs.in_flight() || s.reruns.busy())
+    }
+
+    /// Image 0's activations in the scene's arena, read back with a blocking wait: a test
+    /// aid, never called from a frame.
+    pub fn scene_activations(&self) -> anyhow::Result<Vec<Vec<f32>>> {
+        let session = self.session.as_ref().context("the GPU is being rebuilt")?;
+        let gpu = &session.gpu;
+        let mut images = session
+            .network
+            .read_activations(&gpu.device, &gpu.queue, 1)?;
+        images.pop().context("the arena holds no image")
+    }
+
+    pub fn set_animation(&mut self, on: bool) {
+        self.wave.animation = on;
+        if !on {
+            self.wave.running = None;
+        }
+    }
+
+    pub fn frames(&self) -> u64 {
+        self.clock.frames()
+    }
+
+    /// The store's link, for scripted use (soak) and the kiosk's gallery.
+    pub fn store(&self) -> Option<&store_link::StoreLink> {
+        self.store.as_ref()
+    }
+
+    /// Acts on overlay events as if the person had clicked them.
+    pub fn send(&mut self, events: &[OverlayEvent]) {
+        self.apply_events(events);
+    }
+
+    /// Draws one frame of `raw_input` into `target`: the phases in order.
+    pub fn frame(
+        &mut self,
+        raw_input: egui::RawInput,
+        target: FrameTarget<'_>,
+    ) -> anyhow::Result<FrameOutput> {
+        // Anything under this scope that tries to wait for the GPU is refused.
+        let _frame = crate::gpu::wait::FrameScope::enter();
+        // 1. Input.
+        let now = self.clock.begin();
+        let mut requests = self.kiosk_before_frame(&raw_input, now);
+        // 2. Overlay: returns what the person asked for.
+        let pass = self.show_overlay(raw_input, now)?;
+        // 3. Apply it.
+        let applied = self.apply(pass.requests);
+        requests.extend(applied.requests);
+        // 4–5. Record the GPU work and submit it.
+        let recorded = self.record_and_submit(&pass.paint, &target)?;
+        // 6. Collect what came back.
+        let collected = self.collect_readbacks(recorded.hovered_copy);
+        // 7. Decide when to draw next.
+        let redraw = redraw::next_redraw(
+            redraw::RedrawInputs {
+                moving: applied.camera_moving || recorded.wave.is_some() || self.in_attract(),
+                waiting: collected.waiting,
+                arrived: collected.arrived,
+                inference_pending: self.generations.pending(),
+                egui_delay: pass.repaint_delay,
+                kiosk_deadline: self.kiosk.as_ref().and_then(|k| k.next_deadline()),
+            },
+            Instant::now(),
+        );
+        self.clock.end();
+        Ok(FrameOutput {
+            platform: pass.platform,
+            redraw,
+            requests,
+        })
+    }
+
+    pub fn in_kiosk_mode(&self) -> bool {
+        self.kiosk.is_some()
+    }
+
+    /// Whether kiosk mode is playing attract digits.
+    pub fn in_attract(&self) -> bool {
+        self.kiosk.as_ref().is_some_and(|k| k.in_attract())
+    }
+
+    /// Scripted use (`soak`): submits the open report form as `true_digit`; false when no
+    /// form is open or it refuses (the model already said that digit; the form stays open).
+    pub fn submit_report(&mut self, true_digit: u8) -> bool {
+        let Some(store) = self.store.as_mut() else {
+            return false;
+        };
+        let Some(submission) = store.report.submit_as(true_digit) else {
+            return false;
+        };
+        match store.submit_report(&submission) {
+            Ok(()) => true,
+            Err(why) => {
+                self.say(StatusLevel::Warning, why);
+                false
+            }
+        }
+    }
+
+    /// Scripted use (`soak`): queues the newest `count` saved predictions for a re-run,
+    /// as the dashboard's "Re-run all" does.
+    pub fn rerun_newest(&mut self, count: usize) -> usize {
+        let Some(link) = self.store.as_mut() else {
+            return 0;
+        };
+        let ids = match link.store().map(|s| {
+            s.ids(
+                &crate::store::Filter::ALL,
+                crate::store::Sort::Newest,
+                0,
+                count,
+            )
+        }) {
+            Some(Ok(ids)) => ids,
+            _ => return 0,
+        };
+        let queued = ids.len();
+        link.rerun_queue.extend(ids);
+        queued
+    }
+
+    /// Gallery tiles per dashboard page.
+    pub fn set_gallery_page_size(&mut self, tiles: usize) {
+        if let Some(store) = self.store.as_mut() {
+            store.dashboard.set_page_size(tiles);
+        }
+    }
+
+    /// Whether the dashboard is open.
+    pub fn dashboard_open(&self) -> bool {
+        self.store.as_ref().is_some_and(|s| s.dashboard.is_open())
+    }
+
+    /// Closes the dashboard and the report form (the kiosk's reset between visitors).
+    pub fn close_dialogs(&mut self) {
+        if let Some(store) = self.store.as_mut() {
+            store.close_dialogs();
+        }
+    }
+
+    /// Writes the current drawing's input (or the blank input) into the network.
+    fn write_current_input(&self) {
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        let pixels = match &self.current_input {
+            Some(pixels) => pixels.clone(),
+            None => vec![0.0; self.model.input_len()],
+        };
+        let normalised = self.model.normalize(&pixels);
+        if let Err(e) = session
+            .network
+            .write_inputs(&session.gpu.queue, &normalised)
+        {
+            log::warn!("writing the input: {e}");
+        }
+    }
+}

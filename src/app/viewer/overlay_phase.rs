@@ -1,0 +1,161 @@
+//! Phases 1 and 2 of a frame: the input (the kiosk's rules see the raw events first) and
+//! the overlay. The overlay reads a view of the state ([`OverlayView`]) and returns what
+//! the person asked for ([`OverlayPass`]); it changes nothing else. A new panel reads the
+//! view and returns an event.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::{Viewer, WindowRequest, scene_input, store_link};
+use crate::app::kiosk_mode::KioskActions;
+use crate::ui::{GpuTimes, OverlayEvent, OverlayView, PredictionView, StatusMessage};
+
+/// What one overlay pass produced.
+pub(super) struct OverlayPass {
+    /// What the person asked for: the apply phase's input.
+    pub requests: OverlayRequests,
+    /// The painted UI: the record phase's input.
+    pub paint: OverlayPaint,
+    /// When egui wants its next repaint (a tooltip delay, a blinking cursor).
+    pub repaint_delay: Option<Duration>,
+    pub platform: egui::PlatformOutput,
+}
+
+pub(super) struct OverlayRequests {
+    pub events: Vec<OverlayEvent>,
+    /// The area the panels leave to the scene, in points.
+    pub scene_rect: egui::Rect,
+    pub gesture: scene_input::Gesture,
+    pub store_requests: store_link::StoreRequests,
+    pub kiosk_exit: bool,
+    pub pixels_per_point: f32,
+}
+
+pub(super) struct OverlayPaint {
+    pub paint_jobs: Vec<egui::ClippedPrimitive>,
+    pub textures: egui::TexturesDelta,
+    pub pixels_per_point: f32,
+}
+
+impl Viewer {
+    /// Phase 1: kiosk mode's rules (idle reset, attract mode) act on the raw input before
+    /// the overlay sees it.
+    pub(super) fn kiosk_before_frame(
+        &mut self,
+        raw_input: &egui::RawInput,
+        now: Instant,
+    ) -> Vec<WindowRequest> {
+        self.status
+            .retain(|(_, at)| at.elapsed().as_secs_f32() < 4.0);
+        let Some(kiosk) = self.kiosk.as_mut() else {
+            return Vec::new();
+        };
+        let held = self
+            .egui_ctx
+            .input(|i| i.pointer.any_down() || i.any_touches());
+        let actions = kiosk.before_frame(now, &raw_input.events, held);
+        if self.apply_kiosk(actions) {
+            vec![WindowRequest::Exit]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Phase 2: runs the overlay (panels first, then the free area becomes the scene's)
+    /// and tessellates it.
+    pub(super) fn show_overlay(
+        &mut self,
+        raw_input: egui::RawInput,
+        now: Instant,
+    ) -> anyhow::Result<OverlayPass> {
+        let session = self.session.as_ref().context("the GPU is being rebuilt")?;
+        let status: Vec<StatusMessage> = self.status.iter().map(|(m, _)| m.clone()).collect();
+        let timing_note = if session.has_timestamps() {
+            "waiting for the first timed inference"
+        } else {
+            "timestamps unavailable on this adapter"
+        };
+        let gpu_times = if session.timings.is_empty() {
+            GpuTimes::Unavailable(timing_note)
+        } else {
+            GpuTimes::Kernels(&session.timings)
+        };
+        let shown = self
+            .generations
+            .shown()
+            .filter(|_| self.current_input.is_some());
+        let view = OverlayView {
+            model_name: &self.model.architecture.name,
+            adapter: &self.adapter,
+            class_labels: &self.model.architecture.classes,
+            prediction: shown.map(|output| PredictionView {
+                probabilities: &output.probabilities,
+                predicted: output.predicted,
+            }),
+            cam_target: self.analysis.target,
+            conv_blocks: &self.blocks,
+            cam_block: self.analysis.block,
+            grad_cam: self.analysis.grad_cam,
+            color_map: self.color_map,
+            animation: self.wave.animation,
+            images: session.images.as_ref().map(|i| i.images()),
+            gpu_times,
+            frame_seconds: self.clock.work_seconds(),
+            hover: self.pointer.hover.as_ref(),
+            status: &status,
+            features: self.options.features,
+        };
+        let mut events = crate::ui::OverlayEvents::default();
+        let mut gesture = scene_input::Gesture::default();
+        let mut store_requests = store_link::StoreRequests::default();
+        let store = &mut self.store;
+        let overlay = &mut self.overlay;
+        let kiosk = &mut self.kiosk;
+        let mut kiosk_actions = KioskActions::default();
+        let camera = &self.camera;
+        // egui may run the closure twice in one frame (a discarded layout pass), and only the
+        // first pass sees the input: what any pass reports is kept.
+        let full_output = self.egui_ctx.run_ui(raw_input, |ui| {
+            let shown: crate::ui::OverlayEvents = overlay.show(ui, &view);
+            events.events.extend(shown.events);
+            events.scene_rect = shown.scene_rect;
+            if let Some(store) = store.as_mut() {
+                let requests = store.show(ui.ctx());
+                store_requests.dashboard.extend(requests.dashboard);
+                store_requests.report = requests.report.or(store_requests.report.take());
+            }
+            gesture.add(scene_input::read(ui, events.scene_rect));
+            scene_input::draw_labels(ui, &session.layout, camera, events.scene_rect);
+            if let Some(kiosk) = kiosk.as_mut() {
+                let shown = kiosk.show(ui.ctx(), now);
+                kiosk_actions.exit |= shown.exit;
+            }
+        });
+        let repaint_delay = full_output
+            .viewport_output
+            .get(&egui::ViewportId::ROOT)
+            .map(|v| v.repaint_delay);
+        let pixels_per_point = full_output.pixels_per_point;
+        let paint_jobs = self
+            .egui_ctx
+            .tessellate(full_output.shapes, pixels_per_point);
+        Ok(OverlayPass {
+            requests: OverlayRequests {
+                events: events.events,
+                scene_rect: events.scene_rect,
+                gesture,
+                store_requests,
+                kiosk_exit: kiosk_actions.exit,
+                pixels_per_point,
+            },
+            paint: OverlayPaint {
+                paint_jobs,
+                textures: full_output.textures_delta,
+                pixels_per_point,
+            },
+            repaint_delay,
+            platform: full_output.platform_output,
+        })
+    }
+}

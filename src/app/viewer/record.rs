@@ -1,0 +1,173 @@
+//! Phases 4 and 5 of a frame: record the GPU work and submit it, in one encoder: the
+//! network (only when the current generation needs it), the overlay's images, one batch of
+//! re-runs on their own network, the copies for the readbacks, the cube scene and the
+//! egui pass. Then the readbacks' maps start; nothing here waits. A new readback records
+//! its copy here and is picked up in `collect`.
+
+use anyhow::Context;
+
+use super::overlay_phase::OverlayPaint;
+use super::{FrameTarget, Viewer};
+use crate::scene::{CamTint, DEFAULT_BACKGROUND, FrameParams, SceneSettings, Wave};
+use crate::ui::StatusLevel;
+
+/// What the recorded frame holds, for the collect and redraw phases.
+pub(super) struct Recorded {
+    /// The hovered cube's value is on its way.
+    pub hovered_copy: bool,
+    pub wave: Option<Wave>,
+}
+
+impl Viewer {
+    /// Records and submits the frame's GPU work into `target`.
+    pub(super) fn record_and_submit(
+        &mut self,
+        pass: &OverlayPaint,
+        target: &FrameTarget<'_>,
+    ) -> anyhow::Result<Recorded> {
+        let time = self.clock.time();
+        let session = self.session.as_mut().context("the GPU is being rebuilt")?;
+        self.textures.record_uploads(&pass.textures);
+        for (id, deltas) in &pass.textures.set {
+            for delta in deltas {
+                session
+                    .egui
+                    .update_texture(&session.gpu.device, &session.gpu.queue, *id, delta);
+            }
+        }
+        let [width, height] = target.size;
+        session.targets.resize(&session.gpu.device, width, height);
+        let mut encoder =
+            session
+                .gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("frame"),
+                });
+
+        // The network, for the current generation.
+        let request = self.analysis.request(self.blocks.len());
+        let mut failure = None;
+        if self.generations.inference_due(!session.outputs.in_flight()) {
+            let generation = self.generations.current();
+            match session.encode_inference(&mut encoder, &request, self.color_map, generation) {
+                Ok(copied) => self.generations.recorded(copied),
+                Err(e) => {
+                    // Recorded as done, so the same error is not repeated every frame;
+                    // the next change of input or analysis tries again.
+                    self.generations.recorded(true);
+                    failure = Some(format!("The network could not run: {e:#}"));
+                }
+            }
+            self.pointer.value_due = true;
+            self.images_due = false;
+            self.wave.start_if_due(time);
+        } else if self.images_due {
+            session.encode_images(&mut encoder, self.color_map);
+            self.images_due = false;
+        }
+
+        // Stored inputs, on the re-run network.
+        if let Err(e) = session.reruns.encode(
+            &session.gpu.queue,
+            &mut encoder,
+            &self.model,
+            self.analysis.target,
+            request.block,
+        ) {
+            failure = Some(format!("A re-run could not run: {e}"));
+        }
+
+        // The hovered cube's value.
+        let hovered_copy = match self.pointer.pick {
+            Some(pick) if self.pointer.value_due => session
+                .hovered
+                .encode(
+                    &mut encoder,
+                    &session.network,
+                    pick.activation,
+                    pick.element_index,
+                )
+                .is_ok(),
+            _ => false,
+        };
+        self.pointer.value_due &= !hovered_copy;
+
+        // The cube scene, in the area the panels leave free.
+        let wave = self.wave.at(time);
+        let settings = SceneSettings {
+            time,
+            wave,
+            color_map: self.color_map,
+            grad_cam: (request.grad_cam && self.current_input.is_some()).then_some(CamTint {
+                block: self.analysis.block,
+                layer: true,
+                input: true,
+            }),
+            background: DEFAULT_BACKGROUND,
+            ..SceneSettings::default()
+        };
+        let [sx, sy, sw, sh] = self.scene_pixels;
+        let params = FrameParams::new(&self.camera, [sw, sh], settings).at([sx, sy]);
+        session.cubes.prepare(&session.gpu.queue, &params);
+        session.cubes.encode_pass_in(
+            &mut encoder,
+            &session.targets,
+            target.view,
+            DEFAULT_BACKGROUND,
+            Some(params.viewport_rect()),
+        );
+
+        // The overlay on top.
+        let screen = egui_wgpu::ScreenDescriptor {
+            size_in_pixels: [width, height],
+            pixels_per_point: pass.pixels_per_point,
+        };
+        let gpu = &session.gpu;
+        let extra = session.egui.update_buffers(
+            &gpu.device,
+            &gpu.queue,
+            &mut encoder,
+            &pass.paint_jobs,
+            &screen,
+        );
+        {
+            let render = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("egui"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: target.view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Load,
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            session
+                .egui
+                .render(&mut render.forget_lifetime(), &pass.paint_jobs, &screen);
+        }
+
+        // Submit, then start every readback's map: they are picked up when done.
+        gpu.queue
+            .submit(extra.into_iter().chain(std::iter::once(encoder.finish())));
+        self.textures.record_frees(&pass.textures);
+        for id in &pass.textures.free {
+            session.egui.free_texture(id);
+        }
+        session.outputs.start_map();
+        session.reruns.start_map();
+        if hovered_copy {
+            session.hovered.start_map();
+        }
+        if let Some(why) = failure {
+            self.say(StatusLevel::Error, why);
+        }
+        Ok(Recorded { hovered_copy, wave })
+    }
+}
