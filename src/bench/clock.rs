@@ -1,13 +1,11 @@
 //! Timing one compute pass of the microkernels: with timestamp queries around the pass where
 //! the device has `TIMESTAMP_QUERY`, else wall time around submit + wait.
 
-use std::sync::mpsc;
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::BenchError;
-use crate::gpu::GpuError;
 
 /// How a GPU time was measured; reported beside every figure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -113,31 +111,14 @@ impl PassClock {
         let Some(t) = &self.timestamps else {
             let started = Instant::now();
             queue.submit([encoder.finish()]);
-            device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(GpuError::from)?;
+            crate::gpu::wait::wait_for_gpu(device)?;
             return Ok(started.elapsed().as_secs_f64() * 1e9);
         };
         encoder.resolve_query_set(&t.query_set, 0..2, &t.resolve, 0);
         encoder.copy_buffer_to_buffer(&t.resolve, 0, &t.staging, 0, 16);
         queue.submit([encoder.finish()]);
-        let raw = map_read(device, &t.staging)?;
+        let raw = crate::gpu::wait::map_read(device, &t.staging, 0..t.staging.size())?;
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&raw);
         Ok(ticks[1].saturating_sub(ticks[0]) as f64 * t.period)
     }
-}
-
-/// Maps a whole MAP_READ buffer, waits, copies it out and unmaps.
-fn map_read(device: &wgpu::Device, buffer: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
-    let slice = buffer.slice(..);
-    let (sender, receiver) = mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |result| {
-        // The receiver waits below; a failed send only means it gave up.
-        let _ = sender.send(result);
-    });
-    device.poll(wgpu::PollType::wait_indefinitely())?;
-    receiver.recv().map_err(|_| GpuError::MapCallbackLost)??;
-    let data = slice.get_mapped_range()?.to_vec();
-    buffer.unmap();
-    Ok(data)
 }

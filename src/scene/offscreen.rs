@@ -3,14 +3,13 @@
 //! same one the window records into its surface; only the target and the readback live
 //! here.
 
-use std::sync::mpsc;
 
 use super::SceneError;
 use super::camera::Camera;
 use super::cube_renderer::{
     CubeRenderer, FrameParams, RendererConfig, SceneSettings, SceneTargets,
 };
-use crate::gpu::{GpuError, GpuNetwork, InferenceRequest};
+use crate::gpu::{GpuNetwork, InferenceRequest};
 
 /// A colour texture with its depth/MSAA targets and a readback buffer, made once for a
 /// size and reused frame after frame (the benchmark renders into one repeatedly).
@@ -174,28 +173,12 @@ impl OffscreenTarget {
         );
         queue.submit([encoder.finish()]);
 
-        let slice = self.readback.slice(..);
-        let (sender, receiver) = mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |result| {
-            // The receiver waits below; a failed send only means it gave up.
-            let _ = sender.send(result);
-        });
-        device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(GpuError::from)?;
-        receiver
-            .recv()
-            .map_err(|_| GpuError::MapCallbackLost)?
-            .map_err(GpuError::from)?;
+        let mapped = crate::gpu::wait::map_read(device, &self.readback, 0..self.readback.size())?;
         let row = 4 * self.width as usize;
         let mut pixels = Vec::with_capacity(row * self.height as usize);
-        {
-            let mapped = slice.get_mapped_range().map_err(GpuError::from)?;
-            for line in mapped.chunks_exact(self.padded_row as usize) {
-                pixels.extend_from_slice(&line[..row]);
-            }
+        for line in mapped.chunks_exact(self.padded_row as usize) {
+            pixels.extend_from_slice(&line[..row]);
         }
-        self.readback.unmap();
         if self.swap_red_blue {
             for px in pixels.chunks_exact_mut(4) {
                 px.swap(0, 2);
