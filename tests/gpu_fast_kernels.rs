@@ -15,7 +15,7 @@ use std::path::Path;
 use cnnviz::gpu::{
     CamTarget, GpuError, GpuNetwork, InferenceRequest, KernelTimer, KernelVariant, NetworkOptions,
 };
-use cnnviz::model::train::default_architecture;
+use cnnviz::model::default_architecture;
 use cnnviz::model::{Model, load_model};
 use common::parity::check_parity;
 use common::*;

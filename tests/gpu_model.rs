@@ -8,7 +8,7 @@ use std::path::Path;
 
 use cnnviz::data::{Split, default_data_dir, load_mnist};
 use cnnviz::gpu::{CamTarget, GpuNetwork};
-use cnnviz::model::train::default_architecture;
+use cnnviz::model::default_architecture;
 use cnnviz::model::{Model, load_model, reference};
 use common::parity::check_parity;
 use common::*;

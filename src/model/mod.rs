@@ -1,12 +1,14 @@
 //! The model: its architecture, its weights, the file format, and the CPU reference twin.
 
 mod error;
+pub mod builders;
 pub mod file;
 pub mod reference;
 pub mod rng;
 pub mod spec;
 pub mod train;
 
+pub use builders::default_architecture;
 pub use error::ModelError;
 pub use file::{METADATA_KEY, load_model, load_model_bytes, save_model, save_model_bytes};
 pub use spec::{

@@ -68,7 +68,7 @@ impl Rng {
 
 // The layer builders are the library's own (the trainer uses them too).
 #[allow(unused_imports)] // not every test binary builds models
-pub use cnnviz::model::train::{conv, dense, maxpool as pool, relu};
+pub use cnnviz::model::builders::{conv, dense, maxpool as pool, relu};
 
 pub fn flatten(name: &str) -> LayerSpec {
     LayerSpec::Flatten {
