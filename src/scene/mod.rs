@@ -19,6 +19,7 @@
 
 mod camera;
 mod cube_renderer;
+pub mod feature_maps;
 pub mod gpu_types;
 mod layout;
 mod offscreen;
@@ -35,6 +36,7 @@ pub use cube_renderer::{
 pub use layout::{
     CUBE_FOOTPRINT, LabelKind, LayerKind, LayerPlacement, MIN_HEIGHT_CELLS, SceneLabel, SceneLayout,
 };
+pub use feature_maps::FeatureMapTextures;
 pub use offscreen::{OffscreenTarget, render_offscreen};
 pub use picking::{
     CellRegion, DEFAULT_TOP_K, HoveredValue, Pick, ValueReadback, influence, receptive_field,

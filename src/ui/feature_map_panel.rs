@@ -3,7 +3,7 @@
 
 use egui::{Color32, Rect, Sense, Stroke, Ui, Vec2};
 
-use super::feature_maps::ChannelAtlas;
+use crate::scene::feature_maps::ChannelAtlas;
 use super::theme;
 use super::view::OverlayView;
 

@@ -3,13 +3,13 @@
 //!
 //! The window drives it once per frame: [`Overlay::show`] takes an [`OverlayView`] (what
 //! the window knows) and returns [`OverlayEvents`] (what the person did). The GPU images
-//! come from [`FeatureMapTextures`], which records its compute dispatches into the frame's
-//! encoder right after the network's.
+//! come from [`crate::scene::FeatureMapTextures`] (GPU code, beside the cube renderer), which
+//! records its compute dispatches into the frame's encoder right after the network's; the
+//! overlay only sees the egui textures it registered.
 
 mod canvas;
 pub mod dashboard;
 mod feature_map_panel;
-pub mod feature_maps;
 mod grad_cam_panel;
 mod help_panel;
 mod overlay;
@@ -24,8 +24,9 @@ mod top_bar;
 mod view;
 
 pub use canvas::{BRUSH_RANGE, Canvas, DEFAULT_BRUSH};
-pub use feature_maps::{
-    ChannelAtlas, FeatureMapError, FeatureMapImages, FeatureMapTextures, ImageTexture,
+/// The GPU images the panels show; kept here under their old names for callers of `ui`.
+pub use crate::scene::feature_maps::{
+    self, ChannelAtlas, FeatureMapError, FeatureMapImages, FeatureMapTextures, ImageTexture,
 };
 pub use overlay::Overlay;
 pub use pin_pad::{PinPadAction, PinPadView};

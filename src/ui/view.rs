@@ -8,7 +8,7 @@ use crate::data::preprocess::InkImage;
 use crate::gpu::{CamTarget, KernelTiming};
 use crate::model::ConvBlock;
 
-use super::feature_maps::FeatureMapImages;
+use crate::scene::feature_maps::FeatureMapImages;
 
 /// The latest prediction the window has for the canvas.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -122,7 +122,7 @@ pub struct OverlayView<'a> {
     pub color_map: ColorMap,
     /// The layer-by-layer wave animation is on.
     pub animation: bool,
-    /// The GPU images ([`super::FeatureMapTextures::images`]); `None` without them.
+    /// The GPU images ([`crate::scene::FeatureMapTextures::images`]); `None` without them.
     pub images: Option<&'a FeatureMapImages>,
     pub gpu_times: GpuTimes<'a>,
     /// The CPU time the last frame's work took (input to submit); `None` before the first.

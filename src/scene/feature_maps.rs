@@ -309,7 +309,7 @@ impl FeatureMapTextures {
         })
     }
 
-    /// Texture ids and geometry, for [`super::OverlayView`].
+    /// Texture ids and geometry, for [`crate::ui::OverlayView`].
     pub fn images(&self) -> &FeatureMapImages {
         &self.images
     }
