@@ -13,7 +13,9 @@ use crate::gpu::{
     KernelTiming, OutputPlan,
 };
 use crate::model::Model;
-use crate::scene::{CubeRenderer, FeatureMapTextures, RendererConfig, SceneLayout, SceneTargets, ValueReadback};
+use crate::scene::{
+    CubeRenderer, FeatureMapTextures, RendererConfig, SceneLayout, SceneTargets, ValueReadback,
+};
 
 /// How often the timing panel's per-kernel figures are refreshed (a timed inference costs
 /// a little more than a plain one).

@@ -1,7 +1,7 @@
 //! The model: its architecture, its weights, the file format, and the CPU reference twin.
 
-mod error;
 pub mod builders;
+mod error;
 pub mod file;
 pub mod reference;
 pub mod rng;

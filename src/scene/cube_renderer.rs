@@ -321,60 +321,34 @@ fn srgb_to_linear(c: f32) -> f32 {
     }
 }
 
-impl CubeRenderer {
-    /// Builds every pipeline and buffer for drawing `network` laid out by `layout` (which
-    /// must come from the same model: its arena table is checked against the network's).
-    /// wgpu validation and out-of-memory errors come back as errors, not panics.
-    pub fn new(
-        device: &wgpu::Device,
-        network: &GpuNetwork,
-        layout: &SceneLayout,
-        config: RendererConfig,
-    ) -> Result<CubeRenderer, SceneError> {
-        if layout.arena != *network.layout() {
-            return Err(SceneError::LayoutMismatch);
-        }
-        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let built = Self::build(device, network, layout, config);
-        let validation = pollster::block_on(validation.pop());
-        let oom = pollster::block_on(oom.pop());
-        let renderer = built?;
-        let during = "creating the cube renderer".to_string();
-        if let Some(e) = oom {
-            return Err(SceneError::Gpu(GpuError::OutOfMemory {
-                during,
-                message: e.to_string(),
-            }));
-        }
-        if let Some(e) = validation {
-            return Err(SceneError::Gpu(GpuError::Validation {
-                during,
-                message: e.to_string(),
-            }));
-        }
-        Ok(renderer)
+/// The device can bind what the scene needs, and the sample count is one the shader knows.
+fn check_device(device: &wgpu::Device, config: RendererConfig) -> Result<(), SceneError> {
+    let limits = device.limits();
+    if limits.max_storage_buffers_per_shader_stage < 5 {
+        return Err(SceneError::Unsupported(format!(
+            "the scene binds 5 storage buffers in the vertex stage; this device allows {}",
+            limits.max_storage_buffers_per_shader_stage
+        )));
     }
+    if config.sample_count != 1 && config.sample_count != 4 {
+        return Err(SceneError::Unsupported(format!(
+            "MSAA with {} samples; the scene draws with 1 or 4",
+            config.sample_count
+        )));
+    }
+    Ok(())
+}
 
-    fn build(
-        device: &wgpu::Device,
-        network: &GpuNetwork,
-        layout: &SceneLayout,
-        config: RendererConfig,
-    ) -> Result<CubeRenderer, SceneError> {
-        let limits = device.limits();
-        if limits.max_storage_buffers_per_shader_stage < 5 {
-            return Err(SceneError::Unsupported(format!(
-                "the scene binds 5 storage buffers in the vertex stage; this device allows {}",
-                limits.max_storage_buffers_per_shader_stage
-            )));
-        }
-        if config.sample_count != 1 && config.sample_count != 4 {
-            return Err(SceneError::Unsupported(format!(
-                "MSAA with {} samples; the scene draws with 1 or 4",
-                config.sample_count
-            )));
-        }
+/// The per-layer table the shaders index and the per-channel tiles under the cubes.
+struct SceneTables {
+    layers: Vec<LayerUniform>,
+    tiles: Vec<TileUniform>,
+    /// Real tiles (`tiles` holds a placeholder when there are none).
+    tile_count: u32,
+}
+
+impl SceneTables {
+    fn new(network: &GpuNetwork, layout: &SceneLayout) -> Result<SceneTables, SceneError> {
         let arena = network.layout();
         let count = layout.layers.len().max(1) as f32;
         // Each layer rises over two slots of the wave; neighbours overlap by one.
@@ -425,9 +399,24 @@ impl CubeRenderer {
         if tiles.is_empty() {
             tiles.push(TileUniform::default());
         }
-        let instance_count = layout.instance_count();
-        let highlight_words = (instance_count as usize).div_ceil(32).max(1);
+        Ok(SceneTables {
+            layers: table,
+            tiles,
+            tile_count,
+        })
+    }
+}
 
+/// The scene's own buffers (the arena, ranges and CAM are the network's).
+struct SceneBuffers {
+    frame: wgpu::Buffer,
+    layers: wgpu::Buffer,
+    highlight: wgpu::Buffer,
+    tiles: wgpu::Buffer,
+}
+
+impl SceneBuffers {
+    fn new(device: &wgpu::Device, tables: &SceneTables, highlight_words: usize) -> SceneBuffers {
         let frame = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("scene frame"),
             size: size_of::<FrameUniform>() as u64,
@@ -436,7 +425,7 @@ impl CubeRenderer {
         });
         let layers = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("scene layers"),
-            contents: bytemuck::cast_slice(&table),
+            contents: bytemuck::cast_slice(&tables.layers),
             usage: wgpu::BufferUsages::STORAGE,
         });
         let highlight = device.create_buffer(&wgpu::BufferDescriptor {
@@ -447,82 +436,115 @@ impl CubeRenderer {
         });
         let tile_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("scene tiles"),
-            contents: bytemuck::cast_slice(&tiles),
+            contents: bytemuck::cast_slice(&tables.tiles),
             usage: wgpu::BufferUsages::STORAGE,
         });
+        SceneBuffers {
+            frame,
+            layers,
+            highlight,
+            tiles: tile_buffer,
+        }
+    }
+}
 
-        // The tile draw reads the arena in the fragment stage, the cube draw in the vertex
-        // stage.
-        let storage = |binding| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only: true },
-                has_dynamic_offset: false,
-                min_binding_size: None,
+fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    // The tile draw reads the arena in the fragment stage, the cube draw in the vertex
+    // stage.
+    let storage = |binding| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only: true },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("scene"),
+        entries: &[
+            wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: true },
+                    has_dynamic_offset: false,
+                    min_binding_size: wgpu::BufferSize::new(size_of::<FrameUniform>() as u64),
+                },
+                count: None,
             },
-            count: None,
-        };
-        let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("scene"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: true },
-                        has_dynamic_offset: false,
-                        min_binding_size: wgpu::BufferSize::new(size_of::<FrameUniform>() as u64),
-                    },
-                    count: None,
-                },
-                storage(1),
-                storage(2),
-                storage(3),
-                storage(4),
-                storage(5),
-                storage(6),
-            ],
-        });
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("scene"),
-            layout: &bind_group_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: frame.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: network.activation_buffer().as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: network.value_range_buffer().as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: network.cam_buffer().as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: highlight.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 5,
-                    resource: tile_buffer.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 6,
-                    resource: layers.as_entire_binding(),
-                },
-            ],
-        });
+            storage(1),
+            storage(2),
+            storage(3),
+            storage(4),
+            storage(5),
+            storage(6),
+        ],
+    })
+}
 
+/// Binds the frame uniform, the network's arena, ranges and CAM, the highlight mask, the
+/// tiles and the layer table, in the order `shaders/cubes.wgsl` declares them.
+fn bind_group(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    network: &GpuNetwork,
+    buffers: &SceneBuffers,
+) -> wgpu::BindGroup {
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("scene"),
+        layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: buffers.frame.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: network.activation_buffer().as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: network.value_range_buffer().as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: network.cam_buffer().as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 4,
+                resource: buffers.highlight.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 5,
+                resource: buffers.tiles.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 6,
+                resource: buffers.layers.as_entire_binding(),
+            },
+        ],
+    })
+}
+
+/// The cube, tile and plate pipelines, sharing one shader module and layout.
+struct ScenePipelines {
+    cubes: wgpu::RenderPipeline,
+    tiles: wgpu::RenderPipeline,
+    plates: wgpu::RenderPipeline,
+}
+
+impl ScenePipelines {
+    fn new(
+        device: &wgpu::Device,
+        bind_group_layout: &wgpu::BindGroupLayout,
+        config: RendererConfig,
+    ) -> ScenePipelines {
         let shader = device.create_shader_module(wgpu::include_wgsl!("../../shaders/cubes.wgsl"));
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("scene"),
-            bind_group_layouts: &[Some(&bind_group_layout)],
+            bind_group_layouts: &[Some(bind_group_layout)],
             immediate_size: 0,
         });
         // Target-dependent choices are pipeline constants, so the CPU rasteriser, which runs
@@ -586,47 +608,110 @@ impl CubeRenderer {
                 cache: None,
             })
         };
-        let cube_pipeline = pipeline(
+        let cubes = pipeline(
             "scene cubes",
             wgpu::PrimitiveTopology::TriangleList,
             "vs_cube",
             "fs_cube",
         );
-        let tile_pipeline = pipeline(
+        let tiles = pipeline(
             "scene tiles",
             wgpu::PrimitiveTopology::TriangleStrip,
             "vs_tile",
             "fs_tile",
         );
-        let plate_pipeline = pipeline(
+        let plates = pipeline(
             "scene plates",
             wgpu::PrimitiveTopology::TriangleStrip,
             "vs_plate",
             "fs_plate",
         );
+        ScenePipelines {
+            cubes,
+            tiles,
+            plates,
+        }
+    }
+}
 
-        let cam_layout = network.cam_layout();
-        let cam = CamOffsets {
-            block_outputs: network
-                .conv_blocks()
-                .iter()
-                .map(|b| b.output_layer as u32 + 1)
-                .collect(),
-            low_res: to_u32(cam_layout.low_res.image_offset(0), "CAM offset")?,
-            heatmap: to_u32(cam_layout.heatmap.image_offset(0), "CAM offset")?,
-        };
+/// Where the Grad-CAM maps of image 0 lie, and which layer each conv block ends at.
+fn cam_offsets(network: &GpuNetwork) -> Result<CamOffsets, SceneError> {
+    let cam_layout = network.cam_layout();
+    Ok(CamOffsets {
+        block_outputs: network
+            .conv_blocks()
+            .iter()
+            .map(|b| b.output_layer as u32 + 1)
+            .collect(),
+        low_res: to_u32(cam_layout.low_res.image_offset(0), "CAM offset")?,
+        heatmap: to_u32(cam_layout.heatmap.image_offset(0), "CAM offset")?,
+    })
+}
+
+impl CubeRenderer {
+    /// Builds every pipeline and buffer for drawing `network` laid out by `layout` (which
+    /// must come from the same model: its arena table is checked against the network's).
+    /// wgpu validation and out-of-memory errors come back as errors, not panics.
+    pub fn new(
+        device: &wgpu::Device,
+        network: &GpuNetwork,
+        layout: &SceneLayout,
+        config: RendererConfig,
+    ) -> Result<CubeRenderer, SceneError> {
+        if layout.arena != *network.layout() {
+            return Err(SceneError::LayoutMismatch);
+        }
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let built = Self::build(device, network, layout, config);
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        let renderer = built?;
+        let during = "creating the cube renderer".to_string();
+        if let Some(e) = oom {
+            return Err(SceneError::Gpu(GpuError::OutOfMemory {
+                during,
+                message: e.to_string(),
+            }));
+        }
+        if let Some(e) = validation {
+            return Err(SceneError::Gpu(GpuError::Validation {
+                during,
+                message: e.to_string(),
+            }));
+        }
+        Ok(renderer)
+    }
+
+    /// The steps, in order: check the device, derive the per-layer and per-tile tables from
+    /// the layout, create the buffers, bind them with the network's arena, build the three
+    /// pipelines, and note where Grad-CAM lives.
+    fn build(
+        device: &wgpu::Device,
+        network: &GpuNetwork,
+        layout: &SceneLayout,
+        config: RendererConfig,
+    ) -> Result<CubeRenderer, SceneError> {
+        check_device(device, config)?;
+        let tables = SceneTables::new(network, layout)?;
+        let instance_count = layout.instance_count();
+        let highlight_words = (instance_count as usize).div_ceil(32).max(1);
+        let buffers = SceneBuffers::new(device, &tables, highlight_words);
+        let bind_group_layout = bind_group_layout(device);
+        let bind_group = bind_group(device, &bind_group_layout, network, &buffers);
+        let pipelines = ScenePipelines::new(device, &bind_group_layout, config);
         Ok(CubeRenderer {
             config,
-            frame,
-            highlight,
+            frame: buffers.frame,
+            highlight: buffers.highlight,
             highlight_words,
             bind_group,
-            cube_pipeline,
-            tile_pipeline,
-            plate_pipeline,
-            tile_count,
+            cube_pipeline: pipelines.cubes,
+            tile_pipeline: pipelines.tiles,
+            plate_pipeline: pipelines.plates,
+            tile_count: tables.tile_count,
             instance_count,
-            cam,
+            cam: cam_offsets(network)?,
             highlight_on: AtomicU32::new(0),
             picked: AtomicU32::new(NONE),
         })

@@ -33,10 +33,10 @@ pub use cube_renderer::{
     FrameParams, HighlightSet, RendererConfig, SceneSettings, SceneTargets, VERTICES_PER_CUBE,
     VERTICES_PER_TILE, Wave,
 };
+pub use feature_maps::FeatureMapTextures;
 pub use layout::{
     CUBE_FOOTPRINT, LabelKind, LayerKind, LayerPlacement, MIN_HEIGHT_CELLS, SceneLabel, SceneLayout,
 };
-pub use feature_maps::FeatureMapTextures;
 pub use offscreen::{OffscreenTarget, render_offscreen};
 pub use picking::{
     CellRegion, DEFAULT_TOP_K, HoveredValue, Pick, ValueReadback, influence, receptive_field,

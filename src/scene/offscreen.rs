@@ -3,7 +3,6 @@
 //! same one the window records into its surface; only the target and the readback live
 //! here.
 
-
 use super::SceneError;
 use super::camera::Camera;
 use super::cube_renderer::{

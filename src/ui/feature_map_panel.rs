@@ -3,9 +3,9 @@
 
 use egui::{Color32, Rect, Sense, Stroke, Ui, Vec2};
 
-use crate::scene::feature_maps::ChannelAtlas;
 use super::theme;
 use super::view::OverlayView;
+use crate::scene::feature_maps::ChannelAtlas;
 
 /// Channel images are never smaller than this (points): smaller hides what they show.
 const MIN_CELL: f32 = 30.0;

@@ -23,11 +23,11 @@ mod timing_panel;
 mod top_bar;
 mod view;
 
-pub use canvas::{BRUSH_RANGE, Canvas, DEFAULT_BRUSH};
 /// The GPU images the panels show; kept here under their old names for callers of `ui`.
 pub use crate::scene::feature_maps::{
     self, ChannelAtlas, FeatureMapError, FeatureMapImages, FeatureMapTextures, ImageTexture,
 };
+pub use canvas::{BRUSH_RANGE, Canvas, DEFAULT_BRUSH};
 pub use overlay::Overlay;
 pub use pin_pad::{PinPadAction, PinPadView};
 pub use shortcuts::{Action, SHORTCUTS, Shortcut};
