@@ -340,3 +340,60 @@ fn render_writes_a_picture_of_the_scene() {
         "--width",
     );
 }
+
+/// A model of one dense layer: no conv layer, so no Grad-CAM.
+fn dense_only_model(dir: &Path) -> PathBuf {
+    let architecture = common::architecture(
+        "dense-only",
+        28,
+        28,
+        10,
+        vec![common::flatten("flatten"), common::dense("fc", 28 * 28, 10)],
+    );
+    let model = common::random_model(architecture, 11);
+    let path = dir.join("dense-only.safetensors");
+    cnnviz::model::save_model(&model, &path).expect("model saves");
+    path
+}
+
+#[test]
+fn a_model_without_conv_layers_predicts_and_renders_with_grad_cam_off() {
+    if !gpu_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dense_only_model(dir.path());
+    let model = model.to_str().expect("utf-8 path");
+    let sample = "samples/7-mnist-test-0.png";
+
+    let output = cnnviz(&["predict", "--json", "--model", model, sample]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "predict failed: {stderr}");
+    assert!(stderr.contains("Grad-CAM is off"), "a clear note: {stderr}");
+    let line: Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
+    assert_eq!(line["probabilities"].as_array().map(Vec::len), Some(10));
+    assert!(line["cam"].is_null(), "no Grad-CAM: {line}");
+
+    let refused = cnnviz(&["predict", "--model", model, "--layer", "0", sample]);
+    assert_one_line_error(&refused, "no conv layer");
+
+    for overlay in [false, true] {
+        let out = dir.path().join(format!("scene-{overlay}.png"));
+        let out = out.to_str().expect("utf-8 path");
+        let mut args = vec![
+            "render", "--model", model, "--input", sample, "--out", out, "--width", "320",
+            "--height", "200",
+        ];
+        if overlay {
+            args.push("--overlay");
+        }
+        let output = cnnviz(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "render (overlay {overlay}): {stderr}"
+        );
+        let picture = image::open(out).expect("a picture").to_rgba8();
+        assert_eq!(picture.dimensions(), (320, 200));
+    }
+}

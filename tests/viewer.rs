@@ -2,6 +2,8 @@
 //! a picture; a lost device is rebuilt without losing the drawing; kiosk mode idles into
 //! attract mode and leaves only through the admin chord and PIN.
 
+mod common;
+
 use std::path::Path;
 
 use cnnviz::app::{
@@ -510,4 +512,41 @@ fn save_report_and_rerun_never_wait_in_a_frame_and_save_stores_what_is_shown() {
         refused_before,
         "a frame tried to wait for the GPU"
     );
+}
+
+#[test]
+fn a_model_without_conv_layers_runs_in_the_window_with_grad_cam_off() {
+    let gpu = match ViewerGpu::headless() {
+        Ok(gpu) => gpu,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set, so a GPU adapter is required: {e}")
+        }
+        Err(e) => {
+            eprintln!("note: skipping GPU test: {e}");
+            return;
+        }
+    };
+    let architecture = common::architecture(
+        "dense-only",
+        28,
+        28,
+        10,
+        vec![common::flatten("flatten"), common::dense("fc", 28 * 28, 10)],
+    );
+    let model = common::random_model(architecture, 5);
+    let options = ViewerOptions {
+        store: StoreChoice::None,
+        ..ViewerOptions::default()
+    };
+    let mut headless = HeadlessViewer::with_gpu(model, options, gpu, SIZE, 1.0)
+        .unwrap_or_else(|e| panic!("viewer: {e:#}"));
+    headless.viewer_mut().set_animation(false);
+    put_sample_on_canvas(&mut headless, "4-mnist-test-4.png");
+    // Every frame succeeds (the window ends on a frame error).
+    headless.settle().expect("frames");
+    let (shown, predicted) = headless.viewer().prediction().expect("a prediction");
+    let (expected, expected_class) = predict_canvas(&headless);
+    assert_eq!(predicted, expected_class);
+    assert_close(shown, &expected, "dense-only probabilities");
+    headless.screenshot().expect("a picture");
 }

@@ -49,6 +49,9 @@ struct Prepared {
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     let (_, model) = super::load(&args.model)?;
     let block = resolve_block(&model, args.layer.as_deref())?;
+    if block.is_none() {
+        eprintln!("{NO_GRAD_CAM}");
+    }
     let target = match args.target {
         None => CamTarget::Predicted,
         Some(c) if c < model.num_classes() => CamTarget::Class(c),
@@ -98,16 +101,18 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
         let request = InferenceRequest {
             batch: chunk.len() as u32,
             target,
-            block: Some(block),
+            block,
+            grad_cam: block.is_some(),
             ..InferenceRequest::default()
         };
         let output = network.run_blocking(&gpu.device, &gpu.queue, &normalised, &request)?;
-        let block_info = &model.conv_blocks()[block];
+        let blocks = model.conv_blocks();
+        let block_info = block.and_then(|b| blocks.get(b));
         for (p, result) in chunk.iter().zip(&output.images) {
-            let cam = result
-                .grad_cam
-                .as_ref()
-                .context("the GPU network returned no Grad-CAM")?;
+            let cam = result.grad_cam.as_ref();
+            if block.is_some() && cam.is_none() {
+                bail!("the GPU network returned no Grad-CAM");
+            }
             if args.json {
                 let line = json!({
                     "file": p.file.display().to_string(),
@@ -116,16 +121,16 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
                     "probabilities": result.probabilities,
                     "logits": result.logits,
                     "target": result.target,
-                    "layer": block_info.name,
+                    "layer": block_info.map(|b| b.name.as_str()),
                     "input": rows(&p.input, input.width),
-                    "cam": rows(&cam.heatmap, input.width),
-                    "cam_raw": rows(&cam.raw, block_info.width),
+                    "cam": cam.map(|c| rows(&c.heatmap, input.width)),
+                    "cam_raw": cam.zip(block_info).map(|(c, b)| rows(&c.raw, b.width)),
                 });
                 println!("{line}");
             } else {
                 print_text(&model, &p.file, result.predicted, &result.probabilities);
             }
-            if let Some(dir) = &args.heatmap_out {
+            if let (Some(dir), Some(cam)) = (&args.heatmap_out, cam) {
                 let picture = heatmap::overlay(
                     &p.input,
                     &cam.heatmap,
@@ -148,19 +153,29 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Accepts a block index (`1`) or the name of its conv layer (`conv2`).
-pub fn resolve_block(model: &Model, layer: Option<&str>) -> anyhow::Result<usize> {
+/// The note for a model without conv layers, said once per command.
+pub const NO_GRAD_CAM: &str = "note: this model has no conv layer, so Grad-CAM is off";
+
+/// Accepts a block index (`1`) or the name of its conv layer (`conv2`); without one, the
+/// last block. `None` for a model without conv layers (Grad-CAM is then off).
+pub fn resolve_block(model: &Model, layer: Option<&str>) -> anyhow::Result<Option<usize>> {
     let blocks = model.conv_blocks();
+    if blocks.is_empty() {
+        if let Some(layer) = layer {
+            bail!("--layer {layer}: this model has no conv layer, so there is no Grad-CAM");
+        }
+        return Ok(None);
+    }
     let Some(layer) = layer else {
-        return Ok(blocks.len() - 1);
+        return Ok(Some(blocks.len() - 1));
     };
     if let Ok(i) = layer.parse::<usize>()
         && i < blocks.len()
     {
-        return Ok(i);
+        return Ok(Some(i));
     }
     if let Some(i) = blocks.iter().position(|b| b.name == layer) {
-        return Ok(i);
+        return Ok(Some(i));
     }
     let names: Vec<String> = blocks
         .iter()

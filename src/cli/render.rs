@@ -68,6 +68,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     }
     let (_, model) = super::load(&args.model)?;
     let block = super::predict::resolve_block(&model, args.layer.as_deref())?;
+    if block.is_none() {
+        eprintln!("{}", super::predict::NO_GRAD_CAM);
+    }
     let input = model.architecture.input;
     let image = load_image(&args.input)?;
     let ink = ink_from_image(&image);
@@ -104,7 +107,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     }
     let settings = SceneSettings {
         color_map: args.colormap,
-        grad_cam: (!args.no_grad_cam).then_some(CamTint {
+        grad_cam: block.filter(|_| !args.no_grad_cam).map(|block| CamTint {
             block,
             layer: true,
             input: true,
@@ -112,7 +115,8 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         ..SceneSettings::default()
     };
     let request = InferenceRequest {
-        block: Some(block),
+        block,
+        grad_cam: block.is_some(),
         ..InferenceRequest::default()
     };
     let picture = render_offscreen(
@@ -143,7 +147,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
 fn render_window(
     args: &RenderArgs,
     model: Model,
-    block: usize,
+    block: Option<usize>,
     ink: &InkImage,
 ) -> anyhow::Result<ExitCode> {
     let options = ViewerOptions {
@@ -156,9 +160,11 @@ fn render_window(
     viewer.set_animation(false);
     viewer.send(&[
         OverlayEvent::SetColorMap(args.colormap),
-        OverlayEvent::SetCamBlock(block),
-        OverlayEvent::SetGradCam(!args.no_grad_cam),
+        OverlayEvent::SetGradCam(!args.no_grad_cam && block.is_some()),
     ]);
+    if let Some(block) = block {
+        viewer.send(&[OverlayEvent::SetCamBlock(block)]);
+    }
     viewer.overlay_mut().canvas_mut().load_image(ink);
     // The first frame lays out the panels, so the scene's area (and its home view) is known.
     headless.frame()?;

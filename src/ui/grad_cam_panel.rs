@@ -46,7 +46,12 @@ pub fn show(ui: &mut Ui, view: &OverlayView, canvas_empty: bool, events: &mut Ve
         ui.label(egui::RichText::new("GPU images unavailable").color(theme::WARNING));
     }
     colour_bar(ui, view.color_map, 2.0 * side + gap);
-    if has_prediction && view.grad_cam {
+    if view.conv_blocks.is_empty() {
+        ui.label(
+            egui::RichText::new("Grad-CAM is off: this model has no conv layer to explain.")
+                .color(theme::WEAK_TEXT),
+        );
+    } else if has_prediction && view.grad_cam {
         let class = match view.cam_target {
             CamTarget::Predicted => view.prediction.map(|p| p.predicted).unwrap_or(0),
             CamTarget::Class(c) => c,
