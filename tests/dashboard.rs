@@ -341,3 +341,33 @@ fn the_report_dialog_only_submits_what_the_store_accepts() {
     assert!(submitted[0].to_report(1).validate().is_ok());
     assert!(!h.state().dialog.is_open(), "closes on submit");
 }
+
+#[test]
+fn rerun_results_in_memory_are_bounded() {
+    let mut dashboard = Dashboard::new();
+    let total = cnnviz::ui::dashboard::RERUN_RESULTS_KEPT + 100;
+    for i in 0..total as u64 {
+        dashboard.set_rerun_result(
+            PredictionId(i),
+            RerunResult {
+                predicted: (i % 10) as u16,
+                probabilities: vec![0.1; 10],
+                heatmap: Some(vec![0.5; 28 * 28]),
+                model: "m".into(),
+            },
+        );
+    }
+    assert!(
+        dashboard.rerun_result(PredictionId(0)).is_none(),
+        "the oldest went"
+    );
+    let newest = PredictionId(total as u64 - 1);
+    assert_eq!(
+        dashboard.rerun_result(newest).map(|r| r.predicted),
+        Some(((total - 1) % 10) as u16)
+    );
+    let kept = (0..total as u64)
+        .filter(|i| dashboard.rerun_result(PredictionId(*i)).is_some())
+        .count();
+    assert_eq!(kept, cnnviz::ui::dashboard::RERUN_RESULTS_KEPT);
+}

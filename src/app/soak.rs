@@ -53,6 +53,9 @@ pub struct SoakSample {
     pub gpu_objects: usize,
     /// Predictions in the store.
     pub stored: u64,
+    /// The bounded caches (the gallery's thumbnail textures, one per tile of a page) are
+    /// full: from here on, GPU objects must not grow.
+    pub caches_full: bool,
     pub visitors: u64,
     pub phase: &'static str,
 }
@@ -73,14 +76,19 @@ pub struct SoakReport {
 }
 
 /// Whether memory and GPU objects levelled off: the second half of the run (after the
-/// first quarter's warm-up) compared with the first.
+/// first quarter's warm-up) compared with the first. GPU objects are judged only over the
+/// samples taken once the bounded caches were full: a cache filling towards a known bound
+/// is not a leak, growth after it is.
 #[derive(Clone, Debug, Serialize)]
 pub struct SoakVerdict {
     /// Mean RSS of the last quarter minus that of the second quarter, KiB.
     pub rss_growth_kib: i64,
-    /// Largest GPU object count of the second half minus that of the first half (after
-    /// warm-up).
+    /// Largest GPU object count of the second half minus that of the first half, both
+    /// taken after warm-up with the caches full.
     pub gpu_object_growth: i64,
+    /// False when too few samples were taken with the caches full to judge GPU objects
+    /// (a short run, or a large gallery page).
+    pub gpu_judged: bool,
     pub level: bool,
 }
 
@@ -154,6 +162,7 @@ pub fn run_soak(
         verdict: SoakVerdict {
             rss_growth_kib: 0,
             gpu_object_growth: 0,
+            gpu_judged: false,
             level: true,
         },
     };
@@ -196,7 +205,13 @@ pub fn run_soak(
         was_attract = attract;
         let last = report.frames == options.frames || out_of_time();
         if report.frames.is_multiple_of(options.sample_every.max(1)) || last {
-            let sample = sample(&headless, &report, started, step.name());
+            let sample = sample(
+                &headless,
+                &report,
+                started,
+                options.gallery_page_size,
+                step.name(),
+            );
             on_sample(&sample);
             report.samples.push(sample);
         }
@@ -386,19 +401,22 @@ fn sample(
     headless: &HeadlessViewer,
     report: &SoakReport,
     started: Instant,
+    page_size: usize,
     phase: &'static str,
 ) -> SoakSample {
     let viewer = headless.viewer();
+    let stored = viewer
+        .store()
+        .and_then(|s| s.store())
+        .and_then(|s| s.stats().ok())
+        .map_or(0, |s| s.predictions);
     SoakSample {
         frame: report.frames,
         seconds: started.elapsed().as_secs_f64(),
         rss_kib: resident_kib().unwrap_or(0),
         gpu_objects: viewer.gpu().and_then(|g| g.resource_count()).unwrap_or(0),
-        stored: viewer
-            .store()
-            .and_then(|s| s.store())
-            .and_then(|s| s.stats().ok())
-            .map_or(0, |s| s.predictions),
+        stored,
+        caches_full: stored >= page_size as u64,
         visitors: report.visitors,
         phase,
     }
@@ -411,27 +429,73 @@ pub fn resident_kib() -> Option<u64> {
     Some(pages * 4)
 }
 
+/// Samples with the caches full a GPU verdict needs at least.
+const GPU_JUDGED_SAMPLES: usize = 8;
+
 /// Compares the second half of the run with the first, after a quarter of warm-up.
 pub fn verdict(samples: &[SoakSample]) -> SoakVerdict {
     let n = samples.len();
-    if n < 8 {
-        return SoakVerdict {
-            rss_growth_kib: 0,
-            gpu_object_growth: 0,
-            level: true,
-        };
-    }
-    let quarter = |q: usize| &samples[q * n / 4..(q + 1) * n / 4];
     let mean_rss =
         |s: &[SoakSample]| s.iter().map(|x| x.rss_kib as i64).sum::<i64>() / s.len().max(1) as i64;
-    let max_gpu = |s: &[SoakSample]| s.iter().map(|x| x.gpu_objects as i64).max().unwrap_or(0);
-    let rss_growth_kib = mean_rss(quarter(3)) - mean_rss(quarter(1));
-    let first_half = &samples[n / 4..n / 2];
-    let second_half = &samples[n / 2..];
-    let gpu_object_growth = max_gpu(second_half) - max_gpu(first_half);
+    let rss_growth_kib = if n < 8 {
+        0
+    } else {
+        let quarter = |q: usize| &samples[q * n / 4..(q + 1) * n / 4];
+        mean_rss(quarter(3)) - mean_rss(quarter(1))
+    };
+    // GPU objects: after warm-up and once the caches are full.
+    let judged: Vec<&SoakSample> = samples[n / 4..].iter().filter(|s| s.caches_full).collect();
+    let gpu_judged = judged.len() >= GPU_JUDGED_SAMPLES;
+    let max_gpu = |s: &[&SoakSample]| s.iter().map(|x| x.gpu_objects as i64).max().unwrap_or(0);
+    let gpu_object_growth = if gpu_judged {
+        let half = judged.len() / 2;
+        max_gpu(&judged[half..]) - max_gpu(&judged[..half])
+    } else {
+        0
+    };
     SoakVerdict {
         rss_growth_kib,
         gpu_object_growth,
+        gpu_judged,
         level: rss_growth_kib <= RSS_SLACK_KIB && gpu_object_growth <= 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(objects: impl Fn(usize) -> usize, full_from: usize, n: usize) -> SoakVerdict {
+        let samples: Vec<SoakSample> = (0..n)
+            .map(|i| SoakSample {
+                frame: i as u64,
+                seconds: i as f64,
+                rss_kib: 100_000,
+                gpu_objects: objects(i),
+                stored: i as u64,
+                caches_full: i >= full_from,
+                visitors: 0,
+                phase: "test",
+            })
+            .collect();
+        verdict(&samples)
+    }
+
+    #[test]
+    fn a_cache_filling_to_its_bound_is_not_a_leak() {
+        // Objects grow by 2 per sample until the cache is full at sample 30, then stay.
+        let filling = |i: usize| 500 + 2 * i.min(30);
+        for n in [10, 20, 40, 200] {
+            let v = run(filling, 30, n);
+            assert!(v.level, "{n} samples: {v:?}");
+        }
+    }
+
+    #[test]
+    fn growth_with_full_caches_is_a_leak() {
+        let leaking = |i: usize| 500 + i;
+        let v = run(leaking, 0, 40);
+        assert!(v.gpu_judged);
+        assert!(!v.level, "{v:?}");
     }
 }

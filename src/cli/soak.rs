@@ -143,10 +143,16 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<ExitCode> {
             report.reruns,
             report.attract_cycles
         );
+        let gpu = if v.gpu_judged {
+            format!("GPU objects {:+} with the caches full", v.gpu_object_growth)
+        } else {
+            "GPU objects not judged (the gallery cache was still filling towards its bound; \
+             run longer or with a smaller --gallery-page-size)"
+                .to_string()
+        };
         println!(
-            "memory {:+.1} MiB (last quarter vs second), GPU objects {:+}: {}",
+            "memory {:+.1} MiB (last quarter vs second), {gpu}: {}",
             v.rss_growth_kib as f64 / 1024.0,
-            v.gpu_object_growth,
             if v.level { "level" } else { "STILL GROWING" }
         );
     }

@@ -33,7 +33,7 @@ mod detail;
 mod gallery;
 mod report_dialog;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use egui::{RichText, TextureHandle};
 
@@ -123,6 +123,9 @@ struct RerunAll {
     changed: usize,
 }
 
+/// Re-run results kept in memory (each holds probabilities and a heatmap, a few KiB).
+pub const RERUN_RESULTS_KEPT: usize = 512;
+
 /// The dashboard window's state.
 pub struct Dashboard {
     /// Whether the window shows; its close button clears it.
@@ -135,7 +138,9 @@ pub struct Dashboard {
     detail: Option<Detail>,
     /// The detail to load next frame (a tile was clicked).
     select: Option<PredictionId>,
+    /// The last [`RERUN_RESULTS_KEPT`] re-run results, oldest first in `rerun_order`.
     reruns: HashMap<PredictionId, RerunResult>,
+    rerun_order: VecDeque<PredictionId>,
     /// Results not yet compared with what was stored (for "re-run all").
     arrived: Vec<PredictionId>,
     rerun_all: Option<RerunAll>,
@@ -156,6 +161,7 @@ impl Default for Dashboard {
             detail: None,
             select: None,
             reruns: HashMap::new(),
+            rerun_order: VecDeque::new(),
             arrived: Vec::new(),
             rerun_all: None,
             rerun_all_ids: HashSet::new(),
@@ -237,7 +243,20 @@ impl Dashboard {
 
     /// The result of a [`DashboardEvent::Rerun`] or one of a [`DashboardEvent::RerunAll`].
     pub fn set_rerun_result(&mut self, id: PredictionId, result: RerunResult) {
+        // Least recently re-run first out: "Re-run all" over a large store keeps memory
+        // bounded.
+        self.rerun_order.retain(|kept| *kept != id);
+        self.rerun_order.push_back(id);
         self.reruns.insert(id, result);
+        while self.rerun_order.len() > RERUN_RESULTS_KEPT {
+            if let Some(oldest) = self.rerun_order.pop_front() {
+                self.reruns.remove(&oldest);
+            }
+        }
+        if self.arrived.len() >= RERUN_RESULTS_KEPT {
+            // Nobody has looked (the dashboard is closed): the oldest are evicted anyway.
+            self.arrived.remove(0);
+        }
         self.arrived.push(id);
     }
 
@@ -249,6 +268,7 @@ impl Dashboard {
     /// Forgets every re-run result (after a different model was loaded).
     pub fn clear_rerun_results(&mut self) {
         self.reruns.clear();
+        self.rerun_order.clear();
         self.arrived.clear();
         self.rerun_all = None;
         self.rerun_all_ids.clear();
