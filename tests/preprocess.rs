@@ -259,3 +259,56 @@ fn png_header(width: u32, height: u32) -> Vec<u8> {
     }
     out
 }
+
+/// Linux's peak resident set of this process, KiB (`VmHWM`).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The largest accepted picture must not cost gigabytes: before preprocessing worked on a
+/// downscaled copy, an 8192² picture became a 1 GiB f32 RGBA copy plus three 256 MiB
+/// planes. Measures the peak resident memory of decoding and preprocessing one.
+#[test]
+fn an_8192_square_picture_preprocesses_in_bounded_memory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("big.png");
+    {
+        // A dark bar (a "1") on white paper, 8-bit grey.
+        let mut picture = GrayImage::from_pixel(8192, 8192, image::Luma([255]));
+        for y in 1500..6700 {
+            for x in 3800..4400 {
+                picture.put_pixel(x, y, image::Luma([10]));
+            }
+        }
+        picture.save(&path).expect("big picture saves");
+    }
+    // Linux resets the peak to the current resident set on "5" (where allowed).
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let (Some(start), Some(_)) = (rss_kib(), peak_rss_kib()) else {
+        eprintln!("note: no /proc/self/status; memory not measured");
+        return;
+    };
+    let image = load_image(&path).expect("an 8192² picture is accepted");
+    let ink = ink_from_image(&image);
+    drop(image);
+    let input = mnist_input(&ink, 28, 28).expect("the bar is ink");
+    assert_eq!(input.len(), 28 * 28);
+    let peak = peak_rss_kib().unwrap_or(0);
+    let growth_mib = peak.saturating_sub(start) as f64 / 1024.0;
+    eprintln!(
+        "8192² PNG: peak RSS {:.0} MiB, {growth_mib:.0} MiB above the start (peak reset: {reset})",
+        peak as f64 / 1024.0
+    );
+    assert!(
+        growth_mib < 400.0,
+        "preprocessing an 8192² picture raised the peak by {growth_mib:.0} MiB"
+    );
+}

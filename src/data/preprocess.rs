@@ -12,6 +12,10 @@ use image::{DynamicImage, ImageReader, Limits};
 pub const MAX_IMAGE_SIDE: u32 = 8192;
 /// Decoder allocation cap (an 8192² RGBA image is 256 MiB).
 pub const MAX_IMAGE_BYTES: u64 = 300 << 20;
+/// Pictures are brought down to at most this side (keeping their aspect ratio, in their own
+/// 8-bit format) before anything else: the MNIST box is 20 pixels, so nothing is lost, and
+/// an 8192² picture costs a few MiB of f32 instead of gigabytes.
+pub const INK_MAX_SIDE: u32 = 1024;
 /// Ink below this (0..1, after background removal) is treated as paper noise.
 pub const INK_THRESHOLD: f32 = 0.1;
 
@@ -108,6 +112,14 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, PreprocessError> {
 /// ones take the paper colour from the border (a drawing's border is paper), invert when the
 /// paper is light, and stretch so paper becomes 0 and the strongest ink 1.
 pub fn ink_from_image(image: &DynamicImage) -> InkImage {
+    let smaller;
+    let image = if image.width().max(image.height()) > INK_MAX_SIDE {
+        // An integer box filter in the picture's own format: no full-size float copy.
+        smaller = image.thumbnail(INK_MAX_SIDE, INK_MAX_SIDE);
+        &smaller
+    } else {
+        image
+    };
     let rgba = image.to_rgba32f();
     let (width, height) = (rgba.width() as usize, rgba.height() as usize);
     let has_transparency = rgba.pixels().any(|p| p[3] < 0.5) && rgba.pixels().any(|p| p[3] >= 0.5);
