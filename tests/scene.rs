@@ -723,3 +723,23 @@ fn save_for_eyes(image: &RgbaImage, name: &str) {
         let _ = image.save(Path::new(&dir).join(name));
     }
 }
+
+#[test]
+fn the_home_view_fills_the_scene_area() {
+    let model = model();
+    let layout = SceneLayout::new(&model, &ArenaLayout::new(&model, 1));
+    // The window's scene area at 1440×900 with both panels open, and a wide one.
+    for aspect in [720.0 / 830.0, 16.0 / 9.0] {
+        let home = layout.home_camera(aspect);
+        let fill = layout.screen_fill(&home, aspect);
+        // The view the window used to open with: a fixed direction.
+        let fixed = layout.camera_from(aspect, -18.0, 46.0);
+        let fixed_fill = layout.screen_fill(&fixed, aspect);
+        eprintln!("aspect {aspect:.2}: home fills {fill:.2}, the fixed view {fixed_fill:.2}");
+        assert!(
+            fill >= fixed_fill,
+            "the home view is the best of its candidates"
+        );
+        assert!(fill > 0.3, "the network covers {fill:.2} of the scene area");
+    }
+}

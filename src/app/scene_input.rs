@@ -96,12 +96,25 @@ pub fn draw_labels(ui: &Ui, layout: &SceneLayout, camera: &Camera, scene: Rect) 
     let viewport = [screen.width(), screen.height()];
     let painter = ui.ctx().layer_painter(egui::LayerId::background());
     let painter = painter.with_clip_rect(scene);
-    for (label, [x, y]) in layout.project_labels_detailed(camera, viewport) {
+    let mut labels = layout.project_labels_detailed(camera, viewport);
+    // Layer names first: where labels would overlap, the later one is left out, so a
+    // crowded end of the network stays readable instead of a smear of text.
+    labels.sort_by_key(|(label, _)| matches!(label.kind, LabelKind::Class));
+    let mut placed: Vec<Rect> = Vec::new();
+    for (label, [x, y]) in labels {
         let at = egui::pos2(screen.min.x + x, screen.min.y + y);
         let (font, colour) = match label.kind {
             LabelKind::Layer => (FontId::proportional(13.0), Color32::from_gray(200)),
             LabelKind::Class => (FontId::monospace(15.0), Color32::from_rgb(250, 230, 140)),
         };
-        painter.text(at, Align2::CENTER_BOTTOM, label.text, font, colour);
+        let galley = painter.layout_no_wrap(label.text, font, colour);
+        let rect = Align2::CENTER_BOTTOM
+            .anchor_size(at, galley.size())
+            .expand(1.0);
+        if placed.iter().any(|other| other.intersects(rect)) {
+            continue;
+        }
+        placed.push(rect);
+        painter.galley(rect.shrink(1.0).min, galley, colour);
     }
 }

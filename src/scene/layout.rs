@@ -387,9 +387,29 @@ impl SceneLayout {
     }
 
     /// The default view of this scene in a viewport of `aspect` (width / height): from the
-    /// front-left and above, every board in view.
+    /// front-left and above, every board in view, from the direction (among a few) in which
+    /// the network covers most of the viewport. A long network seen square-on is a thin
+    /// strip across the middle; seen along a diagonal it fills the area.
     pub fn home_camera(&self, aspect: f32) -> Camera {
-        self.camera_from(aspect, super::camera::HOME_YAW, super::camera::HOME_PITCH)
+        let outline = self.outline();
+        let mut best = self.camera_from(aspect, super::camera::HOME_YAW, super::camera::HOME_PITCH);
+        let mut best_fill = screen_fill(&best, &outline, aspect);
+        for yaw in HOME_YAWS {
+            for pitch in HOME_PITCHES {
+                let camera = self.camera_from(aspect, yaw, pitch);
+                let fill = screen_fill(&camera, &outline, aspect);
+                if fill > best_fill {
+                    (best, best_fill) = (camera, fill);
+                }
+            }
+        }
+        best
+    }
+
+    /// The fraction of a viewport of `aspect` the network covers seen by `camera` (the
+    /// area of its outline's projected convex hull), 0..1.
+    pub fn screen_fill(&self, camera: &Camera, aspect: f32) -> f32 {
+        screen_fill(camera, &self.outline(), aspect)
     }
 
     /// A camera from `yaw`, `pitch` (degrees) at the distance that frames every board.
@@ -530,4 +550,56 @@ mod tests {
         let (rows, cols) = vector_grid(1568);
         assert!(rows * cols >= 1568 && rows > cols, "{rows}×{cols}");
     }
+}
+
+/// The yaws and pitches (degrees) the home view chooses among: all from the front-left and
+/// above, so the input is near and the output far.
+const HOME_YAWS: [f32; 6] = [-60.0, -50.0, -40.0, -30.0, -20.0, -10.0];
+const HOME_PITCHES: [f32; 4] = [34.0, 44.0, 54.0, 64.0];
+
+/// The area of the convex hull of `points` seen by `camera`, as a fraction of the viewport.
+fn screen_fill(camera: &Camera, points: &[Vec3], aspect: f32) -> f32 {
+    let view_proj = camera.view_proj(aspect);
+    let mut projected: Vec<(f32, f32)> = points
+        .iter()
+        .filter_map(|p| {
+            let clip = view_proj * p.extend(1.0);
+            (clip.w > 1e-4).then(|| (clip.x / clip.w, clip.y / clip.w))
+        })
+        .collect();
+    projected.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    projected.dedup();
+    if projected.len() < 3 {
+        return 0.0;
+    }
+    // Andrew's monotone chain.
+    let cross = |o: (f32, f32), a: (f32, f32), b: (f32, f32)| {
+        (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+    };
+    let mut hull: Vec<(f32, f32)> = Vec::with_capacity(2 * projected.len());
+    for pass in 0..2 {
+        let start = hull.len();
+        let points: Box<dyn Iterator<Item = &(f32, f32)>> = if pass == 0 {
+            Box::new(projected.iter())
+        } else {
+            Box::new(projected.iter().rev())
+        };
+        for &p in points {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
+            {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    let twice_area: f32 = (0..hull.len())
+        .map(|i| {
+            let (a, b) = (hull[i], hull[(i + 1) % hull.len()]);
+            a.0 * b.1 - b.0 * a.1
+        })
+        .sum();
+    // Normalised device coordinates span 2 × 2.
+    (twice_area.abs() / 2.0 / 4.0).clamp(0.0, 1.0)
 }
