@@ -523,35 +523,6 @@ impl SceneLayout {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tile_grid_prefers_the_target_aspect() {
-        // 16 maps of 28×28: 2 columns × 8 rows is closest to 2:1 deep.
-        // 16 maps of 28×28 with 3-cell gaps: 2 × 8 (aspect 4.2) beats 1 × 16 (18).
-        assert_eq!(tile_grid(16, 28, 28, 3.0, 6.0), (2, 8));
-        assert_eq!(tile_grid(1, 28, 28, 3.0, 6.0), (1, 1));
-        // 32 maps of 7×7: 2 × 16 (8.5) beats 4 × 8 (2.0).
-        assert_eq!(tile_grid(32, 7, 7, 1.0, 6.0), (2, 16));
-        assert_eq!(tile_grid(32, 7, 7, 1.0, 2.0), (4, 8));
-    }
-
-    #[test]
-    fn long_vectors_become_several_columns() {
-        assert_eq!(vector_grid(10), (1, 10));
-        assert_eq!(vector_grid(16), (1, 16));
-        let (rows, cols) = vector_grid(64);
-        assert!(
-            rows * cols >= 64 && rows >= cols && cols > 1,
-            "{rows}×{cols}"
-        );
-        let (rows, cols) = vector_grid(1568);
-        assert!(rows * cols >= 1568 && rows > cols, "{rows}×{cols}");
-    }
-}
-
 /// The yaws and pitches (degrees) the home view chooses among: all from the front-left and
 /// above, so the input is near and the output far.
 const HOME_YAWS: [f32; 6] = [-60.0, -50.0, -40.0, -30.0, -20.0, -10.0];
@@ -602,4 +573,33 @@ fn screen_fill(camera: &Camera, points: &[Vec3], aspect: f32) -> f32 {
         .sum();
     // Normalised device coordinates span 2 × 2.
     (twice_area.abs() / 2.0 / 4.0).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_grid_prefers_the_target_aspect() {
+        // 16 maps of 28×28: 2 columns × 8 rows is closest to 2:1 deep.
+        // 16 maps of 28×28 with 3-cell gaps: 2 × 8 (aspect 4.2) beats 1 × 16 (18).
+        assert_eq!(tile_grid(16, 28, 28, 3.0, 6.0), (2, 8));
+        assert_eq!(tile_grid(1, 28, 28, 3.0, 6.0), (1, 1));
+        // 32 maps of 7×7: 2 × 16 (8.5) beats 4 × 8 (2.0).
+        assert_eq!(tile_grid(32, 7, 7, 1.0, 6.0), (2, 16));
+        assert_eq!(tile_grid(32, 7, 7, 1.0, 2.0), (4, 8));
+    }
+
+    #[test]
+    fn long_vectors_become_several_columns() {
+        assert_eq!(vector_grid(10), (1, 10));
+        assert_eq!(vector_grid(16), (1, 16));
+        let (rows, cols) = vector_grid(64);
+        assert!(
+            rows * cols >= 64 && rows >= cols && cols > 1,
+            "{rows}×{cols}"
+        );
+        let (rows, cols) = vector_grid(1568);
+        assert!(rows * cols >= 1568 && rows > cols, "{rows}×{cols}");
+    }
 }
