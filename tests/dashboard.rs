@@ -1,5 +1,5 @@
 //! The dashboard and the report dialog, headless with egui_kittest: filters change what is
-//! shown, paging, delete needs confirmation, re-run and "put on canvas" hand the stored data
+//! shown, paging, delete needs confirmation, re-run and "show in scene" hand the stored data
 //! to the window, and the report dialog only submits what the store accepts.
 
 use cnnviz::store::sample::sample_prediction;
@@ -251,7 +251,7 @@ fn rerun_and_put_on_canvas_hand_over_the_stored_data() {
     );
 
     h.state_mut().events.clear();
-    h.get_by_label("Put on canvas").click();
+    h.get_by_label("Show in scene").click();
     h.run();
     match h.state().events.as_slice() {
         [DashboardEvent::PutOnCanvas { id: got, drawing }] => {

@@ -11,7 +11,7 @@
 //! ```text
 //! for event in dashboard.show(ctx, worker.store()) {
 //!     match event {
-//!         // Run `input` through the GpuNetwork (the 3D scene may show it), then:
+//!         // Run `input` on a network of its own (never the scene's), then:
 //!         DashboardEvent::Rerun(input) => {
 //!             dashboard.set_rerun_result(input.id, RerunResult::from_output(&out, name))
 //!         }

@@ -157,7 +157,8 @@ impl Detail {
             }
             let drawing = r.drawing().ok();
             if ui
-                .add_enabled(drawing.is_some(), egui::Button::new("Put on canvas"))
+                .add_enabled(drawing.is_some(), egui::Button::new("Show in scene"))
+                .on_hover_text("Puts this drawing on the canvas: the scene and the answer show it")
                 .clicked()
                 && let Some(d) = drawing
             {
