@@ -24,25 +24,7 @@
 // CONV_INPUT_CAP, CONV_WEIGHT_CAP}, which decide whether a layer fits this kernel (a
 // chunk must hold at least one input channel) and bound its loops for llvmpipe.
 
-// Rust twin: gpu::params::ConvParams (the same struct as in conv2d.wgsl).
-struct ConvParams {
-    in_offset: u32,
-    out_offset: u32,
-    in_len: u32,
-    out_len: u32,
-    in_channels: u32,
-    in_height: u32,
-    in_width: u32,
-    out_channels: u32,
-    out_height: u32,
-    out_width: u32,
-    kernel: u32,
-    stride: u32,
-    padding: u32,
-    weight_offset: u32,
-    bias_offset: u32,
-    relu_offset: u32, // first float of the fused ReLU's output region (forward_relu only)
-}
+// ConvParams: shaders/params.wgsl (Rust twin: gpu::params::ConvParams).
 
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> weights: array<f32>;

@@ -45,6 +45,8 @@ pub enum Kernel {
     CamUpsample,
     Normalise,
     ValueRange,
+    FusedForward,
+    FusedBackward,
 }
 
 /// Shader files, one per kernel family.
@@ -60,10 +62,11 @@ enum Family {
     GradCam,
     Normalise,
     ValueRange,
+    Fused,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 23] = [
         Kernel::ConvForward,
         Kernel::ConvForwardTiled,
         Kernel::ConvForwardReluTiled,
@@ -85,6 +88,8 @@ impl Kernel {
         Kernel::CamUpsample,
         Kernel::Normalise,
         Kernel::ValueRange,
+        Kernel::FusedForward,
+        Kernel::FusedBackward,
     ];
 
     fn family(self) -> Family {
@@ -104,6 +109,7 @@ impl Kernel {
             CamChannelWeights | CamWeightedMap | CamUpsample => Family::GradCam,
             Normalise => Family::Normalise,
             ValueRange => Family::ValueRange,
+            FusedForward | FusedBackward => Family::Fused,
         }
     }
 
@@ -112,13 +118,13 @@ impl Kernel {
         use Kernel::*;
         match self {
             ConvForward | ConvForwardTiled | ReluForward | PoolForward | DenseForward
-            | DenseForwardTiled => "forward",
+            | DenseForwardTiled | FusedForward => "forward",
             ConvForwardReluTiled | DenseForwardReluTiled => "forward_relu",
             DenseForwardSingleTiled => "forward_single",
             DenseForwardReluSingleTiled => "forward_relu_single",
             ConvBackwardInput | DenseBackwardInput => "backward_input",
             DenseBackwardInputRelu => "backward_input_relu",
-            ReluBackward | PoolBackward => "backward",
+            ReluBackward | PoolBackward | FusedBackward => "backward",
             Softmax | Normalise | ValueRange => "main",
             CamChannelWeights => "channel_weights",
             CamWeightedMap => "weighted_map",
@@ -151,6 +157,8 @@ impl Kernel {
             CamUpsample => "grad_cam.upsample",
             Normalise => "normalise.main",
             ValueRange => "value_range.main",
+            FusedForward => "fused.forward",
+            FusedBackward => "fused.backward",
         }
     }
 
@@ -184,6 +192,18 @@ impl Kernel {
             CamWeightedMap => &[Params, Activations, Cam],
             CamUpsample | Normalise => &[Params, Cam],
             ValueRange => &[Activations, Ranges, RangeTable],
+            FusedForward => &[
+                Params,
+                Weights,
+                Activations,
+                Gradients,
+                Probabilities,
+                Predicted,
+                Targets,
+                Request,
+                Ranges,
+            ],
+            FusedBackward => &[Params, Weights, Activations, Gradients, Cam],
         }
     }
 }
@@ -196,22 +216,73 @@ pub struct Pipelines {
     pipelines: Vec<Option<wgpu::ComputePipeline>>,
 }
 
+/// The uniform structs every compute shader shares (`shaders/params.wgsl`): declared once,
+/// put in front of each family's file before naga parses it.
+pub const SHADER_PRELUDE: &str = include_str!("../../shaders/params.wgsl");
+
 impl Family {
-    fn module(self, device: &wgpu::Device) -> wgpu::ShaderModule {
-        let source = match self {
-            Family::Conv2d => wgpu::include_wgsl!("../../shaders/conv2d.wgsl"),
-            Family::Conv2dTiled => wgpu::include_wgsl!("../../shaders/conv2d_tiled.wgsl"),
-            Family::Relu => wgpu::include_wgsl!("../../shaders/relu.wgsl"),
-            Family::MaxPool2d => wgpu::include_wgsl!("../../shaders/maxpool2d.wgsl"),
-            Family::Dense => wgpu::include_wgsl!("../../shaders/dense.wgsl"),
-            Family::DenseTiled => wgpu::include_wgsl!("../../shaders/dense_tiled.wgsl"),
-            Family::Softmax => wgpu::include_wgsl!("../../shaders/softmax.wgsl"),
-            Family::GradCam => wgpu::include_wgsl!("../../shaders/grad_cam.wgsl"),
-            Family::Normalise => wgpu::include_wgsl!("../../shaders/normalise.wgsl"),
-            Family::ValueRange => wgpu::include_wgsl!("../../shaders/value_range.wgsl"),
-        };
-        device.create_shader_module(source)
+    const ALL: [Family; 11] = [
+        Family::Conv2d,
+        Family::Conv2dTiled,
+        Family::Relu,
+        Family::MaxPool2d,
+        Family::Dense,
+        Family::DenseTiled,
+        Family::Softmax,
+        Family::GradCam,
+        Family::Normalise,
+        Family::ValueRange,
+        Family::Fused,
+    ];
+
+    /// The file under `shaders/` and its text.
+    fn file(self) -> (&'static str, &'static str) {
+        match self {
+            Family::Conv2d => ("conv2d.wgsl", include_str!("../../shaders/conv2d.wgsl")),
+            Family::Conv2dTiled => (
+                "conv2d_tiled.wgsl",
+                include_str!("../../shaders/conv2d_tiled.wgsl"),
+            ),
+            Family::Relu => ("relu.wgsl", include_str!("../../shaders/relu.wgsl")),
+            Family::MaxPool2d => ("maxpool2d.wgsl", include_str!("../../shaders/maxpool2d.wgsl")),
+            Family::Dense => ("dense.wgsl", include_str!("../../shaders/dense.wgsl")),
+            Family::DenseTiled => (
+                "dense_tiled.wgsl",
+                include_str!("../../shaders/dense_tiled.wgsl"),
+            ),
+            Family::Softmax => ("softmax.wgsl", include_str!("../../shaders/softmax.wgsl")),
+            Family::GradCam => ("grad_cam.wgsl", include_str!("../../shaders/grad_cam.wgsl")),
+            Family::Normalise => ("normalise.wgsl", include_str!("../../shaders/normalise.wgsl")),
+            Family::ValueRange => (
+                "value_range.wgsl",
+                include_str!("../../shaders/value_range.wgsl"),
+            ),
+            Family::Fused => ("fused.wgsl", include_str!("../../shaders/fused.wgsl")),
+        }
     }
+
+    fn module(self, device: &wgpu::Device) -> wgpu::ShaderModule {
+        let (name, _) = self.file();
+        device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(shader_source(self).into()),
+        })
+    }
+}
+
+/// The prelude followed by the family's file: exactly what the device compiles.
+fn shader_source(family: Family) -> String {
+    let (_, text) = family.file();
+    format!("{SHADER_PRELUDE}\n{text}")
+}
+
+/// Every compute shader of the network as the device compiles it, `(file name, source)`,
+/// so tests can validate the concatenated sources without a device.
+pub fn compute_shader_sources() -> Vec<(&'static str, String)> {
+    Family::ALL
+        .iter()
+        .map(|&family| (family.file().0, shader_source(family)))
+        .collect()
 }
 
 impl Pipelines {
