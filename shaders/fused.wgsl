@@ -20,7 +20,7 @@
 // workgroup per image. Every op's body is the uniform struct of the unfused kernel it
 // replaces (shaders/params.wgsl), so both read the same numbers.
 
-const WG: u32 = 256u;          // invocations per workgroup (Rust twin: params::FUSED_WORKGROUP)
+const WG: u32 = 64u;           // invocations per workgroup (Rust twin: params::FUSED_WORKGROUP)
 const MAX_OPS: u32 = 48u;      // ops per walk (Rust twin: params::FUSED_MAX_OPS)
 const NO_RANGE: u32 = 0xffffffffu;
 const OC_BLOCK: u32 = 8u;      // output channels per pass of the conv op (two vec4s)
@@ -229,16 +229,46 @@ fn pool_forward(q: PoolParams, n: u32, lid: u32) {
     }
 }
 
-// Invocations own output features; the input is the same for all (one scalar load each).
+// Blocks of OC_BLOCK output features; inside a block the invocations split the inputs, so
+// neighbouring lanes read neighbouring weights of each row (contiguous loads; lanes owning
+// whole rows would read eight rows at once, the slowest pattern of a CPU driver), keep eight
+// partial sums, and eight invocations then add the WG partials of one output each.
+var<workgroup> dense_partial: array<f32, OC_BLOCK * WG>;
+
 fn dense_forward(d: DenseParams, n: u32, lid: u32) {
     let x_base = d.in_offset + n * d.in_features;
-    for (var o = lid; o < d.out_features; o += WG) {
-        let row = d.weight_offset + o * d.in_features;
-        var sum = 0.0;
-        for (var i = 0u; i < d.in_features; i++) {
-            sum = fma(weights[row + i], activations[x_base + i], sum);
+    let last = d.out_features - 1u;
+    for (var o = 0u; o < d.out_features; o += OC_BLOCK) {
+        var acc0 = vec4<f32>(0.0);
+        var acc1 = vec4<f32>(0.0);
+        // Rows past the last output repeat it; their sums are never stored.
+        let r0 = d.weight_offset + min(o, last) * d.in_features;
+        let r1 = d.weight_offset + min(o + 1u, last) * d.in_features;
+        let r2 = d.weight_offset + min(o + 2u, last) * d.in_features;
+        let r3 = d.weight_offset + min(o + 3u, last) * d.in_features;
+        let r4 = d.weight_offset + min(o + 4u, last) * d.in_features;
+        let r5 = d.weight_offset + min(o + 5u, last) * d.in_features;
+        let r6 = d.weight_offset + min(o + 6u, last) * d.in_features;
+        let r7 = d.weight_offset + min(o + 7u, last) * d.in_features;
+        for (var i = lid; i < d.in_features; i += WG) {
+            let x = vec4<f32>(activations[x_base + i]);
+            acc0 = fma(x, vec4<f32>(weights[r0 + i], weights[r1 + i], weights[r2 + i], weights[r3 + i]), acc0);
+            acc1 = fma(x, vec4<f32>(weights[r4 + i], weights[r5 + i], weights[r6 + i], weights[r7 + i]), acc1);
         }
-        activations[d.out_offset + n * d.out_features + o] = weights[d.bias_offset + o] + sum;
+        for (var q = 0u; q < 4u; q++) {
+            dense_partial[q * WG + lid] = acc0[q];
+            dense_partial[(q + 4u) * WG + lid] = acc1[q];
+        }
+        workgroupBarrier();
+        if lid < OC_BLOCK && o + lid < d.out_features {
+            var sum = 0.0;
+            for (var t = 0u; t < WG; t++) {
+                sum += dense_partial[lid * WG + t];
+            }
+            activations[d.out_offset + n * d.out_features + o + lid] = weights[d.bias_offset + o + lid] + sum;
+        }
+        // The next block overwrites the partials.
+        workgroupBarrier();
     }
 }
 

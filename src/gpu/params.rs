@@ -190,7 +190,7 @@ wgsl_twins! {
 }
 
 /// Invocations of a fused walk's workgroup. Twin of `WG` in `shaders/fused.wgsl`.
-pub const FUSED_WORKGROUP: u32 = 256;
+pub const FUSED_WORKGROUP: u32 = 64;
 
 /// Ops one walk holds. Twin of `MAX_OPS` in `shaders/fused.wgsl`.
 pub const FUSED_MAX_OPS: usize = 48;
