@@ -118,7 +118,10 @@ fn a_layer_too_long_for_a_walk() -> Model {
 fn shipped_model() -> Model {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/mnist-cnn.safetensors");
     load_model(&path).unwrap_or_else(|e| {
-        eprintln!("note: {} does not load ({e}); random weights", path.display());
+        eprintln!(
+            "note: {} does not load ({e}); random weights",
+            path.display()
+        );
         random_model(default_architecture(), 42)
     })
 }
@@ -184,7 +187,14 @@ fn check_fused(model: &Model, seed: u64) {
         {
             let seed = seed + 10 * block as u64 + t as u64;
             let what = format!("{}, fused", model.architecture.name);
-            check_parity(&single, model, &random_inputs(model, 1, seed), target, block, &what);
+            check_parity(
+                &single,
+                model,
+                &random_inputs(model, 1, seed),
+                target,
+                block,
+                &what,
+            );
             for images in [3, 1] {
                 check_parity(
                     &batched,

@@ -35,14 +35,16 @@ fn parse_and_validate(name: &str, source: &str) -> Result<naga::Module, String> 
 /// What the device compiles for `file`: the concatenated source for a compute shader of
 /// the network, else the file itself.
 fn compiled_source(file: &str) -> String {
-    match compute_shader_sources().into_iter().find(|(f, _)| *f == file) {
+    match compute_shader_sources()
+        .into_iter()
+        .find(|(f, _)| *f == file)
+    {
         Some((_, source)) => source,
         None => {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("shaders")
                 .join(file);
-            std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         }
     }
 }
@@ -71,7 +73,8 @@ fn every_shader_parses_and_validates_as_compiled() {
 
 #[test]
 fn no_shader_redeclares_a_prelude_struct() {
-    let prelude = parse_and_validate("params.wgsl", SHADER_PRELUDE).unwrap_or_else(|e| panic!("{e}"));
+    let prelude =
+        parse_and_validate("params.wgsl", SHADER_PRELUDE).unwrap_or_else(|e| panic!("{e}"));
     let shared: Vec<String> = prelude
         .types
         .iter()
@@ -135,10 +138,7 @@ fn shader_constants_match_their_rust_twins() {
     let lines = [
         format!("const MAX_OPS: u32 = {}u;", params::FUSED_MAX_OPS),
         format!("const NO_RANGE: u32 = {:#x}u;", params::NO_RANGE),
-        format!(
-            "const WG: u32 = {}u;",
-            params::FUSED_WORKGROUP
-        ),
+        format!("const WG: u32 = {}u;", params::FUSED_WORKGROUP),
     ];
     for line in lines {
         assert!(fused.contains(&line), "fused.wgsl lacks `{line}`");

@@ -11,13 +11,13 @@
 //! kernels read, one `match` per op kind.
 
 use super::GpuError;
+use super::kernel_choice::KernelVariant;
 use super::limits::LLVMPIPE_LOOP_LIMIT;
 use super::params::{
-    CamParams, ConvParams, DenseParams, EltwiseParams, FUSED_MAX_OPS, FUSED_WORKGROUP,
-    FusedOpKind, FusedParams, Op, PoolParams, SoftmaxParams,
+    CamParams, ConvParams, DenseParams, EltwiseParams, FUSED_MAX_OPS, FUSED_WORKGROUP, FusedOpKind,
+    FusedParams, Op, PoolParams, SoftmaxParams,
 };
 use super::pipelines::Kernel;
-use super::kernel_choice::KernelVariant;
 use super::plan::{
     LayerUniform, PlanInputs, Step, cam_params, cam_steps, conv_forward_step, conv_tiled_loops,
     single_layer_backward, single_layer_forward, softmax_params, to_u32,
@@ -175,8 +175,7 @@ impl Walks {
             _ => "walk".to_string(),
         };
         // One workgroup per image: the dispatch's y is the batch.
-        self.steps
-            .push(Step::new(self.kernel, &label, &params, 1));
+        self.steps.push(Step::new(self.kernel, &label, &params, 1));
         self.ops.clear();
         self.names.clear();
         self.loops = 0;
@@ -212,7 +211,9 @@ pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<(Vec<Step>, bool)
         Ok(op.with_range(to_u32(slot)?, to_u32(s.offset)?, to_u32(s.len)?))
     };
     let ranges_fit = (0..arena.slots.len()).try_fold(true, |fit, slot| {
-        Ok::<_, GpuError>(fit && op_loops(Kernel::FusedForward, &range(slot)?) < LLVMPIPE_LOOP_LIMIT)
+        Ok::<_, GpuError>(
+            fit && op_loops(Kernel::FusedForward, &range(slot)?) < LLVMPIPE_LOOP_LIMIT,
+        )
     })?;
     // Convolutions carry most of the FLOPs: `Auto` runs them as the tiled kernel (many
     // workgroups, so every core works; with the ReLU after them), `Fused` walks them too.
@@ -250,11 +251,14 @@ pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<(Vec<Step>, bool)
             continue;
         }
         let fused = match layer_op(inputs.uniforms[i]) {
-            Some(op) if ranges_fit => walks.push(name, op.with_range(
-                output_range.head[1],
-                output_range.head[2],
-                output_range.head[3],
-            )),
+            Some(op) if ranges_fit => walks.push(
+                name,
+                op.with_range(
+                    output_range.head[1],
+                    output_range.head[2],
+                    output_range.head[3],
+                ),
+            ),
             Some(op) => walks.push(name, op),
             // Flatten aliases its input: only its range (the scene draws it too).
             None => !ranges_fit || walks.push(name, output_range),
@@ -296,7 +300,10 @@ pub(super) fn backward_walks(inputs: &PlanInputs<'_>, block: usize) -> Result<Ve
             walks.unfused(step);
         }
     }
-    if !walks.push(&b.name, Op::new(FusedOpKind::GradCam, &cam_params(inputs, block)?)) {
+    if !walks.push(
+        &b.name,
+        Op::new(FusedOpKind::GradCam, &cam_params(inputs, block)?),
+    ) {
         for step in cam_steps(inputs, block)? {
             walks.unfused(step);
         }

@@ -285,10 +285,13 @@ mod tests {
                 assert!(twin.size <= 64, "{}", twin.name);
             }
         }
-        let op = Op::new(FusedOpKind::Dense, &DenseParams {
-            in_features: 7,
-            ..Default::default()
-        });
+        let op = Op::new(
+            FusedOpKind::Dense,
+            &DenseParams {
+                in_features: 7,
+                ..Default::default()
+            },
+        );
         assert_eq!(op.body::<DenseParams>().in_features, 7);
         assert_eq!(op.head, [FusedOpKind::Dense as u32, NO_RANGE, 0, 0]);
     }

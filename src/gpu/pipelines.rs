@@ -244,7 +244,10 @@ impl Family {
                 include_str!("../../shaders/conv2d_tiled.wgsl"),
             ),
             Family::Relu => ("relu.wgsl", include_str!("../../shaders/relu.wgsl")),
-            Family::MaxPool2d => ("maxpool2d.wgsl", include_str!("../../shaders/maxpool2d.wgsl")),
+            Family::MaxPool2d => (
+                "maxpool2d.wgsl",
+                include_str!("../../shaders/maxpool2d.wgsl"),
+            ),
             Family::Dense => ("dense.wgsl", include_str!("../../shaders/dense.wgsl")),
             Family::DenseTiled => (
                 "dense_tiled.wgsl",
@@ -252,7 +255,10 @@ impl Family {
             ),
             Family::Softmax => ("softmax.wgsl", include_str!("../../shaders/softmax.wgsl")),
             Family::GradCam => ("grad_cam.wgsl", include_str!("../../shaders/grad_cam.wgsl")),
-            Family::Normalise => ("normalise.wgsl", include_str!("../../shaders/normalise.wgsl")),
+            Family::Normalise => (
+                "normalise.wgsl",
+                include_str!("../../shaders/normalise.wgsl"),
+            ),
             Family::ValueRange => (
                 "value_range.wgsl",
                 include_str!("../../shaders/value_range.wgsl"),

@@ -472,7 +472,10 @@ pub(super) fn dense_forward_step(
     if !(tiled && dense_tiled_loops(params.in_features, images) <= LLVMPIPE_LOOP_LIMIT) {
         // One workgroup per output feature (a reduction over the inputs).
         let groups = params.out_features;
-        return Ok((Step::new(Kernel::DenseForward, name, &params, groups), false));
+        return Ok((
+            Step::new(Kernel::DenseForward, name, &params, groups),
+            false,
+        ));
     }
     // DENSE_OUTPUTS outputs × `images` images per workgroup.
     let groups = params.out_features.div_ceil(DENSE_OUTPUTS);
@@ -577,7 +580,11 @@ fn softmax_head(inputs: &PlanInputs<'_>) -> Result<Step, GpuError> {
 }
 
 pub(super) fn softmax_params(inputs: &PlanInputs<'_>) -> Result<SoftmaxParams, GpuError> {
-    let logits = inputs.arena.slots.last().expect("the input slot always exists");
+    let logits = inputs
+        .arena
+        .slots
+        .last()
+        .expect("the input slot always exists");
     Ok(SoftmaxParams {
         logits_offset: to_u32(logits.offset)?,
         classes: to_u32(inputs.model.num_classes())?,
@@ -753,25 +760,40 @@ mod tests {
         Model::filled(default_architecture(), || 0.0).expect("zero parameters fit")
     }
 
+    fn plan(max_batch: u32, variant: KernelVariant) -> (Model, KernelPlan) {
+        let model = zero_model();
+        let arena = ArenaLayout::new(&model, max_batch);
+        let cam = CamLayout::new(&model, max_batch);
+        let plan = KernelPlan::new(&model, &arena, &cam, variant).expect("plan");
+        (model, plan)
+    }
+
+    fn labels(steps: &[Step]) -> Vec<&str> {
+        steps.iter().map(|s| s.label.as_str()).collect()
+    }
+
     #[test]
     fn the_plan_follows_the_layer_table() {
-        let model = zero_model();
-        let arena = ArenaLayout::new(&model, 4);
-        let cam = CamLayout::new(&model, 4);
-        let plan = KernelPlan::new(&model, &arena, &cam, KernelVariant::Direct).expect("plan");
+        let (model, plan) = plan(4, KernelVariant::Direct);
         let layers = model.layers.len();
         let flattens = model
             .layers
             .iter()
             .filter(|l| l.plan.op == LayerOp::Flatten)
             .count();
-        assert_eq!(plan.forward.len(), layers - flattens);
-        assert_eq!(plan.backward.len(), layers);
-        assert_eq!(
-            plan.backward.iter().filter(|b| b.is_none()).count(),
-            flattens
-        );
-        assert_eq!(plan.cam.len(), model.conv_blocks().len());
+        // A launch per layer but flatten, then softmax.
+        assert_eq!(plan.forward.len(), layers - flattens + 1);
+        assert_eq!(plan.forward.last().map(|s| s.kernel), Some(Kernel::Softmax));
+        assert_eq!(plan.backward.len(), model.conv_blocks().len());
+        // Block 0 (relu1's output): every layer after relu1 but flatten, then five CAM steps.
+        let block0 = model.conv_blocks()[0].output_layer;
+        let below = model.layers[block0 + 1..]
+            .iter()
+            .filter(|l| l.plan.op != LayerOp::Flatten)
+            .count();
+        assert_eq!(plan.backward[0].len(), below + 5);
+        assert_eq!(plan.backward[0][0].label, "fc2 dense.backward_input");
+        assert!(plan.value_ranges.is_some());
         assert_eq!(plan.weights.len(), model.parameter_count());
         assert_eq!(plan.range_table.len(), layers + 1);
         assert_eq!(plan.forward[0].label, "conv1 conv2d.forward");
@@ -787,20 +809,16 @@ mod tests {
             .max_by_key(|&(_, loops)| loops)
             .expect("steps");
         assert!(loops < 65_535 / 8, "{label}: {loops}");
-        for step in plan.forward.iter().chain(plan.backward.iter().flatten()) {
+        for step in plan.steps() {
             assert_eq!(step.params.len() % 16, 0, "{}", step.label);
         }
     }
 
     #[test]
     fn the_tiled_plan_fuses_relus_and_tiles_the_batch() {
-        let model = zero_model();
-        let arena = ArenaLayout::new(&model, 20);
-        let cam = CamLayout::new(&model, 20);
-        let plan = KernelPlan::new(&model, &arena, &cam, KernelVariant::Tiled).expect("plan");
-        let labels: Vec<&str> = plan.forward.iter().map(|s| s.label.as_str()).collect();
+        let (model, plan) = plan(20, KernelVariant::Tiled);
         assert_eq!(
-            labels,
+            labels(&plan.forward),
             [
                 "conv1 conv2d.forward_relu_tiled",
                 "pool1 maxpool2d.forward",
@@ -808,6 +826,7 @@ mod tests {
                 "pool2 maxpool2d.forward",
                 "fc1 dense.forward_relu_tiled",
                 "fc2 dense.forward_tiled",
+                "logits softmax.main",
             ]
         );
         // conv1: 28×28 outputs in 16×16 tiles (2 × 2), 16 channels in two blocks of 8.
@@ -818,16 +837,17 @@ mod tests {
         assert_eq!((fc1.groups, fc1.images_per_group), (1, DENSE_IMAGES));
         assert_eq!(plan.forward[0].images_per_group, 1);
         // fc2's backward writes relu3's input gradient too; relu3 has no step of its own.
-        let backward: Vec<Option<&str>> = plan
-            .backward
-            .iter()
-            .map(|s| s.as_ref().map(|s| s.label.as_str()))
-            .collect();
-        let layers = model.layers.len();
-        assert_eq!(backward[layers - 1], Some("fc2 dense.backward_input_relu"));
-        assert_eq!(backward[layers - 2], None);
         // relu2's output is a Grad-CAM target: fc1 … pool2 stop there, relu2 keeps its own.
-        assert!(backward.contains(&Some("relu2 relu.backward")));
+        let last = model.conv_blocks().len() - 1;
+        assert_eq!(
+            labels(&plan.backward[last])[..3],
+            [
+                "fc2 dense.backward_input_relu",
+                "fc1 dense.backward_input",
+                "pool2 maxpool2d.backward",
+            ]
+        );
+        assert!(labels(&plan.backward[0]).contains(&"relu2 relu.backward"));
         // Inside llvmpipe's loop limit with room to spare (the count is an upper bound: it
         // counts fc1's constant eight-image loop, which the driver unrolls).
         for (label, loops) in plan.loop_iterations() {
@@ -836,6 +856,42 @@ mod tests {
         for step in plan.steps() {
             assert_eq!(step.params.len() % 16, 0, "{}", step.label);
         }
+    }
+
+    #[test]
+    fn a_one_image_network_walks_everything_but_the_convolutions() {
+        let (model, plan) = plan(1, KernelVariant::Auto);
+        assert_eq!(
+            labels(&plan.forward),
+            [
+                "conv1 conv2d.forward_relu_tiled",
+                "input..pool1 fused.forward",
+                "conv2 conv2d.forward_relu_tiled",
+                "conv2..logits fused.forward",
+            ]
+        );
+        // Every activation's range is reduced by a walk: no separate pass.
+        assert!(plan.value_ranges.is_none());
+        for backward in &plan.backward {
+            assert_eq!(backward.len(), 1);
+            assert_eq!(backward[0].kernel, Kernel::FusedBackward);
+        }
+        assert_eq!(plan.interactive_dispatches(), 5);
+        assert_eq!(plan.max_steps(), 5);
+        // The fully fused variant: one forward walk, one backward walk.
+        let (_, fused) = plan_of(&model, KernelVariant::Fused);
+        assert_eq!(labels(&fused.forward), ["input..logits fused.forward"]);
+        assert_eq!(fused.interactive_dispatches(), 2);
+        for (label, loops) in fused.loop_iterations() {
+            assert!(loops <= LLVMPIPE_LOOP_LIMIT, "{label}: {loops}");
+        }
+    }
+
+    fn plan_of(model: &Model, variant: KernelVariant) -> (ArenaLayout, KernelPlan) {
+        let arena = ArenaLayout::new(model, 1);
+        let cam = CamLayout::new(model, 1);
+        let plan = KernelPlan::new(model, &arena, &cam, variant).expect("plan");
+        (arena, plan)
     }
 
     #[test]
