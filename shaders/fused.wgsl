@@ -37,6 +37,8 @@ const OP_POOL: u32 = 3u;       // body: PoolParams
 const OP_DENSE: u32 = 4u;      // body: DenseParams
 const OP_SOFTMAX: u32 = 5u;    // body: SoftmaxParams
 const OP_CAM: u32 = 6u;        // body: CamParams
+const OP_PARTIALS: u32 = 7u;   // body: (slot, offset, workgroups, pair): a range from the
+                               // partials of conv2d_tiled.wgsl's forward_block
 
 // One operation: head = (kind, range slot or NO_RANGE, range region offset, floats per
 // image); body = the op's params struct, zero-padded to 16 words.
@@ -328,6 +330,26 @@ fn value_range(slot: u32, offset: u32, len: u32, n: u32, lid: u32) {
     }
 }
 
+// The range of slot `word 0` from the (min, max) partials the workgroups of a conv block
+// kernel left in the value-range buffer: pair `word 3` of 3 per workgroup, `word 2`
+// workgroups per image from `word 1`.
+fn range_from_partials(op: u32, n: u32, lid: u32) {
+    let slot = word(op, 0u);
+    let groups = word(op, 2u);
+    let base = word(op, 1u) + n * groups * 6u + 2u * word(op, 3u);
+    var lo = 3.4028235e38;
+    var hi = -3.4028235e38;
+    for (var g = lid; g < groups; g += WG) {
+        lo = min(lo, ranges[base + g * 6u]);
+        hi = max(hi, ranges[base + g * 6u + 1u]);
+    }
+    let r = reduce_min_max(lid, lo, hi);
+    if lid == 0u {
+        ranges[2u * (n * p.activations + slot)] = r.x;
+        ranges[2u * (n * p.activations + slot) + 1u] = r.y;
+    }
+}
+
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let n = wg.y;
@@ -339,6 +361,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
             case OP_POOL: { pool_forward(pool_params(op), n, lid); }
             case OP_DENSE: { dense_forward(dense_params(op), n, lid); }
             case OP_SOFTMAX: { softmax(softmax_params(op), n, lid); }
+            case OP_PARTIALS: { range_from_partials(op, n, lid); }
             default: {}
         }
         // The next op (or the range below) reads what this one wrote.

@@ -24,6 +24,20 @@ struct ConvParams {
     relu_offset: u32,   // the fused ReLU's output region (conv2d_tiled.wgsl's forward_relu only)
 }
 
+// conv2d_tiled.wgsl's uniform: a conv and what its `forward_block` entry writes after it.
+struct ConvBlockParams {
+    conv: ConvParams,
+    relu: u32,            // 1: the ReLU after the conv is written too (at conv.relu_offset)
+    pool_offset: u32,     // the fused 2×2 stride-2 max-pool's output region
+    pool_len: u32,        // its floats per image; 0: no pool fused
+    pool_height: u32,
+    pool_width: u32,
+    partials_offset: u32, // per image and workgroup, (min, max) of the conv, ReLU and pool
+                          // outputs it wrote (6 floats), in the value-range buffer
+    groups: u32,          // workgroups per image (partials per image)
+    _pad: u32,
+}
+
 struct DenseParams {
     in_offset: u32,     // first float of the input activation's region
     out_offset: u32,    // first float of the output activation's region

@@ -1,5 +1,6 @@
 //! The fused interactive path (`shaders/fused.wgsl`: one persistent workgroup per image
-//! walks the layers) against the CPU twin (`model::reference`, f64): every activation,
+//! walks the layers; under `auto`, `conv2d_tiled.wgsl`'s conv block kernel runs each conv
+//! with its ReLU, 2×2 pool and value-range partials between the walks) against the CPU twin (`model::reference`, f64): every activation,
 //! every gradient down to the target block, probabilities, prediction, target, channel
 //! weights, raw and normalised maps, heatmap and value ranges, at 1e-4 relative
 //! (`common::TOLERANCE`). Awkward shapes: odd and non-square inputs, padding 0/1/2, stride
@@ -114,6 +115,28 @@ fn a_layer_too_long_for_a_walk() -> Model {
     )
 }
 
+/// A conv straight into a 2×2 pool (no ReLU between: the conv block kernel pools the conv
+/// output), on a 10×9 input whose 8×7 conv output leaves a column no window reads, and a
+/// ReLU after the pool.
+fn pool_without_relu() -> Model {
+    random_model(
+        architecture(
+            "pool-without-relu",
+            10,
+            9,
+            4,
+            vec![
+                conv("conv1", 1, 3, 3, 1, 0),
+                pool("pool1", 2, 2),
+                relu("relu1"),
+                flatten("flatten"),
+                dense("fc", 3 * 4 * 3, 4),
+            ],
+        ),
+        35,
+    )
+}
+
 /// The shipped model when it exists, else random weights of its architecture.
 fn shipped_model() -> Model {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/mnist-cnn.safetensors");
@@ -172,10 +195,18 @@ fn recorded_kernels(network: &GpuNetwork, model: &Model, block: usize) -> Vec<&'
 /// Every block and several targets on a one-image network (the window's), then batches of
 /// 3 and 1 on one network (one workgroup per image; the batch is only the dispatch size).
 fn check_fused(model: &Model, seed: u64) {
-    let Some(_) = gpu() else { return };
+    let Some(gpu) = gpu() else { return };
     let classes = model.num_classes();
     let single = fused_network(model, 1);
     let batched = fused_network(model, 3);
+    // `auto` on one image (the window's network): conv block kernels between walks.
+    let auto = GpuNetwork::with_options(
+        &gpu.device,
+        model,
+        1,
+        &NetworkOptions::with_kernels(KernelVariant::Auto),
+    )
+    .unwrap_or_else(|e| panic!("auto network of {}: {e}", model.architecture.name));
     for block in 0..model.conv_blocks().len() {
         for (t, target) in [
             CamTarget::Predicted,
@@ -195,6 +226,9 @@ fn check_fused(model: &Model, seed: u64) {
                 block,
                 &what,
             );
+            let auto_what = format!("{}, auto (conv blocks and walks)", model.architecture.name);
+            let inputs = random_inputs(model, 1, seed + 7);
+            check_parity(&auto, model, &inputs, target, block, &auto_what);
             for images in [3, 1] {
                 check_parity(
                     &batched,
@@ -217,6 +251,11 @@ fn three_blocks_with_partial_channel_blocks_match_the_cpu() {
 #[test]
 fn a_model_without_pools_and_with_many_classes_matches_the_cpu() {
     check_fused(&no_pool_many_classes(), 200);
+}
+
+#[test]
+fn a_pool_right_after_a_conv_matches_the_cpu() {
+    check_fused(&pool_without_relu(), 600);
 }
 
 #[test]

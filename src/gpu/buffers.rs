@@ -94,7 +94,12 @@ impl Buffers {
             ),
             gradients: storage(device, "gradient arena", layout.total_floats(), none),
             cam: storage(device, "grad-cam", cam.total_floats, none),
-            ranges: storage(device, "value ranges", layout.range_floats(), none),
+            ranges: storage(
+                device,
+                "value ranges",
+                layout.range_floats() + plan.range_partials,
+                none,
+            ),
             range_table: init(
                 "value-range table",
                 bytemuck::cast_slice(&plan.range_table),

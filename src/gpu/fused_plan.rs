@@ -14,12 +14,12 @@ use super::GpuError;
 use super::kernel_choice::KernelVariant;
 use super::limits::LLVMPIPE_LOOP_LIMIT;
 use super::params::{
-    CamParams, ConvParams, DenseParams, EltwiseParams, FUSED_MAX_OPS, FUSED_WORKGROUP, FusedOpKind,
-    FusedParams, Op, PoolParams, SoftmaxParams,
+    CamParams, ConvBlockParams, ConvParams, DenseParams, EltwiseParams, FUSED_MAX_OPS,
+    FUSED_WORKGROUP, FusedOpKind, FusedParams, Op, PoolParams, SoftmaxParams,
 };
 use super::pipelines::Kernel;
 use super::plan::{
-    LayerUniform, PlanInputs, Step, cam_params, cam_steps, conv_forward_step, conv_tiled_loops,
+    LayerUniform, PlanInputs, Step, cam_params, cam_steps, conv_tiled_groups, conv_tiled_loops,
     single_layer_backward, single_layer_forward, softmax_params, to_u32,
 };
 use crate::model::LayerOp;
@@ -80,6 +80,7 @@ fn op_loops(kernel: Kernel, op: &Op) -> u64 {
             let s: SoftmaxParams = op.body();
             2 * u64::from(s.classes) + strided(s.classes)
         }
+        k if k == FusedOpKind::Partials as u32 => strided(op.body::<[u32; 4]>()[2]) + REDUCTION,
         k if k == FusedOpKind::GradCam as u32 => {
             let g: CamParams = op.body();
             let plane = g.height * g.width;
@@ -149,10 +150,9 @@ impl Walks {
     /// for the next walk instead (the launch does not touch what they read), saving a
     /// dispatch.
     fn unfused(&mut self, step: Step) {
-        let only_ranges = self
-            .ops
-            .iter()
-            .all(|op| op.kind() == FusedOpKind::Range as u32);
+        let only_ranges = self.ops.iter().all(|op| {
+            op.kind() == FusedOpKind::Range as u32 || op.kind() == FusedOpKind::Partials as u32
+        });
         if !only_ranges {
             self.flush();
         }
@@ -199,10 +199,69 @@ fn layer_op(uniform: LayerUniform) -> Option<Op> {
     }
 }
 
+/// What [`forward_walks`] plans.
+pub(super) struct ForwardWalks {
+    pub steps: Vec<Step>,
+    /// Whether the walks reduce every activation's range (else a separate pass must).
+    pub ranges_reduced: bool,
+    /// Floats of value-range partials the conv block kernels write past the ranges.
+    pub partial_floats: u64,
+}
+
+/// A conv block kernel (`conv2d.forward_block_tiled`) for the conv at layer `i` with the
+/// ReLU and the 2×2 stride-2 max-pool after it where they follow, writing its value-range
+/// partials at `partials_offset`. Returns the step, the slots whose ranges its partials
+/// hold (conv, ReLU, pool: `None` where not fused) and the layers it covers.
+fn conv_block(
+    inputs: &PlanInputs<'_>,
+    i: usize,
+    conv: ConvParams,
+    partials_offset: u32,
+) -> Result<(Step, [Option<usize>; 3], usize), GpuError> {
+    let (layers, arena) = (&inputs.model.layers, inputs.arena);
+    let name = layers[i].plan.name.as_str();
+    let relu = layers
+        .get(i + 1)
+        .is_some_and(|l| l.plan.op == LayerOp::Relu);
+    let after = i + 1 + usize::from(relu);
+    let pool = layers.get(after).is_some_and(|l| {
+        l.plan.op
+            == LayerOp::MaxPool2d {
+                kernel: 2,
+                stride: 2,
+            }
+    });
+    let mut block = ConvBlockParams {
+        conv,
+        relu: u32::from(relu),
+        partials_offset,
+        groups: conv_tiled_groups(name, &conv)?,
+        ..Default::default()
+    };
+    if relu {
+        block.conv.relu_offset = to_u32(arena.slots[i + 2].offset)?;
+    }
+    if let (true, LayerUniform::Pool(p)) = (pool, inputs.uniforms[after]) {
+        block.pool_offset = p.out_offset;
+        block.pool_len = p.out_len;
+        block.pool_height = p.out_height;
+        block.pool_width = p.out_width;
+    }
+    let slots = [
+        Some(i + 1),
+        relu.then_some(i + 2),
+        pool.then_some(after + 1),
+    ];
+    let covered = 1 + usize::from(relu) + usize::from(pool);
+    let step = Step::new(Kernel::ConvForwardBlockTiled, name, &block, block.groups);
+    Ok((step, slots, covered))
+}
+
 /// The forward walks: every layer with its output's value range, the input's range first,
-/// softmax last. Returns `None` when some activation is too long for a range op in any walk
-/// (the caller then keeps the separate value-range pass and this plan reduces no range).
-pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<(Vec<Step>, bool), GpuError> {
+/// softmax last. Under `Auto`, each conv that fits the tiled kernel runs as a conv block
+/// kernel (conv, ReLU, 2×2 pool, range partials; many workgroups, so every core works)
+/// between the walks; `Fused` walks the convolutions too.
+pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<ForwardWalks, GpuError> {
     let arena = inputs.arena;
     let activations = to_u32(arena.slots.len())?;
     let range = |slot: usize| -> Result<Op, GpuError> {
@@ -215,41 +274,35 @@ pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<(Vec<Step>, bool)
             fit && op_loops(Kernel::FusedForward, &range(slot)?) < LLVMPIPE_LOOP_LIMIT,
         )
     })?;
-    // Convolutions carry most of the FLOPs: `Auto` runs them as the tiled kernel (many
-    // workgroups, so every core works; with the ReLU after them), `Fused` walks them too.
-    let tiled_convs = inputs.variant != KernelVariant::Fused;
+    let conv_blocks = inputs.variant != KernelVariant::Fused;
     let mut walks = Walks::new(Kernel::FusedForward, activations);
     if ranges_fit {
         walks.push("input", range(0)?);
     }
-    let mut relu_written = false;
-    for (i, layer) in inputs.model.layers.iter().enumerate() {
-        let name = layer.plan.name.as_str();
-        let output_range = range(i + 1)?;
-        if std::mem::take(&mut relu_written) {
-            if ranges_fit {
-                walks.push(name, output_range);
-            }
-            continue;
-        }
+    let mut partial_floats = 0u64;
+    let layers = &inputs.model.layers;
+    let mut i = 0;
+    while i < layers.len() {
+        let name = layers[i].plan.name.as_str();
         if let LayerUniform::Conv(p) = inputs.uniforms[i]
-            && tiled_convs
+            && conv_blocks
             && conv_tiled_loops(&p).is_some_and(|l| l <= LLVMPIPE_LOOP_LIMIT)
         {
-            let next_relu = match inputs.model.layers.get(i + 1) {
-                Some(next) if next.plan.op == LayerOp::Relu => {
-                    Some(to_u32(arena.slots[i + 2].offset)?)
-                }
-                _ => None,
-            };
-            let (step, relu) = conv_forward_step(name, p, true, next_relu)?;
+            let offset = to_u32(arena.range_floats() + partial_floats)?;
+            let (step, slots, covered) = conv_block(inputs, i, p, offset)?;
+            partial_floats += u64::from(arena.max_batch) * 6 * u64::from(step.groups);
+            let groups = step.groups;
             walks.unfused(step);
-            relu_written = relu;
-            if ranges_fit {
-                walks.push(name, output_range);
+            for (pair, slot) in slots.into_iter().enumerate() {
+                if let (true, Some(slot)) = (ranges_fit, slot) {
+                    let body = [to_u32(slot)?, offset, groups, pair as u32];
+                    walks.push(name, Op::new(FusedOpKind::Partials, &body));
+                }
             }
+            i += covered;
             continue;
         }
+        let output_range = range(i + 1)?;
         let fused = match layer_op(inputs.uniforms[i]) {
             Some(op) if ranges_fit => walks.push(
                 name,
@@ -271,6 +324,7 @@ pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<(Vec<Step>, bool)
                 walks.push(name, output_range);
             }
         }
+        i += 1;
     }
     let softmax = Op::new(FusedOpKind::Softmax, &softmax_params(inputs)?);
     if !walks.push("logits", softmax) {
@@ -281,7 +335,11 @@ pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<(Vec<Step>, bool)
             1,
         ));
     }
-    Ok((walks.finish(), ranges_fit))
+    Ok(ForwardWalks {
+        steps: walks.finish(),
+        ranges_reduced: ranges_fit,
+        partial_floats,
+    })
 }
 
 /// The backward walks of block `block`: input gradients of layers L-1 … down to the

@@ -84,6 +84,26 @@ wgsl_twins! {
         pub relu_offset: u32,
     }
 
+    /// Twin of `ConvBlockParams`: the uniform of `conv2d_tiled.wgsl`, a conv and what its
+    /// `forward_block` entry writes after it (the other entries read only `conv`).
+    in "params.wgsl" struct ConvBlockParams {
+        pub conv: ConvParams,
+        /// 1: the ReLU after the conv is written too (at `conv.relu_offset`).
+        pub relu: u32,
+        /// The fused 2×2 stride-2 max-pool's output region.
+        pub pool_offset: u32,
+        /// Its floats per image; 0: no pool fused.
+        pub pool_len: u32,
+        pub pool_height: u32,
+        pub pool_width: u32,
+        /// Per image and workgroup, (min, max) of the conv, ReLU and pool outputs it wrote
+        /// (6 floats), in the value-range buffer past the ranges themselves.
+        pub partials_offset: u32,
+        /// Workgroups per image (partials per image).
+        pub groups: u32,
+        pub _pad: u32,
+    }
+
     /// Twin of `EltwiseParams`.
     in "params.wgsl" struct EltwiseParams {
         pub in_offset: u32,
@@ -209,10 +229,13 @@ pub enum FusedOpKind {
     Dense = 4,
     Softmax = 5,
     GradCam = 6,
+    /// The value range of a slot from the per-workgroup partials a conv block kernel
+    /// wrote; body = (slot, partials offset, workgroups per image, pair 0/1/2).
+    Partials = 7,
 }
 
 impl FusedOpKind {
-    pub const ALL: [FusedOpKind; 7] = [
+    pub const ALL: [FusedOpKind; 8] = [
         FusedOpKind::Range,
         FusedOpKind::Conv,
         FusedOpKind::Relu,
@@ -220,6 +243,7 @@ impl FusedOpKind {
         FusedOpKind::Dense,
         FusedOpKind::Softmax,
         FusedOpKind::GradCam,
+        FusedOpKind::Partials,
     ];
 
     /// The WGSL constant's name.
@@ -232,6 +256,7 @@ impl FusedOpKind {
             FusedOpKind::Dense => "OP_DENSE",
             FusedOpKind::Softmax => "OP_SOFTMAX",
             FusedOpKind::GradCam => "OP_CAM",
+            FusedOpKind::Partials => "OP_PARTIALS",
         }
     }
 }
@@ -280,11 +305,15 @@ mod tests {
 
     #[test]
     fn every_params_struct_fits_an_op_body() {
-        for twin in twins() {
-            if twin.file == "params.wgsl" {
-                assert!(twin.size <= 64, "{}", twin.name);
-            }
-        }
+        let bodies = [
+            size_of::<ConvParams>(),
+            size_of::<EltwiseParams>(),
+            size_of::<PoolParams>(),
+            size_of::<DenseParams>(),
+            size_of::<SoftmaxParams>(),
+            size_of::<CamParams>(),
+        ];
+        assert!(bodies.iter().all(|&size| size <= 64), "{bodies:?}");
         let op = Op::new(
             FusedOpKind::Dense,
             &DenseParams {

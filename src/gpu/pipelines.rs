@@ -27,6 +27,7 @@ pub enum Kernel {
     ConvForward,
     ConvForwardTiled,
     ConvForwardReluTiled,
+    ConvForwardBlockTiled,
     ConvBackwardInput,
     ReluForward,
     ReluBackward,
@@ -66,10 +67,11 @@ enum Family {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 23] = [
+    pub const ALL: [Kernel; 24] = [
         Kernel::ConvForward,
         Kernel::ConvForwardTiled,
         Kernel::ConvForwardReluTiled,
+        Kernel::ConvForwardBlockTiled,
         Kernel::ConvBackwardInput,
         Kernel::ReluForward,
         Kernel::ReluBackward,
@@ -96,7 +98,7 @@ impl Kernel {
         use Kernel::*;
         match self {
             ConvForward | ConvBackwardInput => Family::Conv2d,
-            ConvForwardTiled | ConvForwardReluTiled => Family::Conv2dTiled,
+            ConvForwardTiled | ConvForwardReluTiled | ConvForwardBlockTiled => Family::Conv2dTiled,
             ReluForward | ReluBackward => Family::Relu,
             PoolForward | PoolBackward => Family::MaxPool2d,
             DenseForward | DenseBackwardInput => Family::Dense,
@@ -121,6 +123,7 @@ impl Kernel {
             | DenseForwardTiled | FusedForward => "forward",
             ConvForwardReluTiled | DenseForwardReluTiled => "forward_relu",
             DenseForwardSingleTiled => "forward_single",
+            ConvForwardBlockTiled => "forward_block",
             DenseForwardReluSingleTiled => "forward_relu_single",
             ConvBackwardInput | DenseBackwardInput => "backward_input",
             DenseBackwardInputRelu => "backward_input_relu",
@@ -139,6 +142,7 @@ impl Kernel {
             ConvForward => "conv2d.forward",
             ConvForwardTiled => "conv2d.forward_tiled",
             ConvForwardReluTiled => "conv2d.forward_relu_tiled",
+            ConvForwardBlockTiled => "conv2d.forward_block_tiled",
             ConvBackwardInput => "conv2d.backward_input",
             ReluForward => "relu.forward",
             ReluBackward => "relu.backward",
@@ -167,9 +171,12 @@ impl Kernel {
         use Kernel::*;
         use Resource::*;
         match self {
+            // Every tiled conv entry shares conv_tile, whose block epilogue (statically
+            // part of all of them) writes range partials.
+            ConvForwardTiled | ConvForwardReluTiled | ConvForwardBlockTiled => {
+                &[Params, Weights, Activations, Ranges]
+            }
             ConvForward
-            | ConvForwardTiled
-            | ConvForwardReluTiled
             | DenseForward
             | DenseForwardTiled
             | DenseForwardReluTiled

@@ -11,8 +11,8 @@ use super::kernel_choice::{
 };
 use super::limits::LLVMPIPE_LOOP_LIMIT;
 use super::params::{
-    CamParams, ConvParams, DenseParams, EltwiseParams, FusedParams, NormaliseParams, PoolParams,
-    RangeEntry, SoftmaxParams,
+    CamParams, ConvBlockParams, ConvParams, DenseParams, EltwiseParams, FusedParams,
+    NormaliseParams, PoolParams, RangeEntry, SoftmaxParams,
 };
 use super::pipelines::Kernel;
 use crate::model::{LayerOp, Model, Shape};
@@ -61,8 +61,10 @@ impl Step {
     /// Upper bound of the loop iterations of one invocation, from the shader's loops
     /// (see [`KernelPlan::loop_iterations`]); reductions count their log2 steps.
     fn loop_iterations(&self) -> u64 {
+        // The struct at the start of the uniform (the tiled conv's ConvBlockParams starts
+        // with its ConvParams).
         fn read<P: bytemuck::Pod>(bytes: &[u8]) -> P {
-            bytemuck::pod_read_unaligned(bytes)
+            bytemuck::pod_read_unaligned(&bytes[..size_of::<P>()])
         }
         let square_plus = |k: u64| k * (1 + k);
         match self.kernel {
@@ -73,6 +75,11 @@ impl Step {
             Kernel::ConvForwardTiled | Kernel::ConvForwardReluTiled => {
                 let p: ConvParams = read(&self.params);
                 conv_tiled_loops(&p).unwrap_or(u64::MAX)
+            }
+            Kernel::ConvForwardBlockTiled => {
+                // The tiled conv, then the pool of 8 channels × 4 pixels and the reduction.
+                let p: ConvParams = read(&self.params);
+                conv_tiled_loops(&p).map_or(u64::MAX, |l| l + 8 * 5 + 6)
             }
             Kernel::ConvBackwardInput => {
                 let p: ConvParams = read(&self.params);
@@ -181,6 +188,9 @@ pub struct KernelPlan {
     pub weights: Vec<f32>,
     /// Per activation: its region and floats per image, for the value-range kernel.
     pub range_table: Vec<RangeEntry>,
+    /// Floats past the ranges in the value-range buffer where conv block kernels leave
+    /// their per-workgroup partials for the forward walk to reduce.
+    pub range_partials: u64,
 }
 
 pub(super) fn to_u32(value: impl TryInto<u32> + Copy + std::fmt::Display) -> Result<u32, GpuError> {
@@ -333,8 +343,11 @@ impl KernelPlan {
         };
         let range_table = range_table(arena)?;
         let blocks = model.conv_blocks();
+        let mut range_partials = 0;
         let (forward, backward, value_ranges) = if variant.fuses(arena.max_batch) {
-            let (forward, ranges_reduced) = super::fused_plan::forward_walks(&inputs)?;
+            let walks = super::fused_plan::forward_walks(&inputs)?;
+            let (forward, ranges_reduced) = (walks.steps, walks.ranges_reduced);
+            range_partials = walks.partial_floats;
             let backward = (0..blocks.len())
                 .map(|b| super::fused_plan::backward_walks(&inputs, b))
                 .collect::<Result<_, _>>()?;
@@ -370,6 +383,7 @@ impl KernelPlan {
             value_ranges,
             weights,
             range_table,
+            range_partials,
         })
     }
 
@@ -436,10 +450,7 @@ pub(super) fn conv_forward_step(
         let groups = to_u32(params.out_len.div_ceil(WORKGROUP))?;
         return Ok((Step::new(Kernel::ConvForward, name, &params, groups), false));
     }
-    let tiles = params.out_height.div_ceil(CONV_TILE) * params.out_width.div_ceil(CONV_TILE);
-    let groups = tiles
-        .checked_mul(params.out_channels.div_ceil(CONV_OC_BLOCK))
-        .ok_or_else(|| GpuError::ModelTooLarge(format!("`{name}` has too many tiles")))?;
+    let groups = conv_tiled_groups(name, &params)?;
     let kernel = match relu_offset {
         Some(relu) => {
             params.relu_offset = relu;
@@ -447,10 +458,22 @@ pub(super) fn conv_forward_step(
         }
         None => Kernel::ConvForwardTiled,
     };
+    let block = ConvBlockParams {
+        conv: params,
+        ..Default::default()
+    };
     Ok((
-        Step::new(kernel, name, &params, groups),
+        Step::new(kernel, name, &block, groups),
         relu_offset.is_some(),
     ))
+}
+
+/// Workgroups per image of the tiled conv: 16×16-pixel tiles × blocks of 8 channels.
+pub(super) fn conv_tiled_groups(name: &str, params: &ConvParams) -> Result<u32, GpuError> {
+    let tiles = params.out_height.div_ceil(CONV_TILE) * params.out_width.div_ceil(CONV_TILE);
+    tiles
+        .checked_mul(params.out_channels.div_ceil(CONV_OC_BLOCK))
+        .ok_or_else(|| GpuError::ModelTooLarge(format!("`{name}` has too many tiles")))
 }
 
 /// The dense forward launch: the batch-tiled GEMM where `tiled` and it fits the loop
@@ -859,25 +882,28 @@ mod tests {
     }
 
     #[test]
-    fn a_one_image_network_walks_everything_but_the_convolutions() {
+    fn a_one_image_network_runs_conv_blocks_and_walks() {
         let (model, plan) = plan(1, KernelVariant::Auto);
+        // conv + ReLU + 2×2 pool per block kernel; one walk for the value ranges (from the
+        // blocks' partials), the dense head and softmax.
         assert_eq!(
             labels(&plan.forward),
             [
-                "conv1 conv2d.forward_relu_tiled",
-                "input..pool1 fused.forward",
-                "conv2 conv2d.forward_relu_tiled",
-                "conv2..logits fused.forward",
+                "conv1 conv2d.forward_block_tiled",
+                "conv2 conv2d.forward_block_tiled",
+                "input..logits fused.forward",
             ]
         );
-        // Every activation's range is reduced by a walk: no separate pass.
+        // Every activation's range is reduced: no separate pass.
         assert!(plan.value_ranges.is_none());
+        // Partials: 8 workgroups for conv1, 4 for conv2, 6 floats each.
+        assert_eq!(plan.range_partials, (8 + 4) * 6);
         for backward in &plan.backward {
             assert_eq!(backward.len(), 1);
             assert_eq!(backward[0].kernel, Kernel::FusedBackward);
         }
-        assert_eq!(plan.interactive_dispatches(), 5);
-        assert_eq!(plan.max_steps(), 5);
+        assert_eq!(plan.interactive_dispatches(), 4);
+        assert_eq!(plan.max_steps(), 4);
         // The fully fused variant: one forward walk, one backward walk.
         let (_, fused) = plan_of(&model, KernelVariant::Fused);
         assert_eq!(labels(&fused.forward), ["input..logits fused.forward"]);
