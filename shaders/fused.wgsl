@@ -58,7 +58,11 @@ struct FusedParams {
 }
 
 @group(0) @binding(0) var<uniform> p: FusedParams;
-@group(0) @binding(1) var<storage, read> weights: array<f32>;
+// The packed weights as vec4s: every layer's weights and biases start on a multiple of 4
+// floats (src/gpu/plan.rs pads them), so a row of a dense layer whose width is a multiple
+// of 4 is whole vec4s: one 16-byte load instead of four scalar ones (each lane's load is a
+// separate load on a CPU driver).
+@group(0) @binding(1) var<storage, read> weights: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> activations: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gradients: array<f32>;
 @group(0) @binding(4) var<storage, read_write> cam: array<f32>;
@@ -73,6 +77,10 @@ var<workgroup> red_max: array<f32, WG>;
 var<workgroup> softmax_max: f32;
 var<workgroup> softmax_sum: f32;
 var<workgroup> softmax_class: u32;
+
+fn weight(i: u32) -> f32 {
+    return weights[i >> 2u][i & 3u];
+}
 
 fn word(op: u32, i: u32) -> u32 {
     return p.ops[op].body[i / 4u][i % 4u];
@@ -134,7 +142,7 @@ fn reduce_min_max(lid: u32, lo: f32, hi: f32) -> vec2<f32> {
 fn conv_weight(c: ConvParams, oc: u32, ic: u32, tap: u32) -> f32 {
     // Past the last output channel the lanes read the last one's weights and store nothing.
     let o = min(oc, c.out_channels - 1u);
-    return weights[c.weight_offset + (o * c.in_channels + ic) * c.kernel * c.kernel + tap];
+    return weight(c.weight_offset + (o * c.in_channels + ic) * c.kernel * c.kernel + tap);
 }
 
 fn conv_weight4(c: ConvParams, oc: u32, ic: u32, tap: u32) -> vec4<f32> {
@@ -144,8 +152,8 @@ fn conv_weight4(c: ConvParams, oc: u32, ic: u32, tap: u32) -> vec4<f32> {
 
 fn conv_bias4(c: ConvParams, oc: u32) -> vec4<f32> {
     let last = c.out_channels - 1u;
-    return vec4<f32>(weights[c.bias_offset + min(oc, last)], weights[c.bias_offset + min(oc + 1u, last)],
-        weights[c.bias_offset + min(oc + 2u, last)], weights[c.bias_offset + min(oc + 3u, last)]);
+    return vec4<f32>(weight(c.bias_offset + min(oc, last)), weight(c.bias_offset + min(oc + 1u, last)),
+        weight(c.bias_offset + min(oc + 2u, last)), weight(c.bias_offset + min(oc + 3u, last)));
 }
 
 fn conv_store(c: ConvParams, base: u32, oc: u32, pixel: u32, value: vec4<f32>) {
@@ -240,22 +248,37 @@ var<workgroup> dense_partial: array<f32, OC_BLOCK * WG>;
 fn dense_forward(d: DenseParams, n: u32, lid: u32) {
     let x_base = d.in_offset + n * d.in_features;
     let last = d.out_features - 1u;
+    // Rows that are whole vec4s: four inputs per lane and step.
+    let vec4_rows = d.in_features % 4u == 0u && d.weight_offset % 4u == 0u;
     for (var o = 0u; o < d.out_features; o += OC_BLOCK) {
+        // Rows past the last output repeat it; their sums are never stored.
+        var rows: array<u32, 8>;
+        for (var q = 0u; q < OC_BLOCK; q++) {
+            rows[q] = d.weight_offset + min(o + q, last) * d.in_features;
+        }
         var acc0 = vec4<f32>(0.0);
         var acc1 = vec4<f32>(0.0);
-        // Rows past the last output repeat it; their sums are never stored.
-        let r0 = d.weight_offset + min(o, last) * d.in_features;
-        let r1 = d.weight_offset + min(o + 1u, last) * d.in_features;
-        let r2 = d.weight_offset + min(o + 2u, last) * d.in_features;
-        let r3 = d.weight_offset + min(o + 3u, last) * d.in_features;
-        let r4 = d.weight_offset + min(o + 4u, last) * d.in_features;
-        let r5 = d.weight_offset + min(o + 5u, last) * d.in_features;
-        let r6 = d.weight_offset + min(o + 6u, last) * d.in_features;
-        let r7 = d.weight_offset + min(o + 7u, last) * d.in_features;
-        for (var i = lid; i < d.in_features; i += WG) {
-            let x = vec4<f32>(activations[x_base + i]);
-            acc0 = fma(x, vec4<f32>(weights[r0 + i], weights[r1 + i], weights[r2 + i], weights[r3 + i]), acc0);
-            acc1 = fma(x, vec4<f32>(weights[r4 + i], weights[r5 + i], weights[r6 + i], weights[r7 + i]), acc1);
+        if vec4_rows {
+            // acc0[q] and acc1[q] collect row q's and row q + 4's dot product in four lanes
+            // of a vec4 each, added up after the loop.
+            var part: array<vec4<f32>, 8>;
+            for (var i = 4u * lid; i < d.in_features; i += 4u * WG) {
+                let x = vec4<f32>(activations[x_base + i], activations[x_base + i + 1u],
+                    activations[x_base + i + 2u], activations[x_base + i + 3u]);
+                for (var q = 0u; q < OC_BLOCK; q++) {
+                    part[q] = fma(x, weights[(rows[q] + i) >> 2u], part[q]);
+                }
+            }
+            for (var q = 0u; q < 4u; q++) {
+                acc0[q] = dot(part[q], vec4<f32>(1.0));
+                acc1[q] = dot(part[q + 4u], vec4<f32>(1.0));
+            }
+        } else {
+            for (var i = lid; i < d.in_features; i += WG) {
+                let x = vec4<f32>(activations[x_base + i]);
+                acc0 = fma(x, vec4<f32>(weight(rows[0] + i), weight(rows[1] + i), weight(rows[2] + i), weight(rows[3] + i)), acc0);
+                acc1 = fma(x, vec4<f32>(weight(rows[4] + i), weight(rows[5] + i), weight(rows[6] + i), weight(rows[7] + i)), acc1);
+            }
         }
         for (var q = 0u; q < 4u; q++) {
             dense_partial[q * WG + lid] = acc0[q];
@@ -267,7 +290,7 @@ fn dense_forward(d: DenseParams, n: u32, lid: u32) {
             for (var t = 0u; t < WG; t++) {
                 sum += dense_partial[lid * WG + t];
             }
-            activations[d.out_offset + n * d.out_features + o + lid] = weights[d.bias_offset + o + lid] + sum;
+            activations[d.out_offset + n * d.out_features + o + lid] = weight(d.bias_offset + o + lid) + sum;
         }
         // The next block overwrites the partials.
         workgroupBarrier();
@@ -419,12 +442,27 @@ fn pool_backward(q: PoolParams, n: u32, lid: u32) {
 // and the output gradient is one scalar load for the workgroup.
 fn dense_backward(d: DenseParams, n: u32, lid: u32) {
     let dy_base = d.out_offset + n * d.out_features;
-    for (var i = lid; i < d.in_features; i += WG) {
-        var sum = 0.0;
-        for (var o = 0u; o < d.out_features; o++) {
-            sum = fma(weights[d.weight_offset + o * d.in_features + i], gradients[dy_base + o], sum);
+    let dx_base = d.in_offset + n * d.in_features;
+    if d.in_features % 4u == 0u && d.weight_offset % 4u == 0u {
+        // Four neighbouring inputs per lane: one vec4 of each weight row.
+        for (var i = 4u * lid; i < d.in_features; i += 4u * WG) {
+            var sum = vec4<f32>(0.0);
+            for (var o = 0u; o < d.out_features; o++) {
+                sum = fma(weights[(d.weight_offset + o * d.in_features + i) >> 2u], vec4<f32>(gradients[dy_base + o]), sum);
+            }
+            gradients[dx_base + i] = sum.x;
+            gradients[dx_base + i + 1u] = sum.y;
+            gradients[dx_base + i + 2u] = sum.z;
+            gradients[dx_base + i + 3u] = sum.w;
         }
-        gradients[d.in_offset + n * d.in_features + i] = sum;
+    } else {
+        for (var i = lid; i < d.in_features; i += WG) {
+            var sum = 0.0;
+            for (var o = 0u; o < d.out_features; o++) {
+                sum = fma(weight(d.weight_offset + o * d.in_features + i), gradients[dy_base + o], sum);
+            }
+            gradients[dx_base + i] = sum;
+        }
     }
 }
 
@@ -456,7 +494,7 @@ fn conv_backward(c: ConvParams, n: u32, lid: u32) {
                 let dy_row = channel_base + ((py - ky) / c.stride) * c.out_width;
                 let w_row = c.weight_offset + ((oc * c.in_channels + ic) * c.kernel + ky) * c.kernel;
                 for (var kx = kx_range.x; kx < kx_range.y; kx += c.stride) {
-                    sum += weights[w_row + kx] * gradients[dy_row + (px - kx) / c.stride];
+                    sum += weight(w_row + kx) * gradients[dy_row + (px - kx) / c.stride];
                 }
             }
         }

@@ -271,15 +271,15 @@ fn each_variant_records_its_own_kernels() {
     ];
     let kernels = recorded_kernels(&network(&model, 1, KernelVariant::Tiled), &model, 0);
     assert_eq!(kernels, tiled, "tiled");
-    // Auto on a one-image network (the window's): the tiled convolutions between fused
-    // walks of everything else (tests/gpu_fused.rs checks those against the CPU).
+    // Auto on a one-image network (the window's): a conv block kernel per block (conv,
+    // ReLU, pool, range partials), then walks of everything else (tests/gpu_fused.rs
+    // checks those against the CPU).
     let kernels = recorded_kernels(&network(&model, 1, KernelVariant::Auto), &model, 0);
     assert_eq!(
         kernels,
         [
-            "conv2d.forward_relu_tiled",
-            "fused.forward",
-            "conv2d.forward_relu_tiled",
+            "conv2d.forward_block_tiled",
+            "conv2d.forward_block_tiled",
             "fused.forward",
             "fused.backward",
         ],

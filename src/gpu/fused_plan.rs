@@ -69,9 +69,10 @@ fn op_loops(kernel: Kernel, op: &Op) -> u64 {
         k if k == FusedOpKind::Dense as u32 => {
             let d: DenseParams = op.body();
             if forward {
-                // Blocks of 8 outputs: the strided inputs, 2 × 4 partial stores, the sum.
+                // Blocks of 8 outputs: the 8 rows, the strided inputs (× 8 rows on the
+                // vec4 path), 2 × 4 partials and their sum, the 4 + 4 vec4 sums.
                 let blocks = u64::from(d.out_features.div_ceil(8));
-                blocks * (1 + strided(d.in_features) + 4 + u64::from(FUSED_WORKGROUP))
+                blocks * (1 + 8 + 9 * strided(d.in_features) + 8 + u64::from(FUSED_WORKGROUP))
             } else {
                 strided(d.in_features) * (1 + u64::from(d.out_features))
             }

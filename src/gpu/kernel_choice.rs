@@ -83,9 +83,10 @@ impl KernelVariant {
         }
     }
 
-    /// Whether a network of `max_batch` images runs the fused walks: measured on
-    /// llvmpipe, two walks beat the per-layer kernels at batch 1 (BENCHMARKS.md, "Fused
-    /// interactive path"); batches keep the tiled kernels.
+    /// Whether a network of `max_batch` images runs the fused path (`Auto`: a conv block
+    /// kernel per conv, walks for the rest; `Fused`: walks only). A one-image network (the
+    /// window's) does under `Auto`; batches keep a kernel per layer (BENCHMARKS.md, "Fused
+    /// interactive path").
     pub(super) fn fuses(self, max_batch: u32) -> bool {
         match self {
             KernelVariant::Fused => true,

@@ -184,7 +184,8 @@ pub struct KernelPlan {
     /// The separate value-range pass; `None` when the forward launches reduce every
     /// activation's range where they write it (the fused walks).
     pub value_ranges: Option<Step>,
-    /// Every weight and bias, packed in layer order.
+    /// Every weight and bias in layer order, each tensor starting on a multiple of 4
+    /// floats (zeros in between).
     pub weights: Vec<f32>,
     /// Per activation: its region and floats per image, for the value-range kernel.
     pub range_table: Vec<RangeEntry>,
@@ -241,10 +242,16 @@ fn layer_uniforms(
             let p = layer.params.as_ref().ok_or_else(|| {
                 GpuError::ModelTooLarge(format!("layer `{name}` has no parameters"))
             })?;
-            let w = to_u32(weights.len())?;
-            weights.extend_from_slice(&p.weight);
-            let b = to_u32(weights.len())?;
-            weights.extend_from_slice(&p.bias);
+            // Every weight and bias tensor starts on a multiple of 4 floats, so the fused
+            // walks can read aligned rows as vec4s.
+            let mut aligned = |values: &[f32]| {
+                weights.resize(weights.len().next_multiple_of(4), 0.0);
+                let at = to_u32(weights.len());
+                weights.extend_from_slice(values);
+                at
+            };
+            let w = aligned(&p.weight)?;
+            let b = aligned(&p.bias)?;
             Ok((w, b))
         };
         let (c, ih, iw) = map_dims(layer.plan.input);
@@ -817,7 +824,9 @@ mod tests {
         assert_eq!(plan.backward[0].len(), below + 5);
         assert_eq!(plan.backward[0][0].label, "fc2 dense.backward_input");
         assert!(plan.value_ranges.is_some());
-        assert_eq!(plan.weights.len(), model.parameter_count());
+        // Every tensor, each padded to start on a multiple of 4 floats.
+        assert!(plan.weights.len() >= model.parameter_count());
+        assert!(plan.weights.len() < model.parameter_count() + 4 * 2 * layers);
         assert_eq!(plan.range_table.len(), layers + 1);
         assert_eq!(plan.forward[0].label, "conv1 conv2d.forward");
         // conv1 writes 16×28×28 floats per image: 196 workgroups of 64.
