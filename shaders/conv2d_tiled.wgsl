@@ -213,7 +213,17 @@ fn conv_tile(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, relu: bool, block: bool) {
     }
 }
 
-var<workgroup> red: array<vec4<f32>, 64>;
+
+fn set_partial(lid: u32, v: vec4<f32>) {
+    input_tile[4u * lid] = v.x;
+    input_tile[4u * lid + 1u] = v.y;
+    input_tile[4u * lid + 2u] = v.z;
+    input_tile[4u * lid + 3u] = v.w;
+}
+
+fn get_partial(lid: u32) -> vec4<f32> {
+    return vec4<f32>(input_tile[4u * lid], input_tile[4u * lid + 1u], input_tile[4u * lid + 2u], input_tile[4u * lid + 3u]);
+}
 
 // `forward_block`'s tail: the 2 × 2 stride-2 max-pool of this invocation's 2 × 2 pixels
 // (exactly one pool window: TILE is even, so pixel blocks start on even rows and columns),
@@ -251,18 +261,20 @@ fn block_epilogue(n: u32, g: u32, oy: u32, ox: u32, oc0: u32, acc: array<vec4<f3
             }
         }
     }
-    red[lid] = vec4<f32>(lo, hi, pool_lo, pool_hi);
+    // The reduction reuses the input tile (every invocation is past the conv loop's last
+    // barrier, so nobody reads it any more): four floats per invocation.
+    set_partial(lid, vec4<f32>(lo, hi, pool_lo, pool_hi));
     workgroupBarrier();
     for (var half = 32u; half > 0u; half >>= 1u) {
         if lid < half {
-            let a = red[lid];
-            let b = red[lid + half];
-            red[lid] = vec4<f32>(min(a.x, b.x), max(a.y, b.y), min(a.z, b.z), max(a.w, b.w));
+            let a = get_partial(lid);
+            let b = get_partial(lid + half);
+            set_partial(lid, vec4<f32>(min(a.x, b.x), max(a.y, b.y), min(a.z, b.z), max(a.w, b.w)));
         }
         workgroupBarrier();
     }
     if lid == 0u {
-        let r = red[0];
+        let r = get_partial(0u);
         let at = p.partials_offset + (n * p.groups + g) * 6u;
         ranges[at] = r.x;
         ranges[at + 1u] = r.y;

@@ -11,10 +11,15 @@
 //!   binds the activation arena directly.
 //! - [`KernelTimer`] times each kernel with timestamp queries.
 //!
-//! How a model becomes launches: `plan` derives one step per layer and direction from the
-//! layer table (kernel, uniform, workgroups per image), `buffers` and `dispatch` create the
-//! buffers and bind groups, `pipelines` holds one pipeline per WGSL entry point. Every
-//! shader puts the image in `workgroup_id.y`, so the batch is only the dispatch size.
+//! How a model becomes launches: `plan` derives the launches from the layer table in named
+//! stages (kernel, uniform, workgroups per image): a kernel per layer and direction for
+//! batches, or, for a one-image network (the window's), the fused path of `fused_plan`:
+//! conv block kernels (conv, ReLU, pool, range partials) and walks of `shaders/fused.wgsl`
+//! (one persistent workgroup per image walking the other layers, softmax, the backward
+//! pass and Grad-CAM with barriers in between). `buffers` and `dispatch` create the buffers
+//! and bind groups, `pipelines` holds one pipeline per WGSL entry point and puts the shared
+//! uniform structs (`shaders/params.wgsl`) in front of every compute shader. Every shader
+//! puts the image in `workgroup_id.y`, so the batch is only the dispatch size.
 //!
 //! Every kernel has a CPU twin in [`crate::model::reference`]; `tests/gpu_kernels.rs`
 //! compares the two.
