@@ -1,9 +1,15 @@
 //! The fused plan: the model's layers as op lists for `shaders/fused.wgsl`, whose single
-//! persistent workgroup per image walks them with a barrier between ops. Two walks cover an
-//! interactive inference of a model whose layers all fit: the forward walk (every layer,
-//! each output's value range, softmax) and, per conv block, the backward walk (input
-//! gradients from the logits down to the block's output, then its whole Grad-CAM).
+//! persistent workgroup per image walks them with a barrier between ops. Under `Fused` two
+//! walks cover an interactive inference of a model whose layers all fit: the forward walk
+//! (every layer, each output's value range, softmax) and, per conv block, the backward walk
+//! (input gradients from the logits down to the block's output, then its whole Grad-CAM).
+//! Under `Auto` each conv that fits the tiled kernel runs instead as a conv block kernel
+//! (`conv2d_tiled.wgsl`'s `forward_block`: conv, ReLU, 2×2 pool and value-range partials on
+//! many workgroups, because one workgroup is one core on a CPU driver), and the forward
+//! walk reduces the partials: 4 dispatches for the MNIST model.
 //!
+//! The plan is per-layer choices: a layer is walked, run by its block kernel, or (too long
+//! for a walk) run by its unfused kernel between two walks.
 //! A walk is cut where llvmpipe would stop its loops (65 535 iterations per invocation,
 //! summed over every loop it runs: see `limits`) or where the uniform's op array is full,
 //! and a layer too long for any walk runs its unfused kernel between two walks. So any
@@ -188,8 +194,8 @@ impl Walks {
     }
 }
 
-/// The op of layer `i` (forward or backward: the body is the same uniform), `None` for
-/// flatten.
+/// The op of a layer with this uniform (forward or backward: the body is the same), `None`
+/// for flatten.
 fn layer_op(uniform: LayerUniform) -> Option<Op> {
     match uniform {
         LayerUniform::Conv(p) => Some(Op::new(FusedOpKind::Conv, &p)),
