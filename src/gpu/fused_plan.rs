@@ -18,16 +18,17 @@
 
 use super::GpuError;
 use super::kernel_choice::KernelVariant;
+use super::layer_plan::{
+    LayerUniform, PlanInputs, cam_params, cam_steps, conv_tiled_groups, single_layer_backward,
+    single_layer_forward, softmax_params,
+};
 use super::limits::LLVMPIPE_LOOP_LIMIT;
 use super::params::{
     CamParams, ConvBlockParams, ConvParams, DenseParams, EltwiseParams, FUSED_MAX_OPS,
     FUSED_WORKGROUP, FusedOpKind, FusedParams, Op, PoolParams, SoftmaxParams,
 };
 use super::pipelines::Kernel;
-use super::plan::{
-    LayerUniform, PlanInputs, Step, cam_params, cam_steps, conv_tiled_groups, conv_tiled_loops,
-    single_layer_backward, single_layer_forward, softmax_params, to_u32,
-};
+use super::plan::{Step, conv_tiled_loops, to_u32};
 use crate::model::LayerOp;
 
 /// Iterations of a strided loop over `len` elements in one invocation.

@@ -31,6 +31,7 @@ mod dispatch;
 mod error;
 mod fused_plan;
 pub mod kernel_choice;
+mod layer_plan;
 mod limits;
 mod network;
 pub mod params;
