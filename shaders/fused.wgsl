@@ -409,6 +409,26 @@ fn relu_backward(e: EltwiseParams, n: u32, lid: u32) {
 
 fn pool_backward(q: PoolParams, n: u32, lid: u32) {
     let in_plane = q.in_height * q.in_width;
+    if q.kernel == q.stride {
+        // Windows that do not overlap: each routes its gradient to its first maximum, one
+        // argmax per window instead of one per input element; the rest (including rows and
+        // columns no window reads) is zero. The same values as the gather form below.
+        let dx_base = q.in_offset + n * q.in_len;
+        for (var i = lid; i < q.in_len; i += WG) {
+            gradients[dx_base + i] = 0.0;
+        }
+        workgroupBarrier();
+        let out_plane = q.out_height * q.out_width;
+        for (var i = lid; i < q.out_len; i += WG) {
+            let c = i / out_plane;
+            let oy = (i % out_plane) / q.out_width;
+            let ox = i % q.out_width;
+            let plane_base = dx_base + c * in_plane;
+            let first_max = window_argmax(q, plane_base, oy, ox);
+            gradients[plane_base + first_max] = gradients[q.out_offset + n * q.out_len + i];
+        }
+        return;
+    }
     for (var i = lid; i < q.in_len; i += WG) {
         let c = i / in_plane;
         let within = i % in_plane;
