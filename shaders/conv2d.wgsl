@@ -10,25 +10,7 @@
 // local index, so a layer with more than 65535 workgroups per image folds into z. The
 // uniforms hold only static shapes and offsets: the batch size is the dispatch's y.
 
-// Rust twin: gpu::params::ConvParams.
-struct ConvParams {
-    in_offset: u32,     // first float of the input activation's region
-    out_offset: u32,    // first float of the output activation's region
-    in_len: u32,        // floats per image of the input (in_channels * in_height * in_width)
-    out_len: u32,       // floats per image of the output
-    in_channels: u32,
-    in_height: u32,
-    in_width: u32,
-    out_channels: u32,
-    out_height: u32,
-    out_width: u32,
-    kernel: u32,
-    stride: u32,
-    padding: u32,
-    weight_offset: u32, // first float of this layer's weights in the weight buffer
-    bias_offset: u32,   // first float of its biases
-    relu_offset: u32,   // used by conv2d_tiled.wgsl's fused kernel only
-}
+// ConvParams: shaders/params.wgsl (Rust twin: gpu::params::ConvParams).
 
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> weights: array<f32>;

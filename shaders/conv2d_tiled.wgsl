@@ -13,7 +13,8 @@
 //   - the tap loops have the same bounds in every invocation (padding is zeros in the
 //     patch), so no invocation diverges and nothing is bounds-checked per tap.
 // `forward_relu` also writes the ReLU of each output, saving the separate ReLU dispatch;
-// both activations are written because the scene draws both.
+// both activations are written because the scene draws both. `forward_block` adds the
+// 2 × 2 max-pool after them and the value-range partials (see block_epilogue).
 //
 // Arena indexing as in conv2d.wgsl (image n of a region starts at `offset + n * len`,
 // C, H, W inside an image). Dispatch: (groups_x, batch, groups_z) with 64 threads; the
@@ -24,29 +25,12 @@
 // CONV_INPUT_CAP, CONV_WEIGHT_CAP}, which decide whether a layer fits this kernel (a
 // chunk must hold at least one input channel) and bound its loops for llvmpipe.
 
-// Rust twin: gpu::params::ConvParams (the same struct as in conv2d.wgsl).
-struct ConvParams {
-    in_offset: u32,
-    out_offset: u32,
-    in_len: u32,
-    out_len: u32,
-    in_channels: u32,
-    in_height: u32,
-    in_width: u32,
-    out_channels: u32,
-    out_height: u32,
-    out_width: u32,
-    kernel: u32,
-    stride: u32,
-    padding: u32,
-    weight_offset: u32,
-    bias_offset: u32,
-    relu_offset: u32, // first float of the fused ReLU's output region (forward_relu only)
-}
+// ConvBlockParams: shaders/params.wgsl (Rust twin: gpu::params::ConvBlockParams).
 
-@group(0) @binding(0) var<uniform> p: ConvParams;
+@group(0) @binding(0) var<uniform> p: ConvBlockParams;
 @group(0) @binding(1) var<storage, read> weights: array<f32>;
 @group(0) @binding(2) var<storage, read_write> activations: array<f32>;
+@group(0) @binding(9) var<storage, read_write> ranges: array<f32>;
 
 const TILE: u32 = 16u;            // output pixels per tile side: 8 × 8 invocations of 2 × 2
 const OC_BLOCK: u32 = 8u;         // output channels per workgroup (two vec4s per pixel)
@@ -61,29 +45,29 @@ var<workgroup> weight_tile: array<vec4<f32>, WEIGHT_CAP>;
 
 // Side of the input patch a TILE × TILE output tile reads.
 fn patch_side() -> u32 {
-    return (TILE - 1u) * p.stride + p.kernel;
+    return (TILE - 1u) * p.conv.stride + p.conv.kernel;
 }
 
 // Input channels staged at once: as many as both workgroup arrays hold (at least one; the
 // host only picks this kernel for layers where that is true).
 fn chunk_channels() -> u32 {
     let side = patch_side();
-    let taps = p.kernel * p.kernel;
-    return max(1u, min(p.in_channels, min(INPUT_CAP / (side * side), WEIGHT_CAP / (taps * (OC_BLOCK / 4u)))));
+    let taps = p.conv.kernel * p.conv.kernel;
+    return max(1u, min(p.conv.in_channels, min(INPUT_CAP / (side * side), WEIGHT_CAP / (taps * (OC_BLOCK / 4u)))));
 }
 
 fn weight_or_zero(oc: u32, ic: u32, tap: u32) -> f32 {
-    if oc >= p.out_channels {
+    if oc >= p.conv.out_channels {
         return 0.0;
     }
-    return weights[p.weight_offset + (oc * p.in_channels + ic) * p.kernel * p.kernel + tap];
+    return weights[p.conv.weight_offset + (oc * p.conv.in_channels + ic) * p.conv.kernel * p.conv.kernel + tap];
 }
 
 fn bias_or_zero(oc: u32) -> f32 {
-    if oc >= p.out_channels {
+    if oc >= p.conv.out_channels {
         return 0.0;
     }
-    return weights[p.bias_offset + oc];
+    return weights[p.conv.bias_offset + oc];
 }
 
 fn bias4(oc: u32) -> vec4<f32> {
@@ -91,8 +75,8 @@ fn bias4(oc: u32) -> vec4<f32> {
 }
 
 fn store(base: u32, relu_base: u32, oc: u32, pixel: u32, value: f32, relu: bool) {
-    if oc < p.out_channels {
-        let at = oc * p.out_height * p.out_width + pixel;
+    if oc < p.conv.out_channels {
+        let at = oc * p.conv.out_height * p.conv.out_width + pixel;
         activations[base + at] = value;
         if relu {
             activations[relu_base + at] = max(value, 0.0);
@@ -102,10 +86,10 @@ fn store(base: u32, relu_base: u32, oc: u32, pixel: u32, value: f32, relu: bool)
 
 // Output channels oc0 + 4q … + 3 of pixel (oy, ox), if the pixel exists.
 fn store4(n: u32, oy: u32, ox: u32, oc: u32, value: vec4<f32>, relu: bool) {
-    if oy < p.out_height && ox < p.out_width {
-        let pixel = oy * p.out_width + ox;
-        let base = p.out_offset + n * p.out_len;
-        let relu_base = p.relu_offset + n * p.out_len;
+    if oy < p.conv.out_height && ox < p.conv.out_width {
+        let pixel = oy * p.conv.out_width + ox;
+        let base = p.conv.out_offset + n * p.conv.out_len;
+        let relu_base = p.conv.relu_offset + n * p.conv.out_len;
         store(base, relu_base, oc, pixel, value.x, relu);
         store(base, relu_base, oc + 1u, pixel, value.y, relu);
         store(base, relu_base, oc + 2u, pixel, value.z, relu);
@@ -113,10 +97,10 @@ fn store4(n: u32, oy: u32, ox: u32, oc: u32, value: vec4<f32>, relu: bool) {
     }
 }
 
-fn conv_tile(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, relu: bool) {
-    let oc_blocks = (p.out_channels + OC_BLOCK - 1u) / OC_BLOCK;
-    let tiles_x = (p.out_width + TILE - 1u) / TILE;
-    let tiles_y = (p.out_height + TILE - 1u) / TILE;
+fn conv_tile(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, relu: bool, block: bool) {
+    let oc_blocks = (p.conv.out_channels + OC_BLOCK - 1u) / OC_BLOCK;
+    let tiles_x = (p.conv.out_width + TILE - 1u) / TILE;
+    let tiles_y = (p.conv.out_height + TILE - 1u) / TILE;
     let g = wg.x + wg.z * nwg.x;
     // Uniform across the workgroup (z folding may add spare groups), so the barriers
     // below stay in uniform control flow.
@@ -134,18 +118,18 @@ fn conv_tile(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, relu: bool) {
 
     let side = patch_side();
     let patch_len = side * side;
-    let taps = p.kernel * p.kernel;
+    let taps = p.conv.kernel * p.conv.kernel;
     let chunk = chunk_channels();
     // Input coordinates of the patch's top-left corner (negative: inside the padding).
-    let iy0 = i32(oy0 * p.stride) - i32(p.padding);
-    let ix0 = i32(ox0 * p.stride) - i32(p.padding);
-    let in_plane = p.in_height * p.in_width;
-    let x_base = p.in_offset + n * p.in_len;
+    let iy0 = i32(oy0 * p.conv.stride) - i32(p.conv.padding);
+    let ix0 = i32(ox0 * p.conv.stride) - i32(p.conv.padding);
+    let in_plane = p.conv.in_height * p.conv.in_width;
+    let x_base = p.conv.in_offset + n * p.conv.in_len;
     // Where the taps of the 2 × 2 pixels start inside a staged patch.
-    let own00 = py * p.stride * side + px * p.stride;
-    let own01 = own00 + p.stride;
-    let own10 = own00 + p.stride * side;
-    let own11 = own10 + p.stride;
+    let own00 = py * p.conv.stride * side + px * p.conv.stride;
+    let own01 = own00 + p.conv.stride;
+    let own10 = own00 + p.conv.stride * side;
+    let own11 = own10 + p.conv.stride;
 
     // a<pixel><q>: output channels oc0 + 4q … + 3 of pixel 00, 01, 10 or 11.
     let b0 = bias4(oc0);
@@ -158,16 +142,16 @@ fn conv_tile(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, relu: bool) {
     var a101 = b1;
     var a110 = b0;
     var a111 = b1;
-    for (var c0 = 0u; c0 < p.in_channels; c0 += chunk) {
-        let count = min(chunk, p.in_channels - c0);
+    for (var c0 = 0u; c0 < p.conv.in_channels; c0 += chunk) {
+        let count = min(chunk, p.conv.in_channels - c0);
         for (var e = lid; e < count * patch_len; e += 64u) {
             let c = e / patch_len;
             let r = e % patch_len;
             let y = iy0 + i32(r / side);
             let x = ix0 + i32(r % side);
             var v = 0.0;
-            if y >= 0 && y < i32(p.in_height) && x >= 0 && x < i32(p.in_width) {
-                v = activations[x_base + (c0 + c) * in_plane + u32(y) * p.in_width + u32(x)];
+            if y >= 0 && y < i32(p.conv.in_height) && x >= 0 && x < i32(p.conv.in_width) {
+                v = activations[x_base + (c0 + c) * in_plane + u32(y) * p.conv.in_width + u32(x)];
             }
             input_tile[e] = v;
         }
@@ -186,10 +170,10 @@ fn conv_tile(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, relu: bool) {
         }
         workgroupBarrier();
         for (var c = 0u; c < count; c++) {
-            for (var ky = 0u; ky < p.kernel; ky++) {
+            for (var ky = 0u; ky < p.conv.kernel; ky++) {
                 let row = c * patch_len + ky * side;
-                let w_row = (c * taps + ky * p.kernel) * 2u;
-                for (var kx = 0u; kx < p.kernel; kx++) {
+                let w_row = (c * taps + ky * p.conv.kernel) * 2u;
+                for (var kx = 0u; kx < p.conv.kernel; kx++) {
                     let at = row + kx;
                     let v00 = vec4<f32>(input_tile[at + own00]);
                     let v01 = vec4<f32>(input_tile[at + own01]);
@@ -223,6 +207,83 @@ fn conv_tile(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, relu: bool) {
     store4(n, oy + 1u, ox, oc0 + 4u, a101, relu);
     store4(n, oy + 1u, ox + 1u, oc0, a110, relu);
     store4(n, oy + 1u, ox + 1u, oc0 + 4u, a111, relu);
+    if block {
+        let acc = array<vec4<f32>, 8>(a000, a001, a010, a011, a100, a101, a110, a111);
+        block_epilogue(n, g, oy, ox, oc0, acc, lid);
+    }
+}
+
+
+fn set_partial(lid: u32, v: vec4<f32>) {
+    input_tile[4u * lid] = v.x;
+    input_tile[4u * lid + 1u] = v.y;
+    input_tile[4u * lid + 2u] = v.z;
+    input_tile[4u * lid + 3u] = v.w;
+}
+
+fn get_partial(lid: u32) -> vec4<f32> {
+    return vec4<f32>(input_tile[4u * lid], input_tile[4u * lid + 1u], input_tile[4u * lid + 2u], input_tile[4u * lid + 3u]);
+}
+
+// `forward_block`'s tail: the 2 × 2 stride-2 max-pool of this invocation's 2 × 2 pixels
+// (exactly one pool window: TILE is even, so pixel blocks start on even rows and columns),
+// and the workgroup's (min, max) of every conv, ReLU and pool output it wrote, for the
+// value ranges (the forward walk reduces the workgroups' partials). `acc[pixel * 2 + q / 4]`
+// holds channel oc0 + q of pixel (dy, dx) = (pixel / 2, pixel % 2).
+fn block_epilogue(n: u32, g: u32, oy: u32, ox: u32, oc0: u32, acc: array<vec4<f32>, 8>, lid: u32) {
+    var values = acc;
+    var lo = 3.4028235e38;
+    var hi = -3.4028235e38;
+    var pool_lo = 3.4028235e38;
+    var pool_hi = -3.4028235e38;
+    let pool_y = oy / 2u;
+    let pool_x = ox / 2u;
+    let pooled = p.pool_len > 0u && pool_y < p.pool_height && pool_x < p.pool_width;
+    for (var q = 0u; q < OC_BLOCK; q++) {
+        let oc = oc0 + q;
+        if oc < p.conv.out_channels {
+            var window_max = -3.4028235e38;
+            for (var pixel = 0u; pixel < 4u; pixel++) {
+                let v = values[pixel * 2u + q / 4u][q % 4u];
+                if oy + pixel / 2u < p.conv.out_height && ox + pixel % 2u < p.conv.out_width {
+                    lo = min(lo, v);
+                    hi = max(hi, v);
+                }
+                window_max = max(window_max, v);
+            }
+            if pooled {
+                // max(relu(·)) = relu(max(·)): the pool of the ReLU's output.
+                let v = select(window_max, max(window_max, 0.0), p.relu != 0u);
+                let at = (oc * p.pool_height + pool_y) * p.pool_width + pool_x;
+                activations[p.pool_offset + n * p.pool_len + at] = v;
+                pool_lo = min(pool_lo, v);
+                pool_hi = max(pool_hi, v);
+            }
+        }
+    }
+    // The reduction reuses the input tile (every invocation is past the conv loop's last
+    // barrier, so nobody reads it any more): four floats per invocation.
+    set_partial(lid, vec4<f32>(lo, hi, pool_lo, pool_hi));
+    workgroupBarrier();
+    for (var half = 32u; half > 0u; half >>= 1u) {
+        if lid < half {
+            let a = get_partial(lid);
+            let b = get_partial(lid + half);
+            set_partial(lid, vec4<f32>(min(a.x, b.x), max(a.y, b.y), min(a.z, b.z), max(a.w, b.w)));
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        let r = get_partial(0u);
+        let at = p.partials_offset + (n * p.groups + g) * 6u;
+        ranges[at] = r.x;
+        ranges[at + 1u] = r.y;
+        // The ReLU is monotonic: its range is the conv's, clamped at zero.
+        ranges[at + 2u] = max(r.x, 0.0);
+        ranges[at + 3u] = max(r.y, 0.0);
+        ranges[at + 4u] = r.z;
+        ranges[at + 5u] = r.w;
+    }
 }
 
 @compute @workgroup_size(64)
@@ -231,7 +292,7 @@ fn forward(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    conv_tile(wg, nwg, lid, false);
+    conv_tile(wg, nwg, lid, false, false);
 }
 
 @compute @workgroup_size(64)
@@ -240,5 +301,17 @@ fn forward_relu(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    conv_tile(wg, nwg, lid, true);
+    conv_tile(wg, nwg, lid, true, false);
+}
+
+// The conv, the ReLU after it (when `relu` is 1), the 2 × 2 stride-2 max-pool after that
+// (when `pool_len` > 0) and every output's value-range partials: a whole conv block in
+// one dispatch, on as many workgroups as the tiled conv.
+@compute @workgroup_size(64)
+fn forward_block(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    conv_tile(wg, nwg, lid, p.relu != 0u, true);
 }

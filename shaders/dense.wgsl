@@ -4,17 +4,7 @@
 // Dispatch for both: (groups_x, batch, groups_z) with 64 threads, image = wg.y; the group
 // index g = wg.x + wg.z * num_workgroups.x folds more than 65535 groups into z.
 
-// Rust twin: gpu::params::DenseParams.
-struct DenseParams {
-    in_offset: u32,     // first float of the input activation's region
-    out_offset: u32,    // first float of the output activation's region
-    in_features: u32,
-    out_features: u32,
-    weight_offset: u32, // first float of the [out, in] weight matrix in the weight buffer
-    bias_offset: u32,
-    max_batch: u32,     // used by dense_tiled.wgsl only
-    relu_offset: u32,   // used by dense_tiled.wgsl's fused kernels only
-}
+// DenseParams: shaders/params.wgsl (Rust twin: gpu::params::DenseParams).
 
 @group(0) @binding(0) var<uniform> p: DenseParams;
 @group(0) @binding(1) var<storage, read> weights: array<f32>;

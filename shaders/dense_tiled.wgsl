@@ -21,17 +21,7 @@
 // Rust twins of the constants: gpu::kernel_choice::{DENSE_IMAGES, DENSE_K_CHUNK,
 // DENSE_OUTPUTS}.
 
-// Rust twin: gpu::params::DenseParams (the same struct as in dense.wgsl).
-struct DenseParams {
-    in_offset: u32,
-    out_offset: u32,
-    in_features: u32,
-    out_features: u32,
-    weight_offset: u32,
-    bias_offset: u32,
-    max_batch: u32,   // images each arena region holds
-    relu_offset: u32, // forward_relu: the ReLU's output region; backward_input_relu: its input
-}
+// DenseParams: shaders/params.wgsl (Rust twin: gpu::params::DenseParams).
 
 @group(0) @binding(0) var<uniform> p: DenseParams;
 @group(0) @binding(1) var<storage, read> weights: array<f32>;

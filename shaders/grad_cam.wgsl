@@ -13,25 +13,7 @@
 // fast on real GPUs and within llvmpipe's limit of 65 535 loop iterations per invocation
 // (it silently stops longer loops).
 
-// Rust twin: gpu::params::CamParams.
-struct CamParams {
-    act_offset: u32,     // first float of the target activation's region (both arenas)
-    act_len: u32,        // floats per image of it: channels * height * width
-    channels: u32,
-    height: u32,
-    width: u32,
-    out_height: u32,     // the input image's size, which the heatmap matches
-    out_width: u32,
-    weights_offset: u32, // CAM region of α
-    weights_stride: u32,
-    raw_offset: u32,     // CAM region of the raw map
-    raw_stride: u32,
-    low_offset: u32,     // CAM region of the normalised low-resolution map
-    low_stride: u32,
-    heat_offset: u32,    // CAM region of the input-resolution heatmap
-    heat_stride: u32,
-    _pad: u32,
-}
+// CamParams: shaders/params.wgsl (Rust twin: gpu::params::CamParams).
 
 @group(0) @binding(0) var<uniform> p: CamParams;
 @group(0) @binding(2) var<storage, read_write> activations: array<f32>;

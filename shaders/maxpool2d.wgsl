@@ -4,21 +4,7 @@
 // Arena indexing as in conv2d.wgsl. Dispatch: (groups_x, batch, groups_z), 64 threads;
 // element = (wg.x + wg.z * nwg.x) * 64 + local index, image = wg.y.
 
-// Rust twin: gpu::params::PoolParams.
-struct PoolParams {
-    in_offset: u32,
-    out_offset: u32,
-    in_len: u32,   // floats per image of the input
-    out_len: u32,  // floats per image of the output
-    channels: u32,
-    in_height: u32,
-    in_width: u32,
-    out_height: u32,
-    out_width: u32,
-    kernel: u32,
-    stride: u32,
-    _pad: u32,
-}
+// PoolParams: shaders/params.wgsl (Rust twin: gpu::params::PoolParams).
 
 @group(0) @binding(0) var<uniform> p: PoolParams;
 @group(0) @binding(2) var<storage, read_write> activations: array<f32>;

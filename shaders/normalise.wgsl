@@ -7,17 +7,7 @@
 // min/max, a tree reduction, then each thread rewrites the elements it read. Maps are at
 // most the input size (≤ 512 × 512), so a thread loops at most 1024 times.
 
-// Rust twin: gpu::params::NormaliseParams.
-struct NormaliseParams {
-    src_offset: u32,
-    src_stride: u32,
-    dst_offset: u32,
-    dst_stride: u32,
-    len: u32,        // floats per image to normalise
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+// NormaliseParams: shaders/params.wgsl (Rust twin: gpu::params::NormaliseParams).
 
 // Added to max − min, as pytorch_grad_cam does (model::reference::CAM_EPSILON).
 const EPSILON: f32 = 1e-7;

@@ -4,13 +4,7 @@
 // Dispatch: (groups_x, batch, groups_z), 64 threads; element = (wg.x + wg.z * nwg.x) * 64 +
 // local index, image = wg.y.
 
-// Rust twin: gpu::params::EltwiseParams.
-struct EltwiseParams {
-    in_offset: u32,  // first float of the layer input's region
-    out_offset: u32, // first float of the layer output's region
-    len: u32,        // floats per image (input and output have the same shape)
-    _pad: u32,
-}
+// EltwiseParams: shaders/params.wgsl (Rust twin: gpu::params::EltwiseParams).
 
 @group(0) @binding(0) var<uniform> p: EltwiseParams;
 @group(0) @binding(2) var<storage, read_write> activations: array<f32>;

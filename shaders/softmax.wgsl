@@ -9,13 +9,7 @@
 // copy_buffer_to_buffer from a constant table (so it is ordered with the dispatches, unlike
 // queue.write_buffer): a class index, or PREDICTED to take this image's argmax.
 
-// Rust twin: gpu::params::SoftmaxParams.
-struct SoftmaxParams {
-    logits_offset: u32, // first float of the logits region (the last activation)
-    classes: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
+// SoftmaxParams: shaders/params.wgsl (Rust twin: gpu::params::SoftmaxParams).
 
 // Rust twin: gpu::params::PREDICTED_SENTINEL.
 const PREDICTED: u32 = 0xffffffffu;

@@ -1,6 +1,6 @@
 //! The tiled conv and dense kernels (`shaders/conv2d_tiled.wgsl`, `shaders/dense_tiled.wgsl`)
 //! and their fused ReLUs against the CPU twin (`model::reference`, f64), through every
-//! kernel variant (`direct`, `tiled`, `auto`): odd and non-square sizes, padding 0/1/2,
+//! kernel variant (`direct`, `tiled`, `auto`, `fused`): odd and non-square sizes, padding 0/1/2,
 //! stride 2, kernel 5, channel counts that are not multiples of the tiles (partial
 //! output-channel blocks, several rounds of staged input channels), dense layers wider than
 //! one staging round and than one workgroup of outputs, batches of 1, 3 and 70 (a partial
@@ -271,12 +271,22 @@ fn each_variant_records_its_own_kernels() {
     ];
     let kernels = recorded_kernels(&network(&model, 1, KernelVariant::Tiled), &model, 0);
     assert_eq!(kernels, tiled, "tiled");
-    // Auto: tiled conv, but a one-image network keeps the direct dense reduction (faster
-    // on lavapipe at batch 1), with its separate ReLU.
-    let mut auto: Vec<&str> = tiled.to_vec();
-    auto.splice(4..6, ["dense.forward", "relu.forward", "dense.forward"]);
+    // Auto on a one-image network (the window's): a conv block kernel per block (conv,
+    // ReLU, pool, range partials), then walks of everything else (tests/gpu_fused.rs
+    // checks those against the CPU).
     let kernels = recorded_kernels(&network(&model, 1, KernelVariant::Auto), &model, 0);
-    assert_eq!(kernels, auto, "auto");
+    assert_eq!(
+        kernels,
+        [
+            "conv2d.forward_block_tiled",
+            "conv2d.forward_block_tiled",
+            "fused.forward",
+            "fused.backward",
+        ],
+        "auto"
+    );
+    let kernels = recorded_kernels(&network(&model, 1, KernelVariant::Fused), &model, 0);
+    assert_eq!(kernels, ["fused.forward", "fused.backward"], "fused");
     // From batch 8 up Auto takes the tiled dense kernels.
     let kernels = recorded_kernels(&network(&model, 8, KernelVariant::Auto), &model, 0);
     assert!(
@@ -319,9 +329,14 @@ fn the_default_network_uses_the_environment_or_auto() {
 #[test]
 fn tile_constants_and_uniforms_match_the_rust_twins() {
     use cnnviz::gpu::kernel_choice::*;
-    let shaders = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    // As the device compiles them: the shared prelude of uniform structs in front.
+    let sources = cnnviz::gpu::compute_shader_sources();
     let source = |file: &str| {
-        std::fs::read_to_string(shaders.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+        sources
+            .iter()
+            .find(|(f, _)| *f == file)
+            .map(|(_, source)| source.clone())
+            .unwrap_or_else(|| panic!("{file} is not a compute shader"))
     };
     let conv = source("conv2d_tiled.wgsl");
     for (name, value) in [
@@ -348,7 +363,7 @@ fn tile_constants_and_uniforms_match_the_rust_twins() {
     )));
     assert_eq!(DENSE_OUTPUTS, 64 * 4, "64 invocations of 4 outputs");
     // Workgroup memory within WebGPU's default 16 KiB, as the shaders declare it.
-    for file in ["conv2d_tiled.wgsl", "dense_tiled.wgsl"] {
+    for file in ["conv2d_tiled.wgsl", "dense_tiled.wgsl", "fused.wgsl"] {
         let module = naga::front::wgsl::parse_str(&source(file))
             .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(file)));
         let bytes: u32 = module

@@ -244,10 +244,18 @@ pub fn run(
         let network = GpuNetwork::new(gpu.device, model, max_batch)?;
         if options.wants(Section::Kernels) {
             let costs = cost::CostModel::new(model);
+            // Batch 1 is timed on a one-image network: exactly the plan the window runs
+            // (a network built for batches chooses other kernels).
+            let single = if kernel_batches.contains(&1) && max_batch > 1 {
+                Some(GpuNetwork::new(gpu.device, model, 1)?)
+            } else {
+                None
+            };
+            let capacity = single.as_ref().map_or(0, |s| s.max_kernels_per_inference());
             let mut timer = match KernelTimer::new(
                 gpu.device,
                 gpu.queue,
-                network.max_kernels_per_inference(),
+                network.max_kernels_per_inference().max(capacity),
             ) {
                 Ok(timer) => Some(timer),
                 Err(GpuError::TimestampsUnsupported) => None,
@@ -257,9 +265,13 @@ pub fn run(
             for &batch in &kernel_batches {
                 progress(&format!("timing every kernel at batch {batch}"));
                 let inputs = latency::repeat(&image, batch);
+                let timed = match (&single, batch) {
+                    (Some(single), 1) => single,
+                    _ => &network,
+                };
                 batches.push(kernels::measure_kernels(
                     gpu,
-                    &network,
+                    timed,
                     timer.as_mut(),
                     &costs,
                     &inputs,

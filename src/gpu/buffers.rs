@@ -66,9 +66,9 @@ impl Buffers {
         let batch = u64::from(layout.max_batch);
         let none = wgpu::BufferUsages::empty();
         let mut weights = plan.weights.clone();
-        if weights.is_empty() {
-            weights.push(0.0); // a model of only relu/pool/flatten still binds weights
-        }
+        // Whole vec4s (the fused walks read them so), and at least one: a model of only
+        // relu/pool/flatten still binds weights.
+        weights.resize(weights.len().max(1).next_multiple_of(4), 0.0);
         let class_table: Vec<u32> = (0..classes as u32)
             .chain(std::iter::once(PREDICTED_SENTINEL))
             .collect();
@@ -94,7 +94,12 @@ impl Buffers {
             ),
             gradients: storage(device, "gradient arena", layout.total_floats(), none),
             cam: storage(device, "grad-cam", cam.total_floats, none),
-            ranges: storage(device, "value ranges", layout.range_floats(), none),
+            ranges: storage(
+                device,
+                "value ranges",
+                layout.range_floats() + plan.range_partials,
+                none,
+            ),
             range_table: init(
                 "value-range table",
                 bytemuck::cast_slice(&plan.range_table),

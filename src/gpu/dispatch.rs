@@ -36,13 +36,12 @@ impl Dispatch {
 
 /// Every launch the network may record, mirroring [`KernelPlan`].
 pub(super) struct Dispatches {
+    /// Forward launches, softmax included.
     pub forward: Vec<Dispatch>,
-    /// Per layer; `None` for flatten (its gradient aliases).
-    pub backward: Vec<Option<Dispatch>>,
-    pub softmax: Dispatch,
-    /// Per conv block.
-    pub cam: Vec<Vec<Dispatch>>,
-    pub value_range: Dispatch,
+    /// Per conv block: backward down to the block, then its Grad-CAM.
+    pub backward: Vec<Vec<Dispatch>>,
+    /// The separate value-range pass, where the forward launches do not reduce them.
+    pub value_range: Option<Dispatch>,
 }
 
 impl Dispatches {
@@ -103,20 +102,12 @@ impl Dispatches {
         let backward = plan
             .backward
             .iter()
-            .map(|step| step.as_ref().map(&mut make).transpose())
-            .collect::<Result<_, _>>()?;
-        let softmax = make(&plan.softmax)?;
-        let cam = plan
-            .cam
-            .iter()
             .map(|block| block.iter().map(&mut make).collect::<Result<_, _>>())
             .collect::<Result<_, _>>()?;
-        let value_range = make(&plan.value_ranges)?;
+        let value_range = plan.value_ranges.as_ref().map(&mut make).transpose()?;
         Ok(Dispatches {
             forward,
             backward,
-            softmax,
-            cam,
             value_range,
         })
     }

@@ -58,6 +58,6 @@ pub enum GpuError {
     BlockingWaitInFrame,
     #[error("the GPU dropped a readback before it completed")]
     MapCallbackLost,
-    #[error("unknown kernel variant {0:?}: expected direct, tiled or auto (CNNVIZ_KERNELS)")]
+    #[error("unknown kernel variant {0:?}: expected direct, tiled, auto or fused (CNNVIZ_KERNELS)")]
     BadKernelVariant(String),
 }

@@ -8,7 +8,7 @@
 //! elsewhere; except dense layers of a one-image network (the window's), which keep the
 //! direct reduction. Measured on lavapipe (`benches/kernels.rs`, `cnnviz bench`), tiled
 //! conv wins at every batch from 1 to 1024 and tiled dense from batch 8 up, but the
-//! one-image tiled dense kernel lost to the direct one for fc1. `CNNVIZ_KERNELS=direct|tiled|auto` or
+//! one-image tiled dense kernel lost to the direct one for fc1. `CNNVIZ_KERNELS=direct|tiled|auto|fused` or
 //! [`NetworkOptions::kernels`] forces a variant so tests and benchmarks can compare them.
 
 use super::GpuError;
@@ -35,16 +35,23 @@ pub enum KernelVariant {
     Direct,
     /// The tiled kernels wherever a layer fits them (ReLU fused), direct elsewhere.
     Tiled,
-    /// The measured best per layer; today the same choice as `Tiled` (see the module docs).
+    /// The measured best per layer; today the same choice as `Tiled` (see the module docs),
+    /// except that a one-image network (the window's) runs `Fused`.
     #[default]
     Auto,
+    /// The fused walks of `shaders/fused.wgsl` (one persistent workgroup per image walks
+    /// the layers with barriers in between: two dispatches for forward + Grad-CAM where
+    /// every layer fits), the other variants' direct or tiled kernels for layers too long
+    /// for one walk.
+    Fused,
 }
 
 impl KernelVariant {
-    pub const ALL: [KernelVariant; 3] = [
+    pub const ALL: [KernelVariant; 4] = [
         KernelVariant::Direct,
         KernelVariant::Tiled,
         KernelVariant::Auto,
+        KernelVariant::Fused,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +59,7 @@ impl KernelVariant {
             KernelVariant::Direct => "direct",
             KernelVariant::Tiled => "tiled",
             KernelVariant::Auto => "auto",
+            KernelVariant::Fused => "fused",
         }
     }
 
@@ -71,7 +79,19 @@ impl KernelVariant {
     pub(super) fn prefers_tiled(self) -> bool {
         match self {
             KernelVariant::Direct => false,
-            KernelVariant::Tiled | KernelVariant::Auto => true,
+            KernelVariant::Tiled | KernelVariant::Auto | KernelVariant::Fused => true,
+        }
+    }
+
+    /// Whether a network of `max_batch` images runs the fused path (`Auto`: a conv block
+    /// kernel per conv, walks for the rest; `Fused`: walks only). A one-image network (the
+    /// window's) does under `Auto`; batches keep a kernel per layer (BENCHMARKS.md, "Fused
+    /// interactive path").
+    pub(super) fn fuses(self, max_batch: u32) -> bool {
+        match self {
+            KernelVariant::Fused => true,
+            KernelVariant::Auto => max_batch == 1,
+            KernelVariant::Direct | KernelVariant::Tiled => false,
         }
     }
 }

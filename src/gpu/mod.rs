@@ -11,10 +11,15 @@
 //!   binds the activation arena directly.
 //! - [`KernelTimer`] times each kernel with timestamp queries.
 //!
-//! How a model becomes launches: `plan` derives one step per layer and direction from the
-//! layer table (kernel, uniform, workgroups per image), `buffers` and `dispatch` create the
-//! buffers and bind groups, `pipelines` holds one pipeline per WGSL entry point. Every
-//! shader puts the image in `workgroup_id.y`, so the batch is only the dispatch size.
+//! How a model becomes launches: `plan` derives the launches from the layer table in named
+//! stages (kernel, uniform, workgroups per image): a kernel per layer and direction for
+//! batches, or, for a one-image network (the window's), the fused path of `fused_plan`:
+//! conv block kernels (conv, ReLU, pool, range partials) and walks of `shaders/fused.wgsl`
+//! (one persistent workgroup per image walking the other layers, softmax, the backward
+//! pass and Grad-CAM with barriers in between). `buffers` and `dispatch` create the buffers
+//! and bind groups, `pipelines` holds one pipeline per WGSL entry point and puts the shared
+//! uniform structs (`shaders/params.wgsl`) in front of every compute shader. Every shader
+//! puts the image in `workgroup_id.y`, so the batch is only the dispatch size.
 //!
 //! Every kernel has a CPU twin in [`crate::model::reference`]; `tests/gpu_kernels.rs`
 //! compares the two.
@@ -25,7 +30,9 @@ mod buffers;
 mod context;
 mod dispatch;
 mod error;
+mod fused_plan;
 pub mod kernel_choice;
+mod layer_plan;
 mod limits;
 mod network;
 pub mod params;
@@ -44,7 +51,7 @@ pub use error::GpuError;
 pub use kernel_choice::{KernelVariant, NetworkOptions};
 pub use limits::LLVMPIPE_LOOP_LIMIT;
 pub use network::GpuNetwork;
-pub use pipelines::Kernel;
+pub use pipelines::{Kernel, SHADER_PRELUDE, compute_shader_sources};
 pub use probability_readback::{Probabilities, ProbabilityReadback};
 pub use readback::{BatchOutput, CamOutput, ImageOutput, OutputPlan};
 pub use request::{CamTarget, InferenceRequest};

@@ -29,6 +29,7 @@ pub struct GpuNetwork {
     pipelines: Pipelines,
     dispatches: Dispatches,
     max_steps: usize,
+    interactive_dispatches: usize,
     kernels: KernelVariant,
 }
 
@@ -109,6 +110,7 @@ impl GpuNetwork {
             pipelines,
             dispatches,
             max_steps: plan.max_steps(),
+            interactive_dispatches: plan.interactive_dispatches(),
             kernels,
         })
     }
@@ -169,16 +171,14 @@ impl GpuNetwork {
     fn steps(&self, r: &Resolved) -> Vec<&Dispatch> {
         let d = &self.dispatches;
         let mut steps: Vec<&Dispatch> = d.forward.iter().collect();
-        steps.push(&d.softmax);
         if let Some(block) = r.block {
-            // Backward from the logits down to the block's output (activation index
-            // output_layer + 1): layers L-1 … output_layer + 1; flatten has no launch.
-            let target = self.blocks[block].output_layer + 1;
-            steps.extend(d.backward[target..].iter().rev().flatten());
-            steps.extend(d.cam[block].iter());
+            // Backward from the logits down to the block's output, then its Grad-CAM.
+            steps.extend(d.backward[block].iter());
         }
+        // A fused plan reduces the ranges in its forward walks (whether asked or not:
+        // they cost less than a launch); others have a pass of their own.
         if r.value_ranges {
-            steps.push(&d.value_range);
+            steps.extend(d.value_range.as_ref());
         }
         steps
     }
@@ -265,6 +265,12 @@ impl GpuNetwork {
 
     pub fn num_classes(&self) -> usize {
         self.classes
+    }
+
+    /// Dispatches of the default inference (Grad-CAM at the last block, value ranges): what
+    /// the window records for each input.
+    pub fn interactive_dispatches(&self) -> usize {
+        self.interactive_dispatches
     }
 
     /// The most kernels one inference records; a [`KernelTimer`] this big always suffices.

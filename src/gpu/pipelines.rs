@@ -27,6 +27,7 @@ pub enum Kernel {
     ConvForward,
     ConvForwardTiled,
     ConvForwardReluTiled,
+    ConvForwardBlockTiled,
     ConvBackwardInput,
     ReluForward,
     ReluBackward,
@@ -45,6 +46,8 @@ pub enum Kernel {
     CamUpsample,
     Normalise,
     ValueRange,
+    FusedForward,
+    FusedBackward,
 }
 
 /// Shader files, one per kernel family.
@@ -60,13 +63,15 @@ enum Family {
     GradCam,
     Normalise,
     ValueRange,
+    Fused,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 24] = [
         Kernel::ConvForward,
         Kernel::ConvForwardTiled,
         Kernel::ConvForwardReluTiled,
+        Kernel::ConvForwardBlockTiled,
         Kernel::ConvBackwardInput,
         Kernel::ReluForward,
         Kernel::ReluBackward,
@@ -85,13 +90,15 @@ impl Kernel {
         Kernel::CamUpsample,
         Kernel::Normalise,
         Kernel::ValueRange,
+        Kernel::FusedForward,
+        Kernel::FusedBackward,
     ];
 
     fn family(self) -> Family {
         use Kernel::*;
         match self {
             ConvForward | ConvBackwardInput => Family::Conv2d,
-            ConvForwardTiled | ConvForwardReluTiled => Family::Conv2dTiled,
+            ConvForwardTiled | ConvForwardReluTiled | ConvForwardBlockTiled => Family::Conv2dTiled,
             ReluForward | ReluBackward => Family::Relu,
             PoolForward | PoolBackward => Family::MaxPool2d,
             DenseForward | DenseBackwardInput => Family::Dense,
@@ -104,6 +111,7 @@ impl Kernel {
             CamChannelWeights | CamWeightedMap | CamUpsample => Family::GradCam,
             Normalise => Family::Normalise,
             ValueRange => Family::ValueRange,
+            FusedForward | FusedBackward => Family::Fused,
         }
     }
 
@@ -112,13 +120,14 @@ impl Kernel {
         use Kernel::*;
         match self {
             ConvForward | ConvForwardTiled | ReluForward | PoolForward | DenseForward
-            | DenseForwardTiled => "forward",
+            | DenseForwardTiled | FusedForward => "forward",
             ConvForwardReluTiled | DenseForwardReluTiled => "forward_relu",
             DenseForwardSingleTiled => "forward_single",
+            ConvForwardBlockTiled => "forward_block",
             DenseForwardReluSingleTiled => "forward_relu_single",
             ConvBackwardInput | DenseBackwardInput => "backward_input",
             DenseBackwardInputRelu => "backward_input_relu",
-            ReluBackward | PoolBackward => "backward",
+            ReluBackward | PoolBackward | FusedBackward => "backward",
             Softmax | Normalise | ValueRange => "main",
             CamChannelWeights => "channel_weights",
             CamWeightedMap => "weighted_map",
@@ -133,6 +142,7 @@ impl Kernel {
             ConvForward => "conv2d.forward",
             ConvForwardTiled => "conv2d.forward_tiled",
             ConvForwardReluTiled => "conv2d.forward_relu_tiled",
+            ConvForwardBlockTiled => "conv2d.forward_block_tiled",
             ConvBackwardInput => "conv2d.backward_input",
             ReluForward => "relu.forward",
             ReluBackward => "relu.backward",
@@ -151,6 +161,8 @@ impl Kernel {
             CamUpsample => "grad_cam.upsample",
             Normalise => "normalise.main",
             ValueRange => "value_range.main",
+            FusedForward => "fused.forward",
+            FusedBackward => "fused.backward",
         }
     }
 
@@ -159,9 +171,12 @@ impl Kernel {
         use Kernel::*;
         use Resource::*;
         match self {
+            // Every tiled conv entry shares conv_tile, whose block epilogue (statically
+            // part of all of them) writes range partials.
+            ConvForwardTiled | ConvForwardReluTiled | ConvForwardBlockTiled => {
+                &[Params, Weights, Activations, Ranges]
+            }
             ConvForward
-            | ConvForwardTiled
-            | ConvForwardReluTiled
             | DenseForward
             | DenseForwardTiled
             | DenseForwardReluTiled
@@ -184,6 +199,18 @@ impl Kernel {
             CamWeightedMap => &[Params, Activations, Cam],
             CamUpsample | Normalise => &[Params, Cam],
             ValueRange => &[Activations, Ranges, RangeTable],
+            FusedForward => &[
+                Params,
+                Weights,
+                Activations,
+                Gradients,
+                Probabilities,
+                Predicted,
+                Targets,
+                Request,
+                Ranges,
+            ],
+            FusedBackward => &[Params, Weights, Activations, Gradients, Cam],
         }
     }
 }
@@ -196,22 +223,79 @@ pub struct Pipelines {
     pipelines: Vec<Option<wgpu::ComputePipeline>>,
 }
 
+/// The uniform structs every compute shader shares (`shaders/params.wgsl`): declared once,
+/// put in front of each family's file before naga parses it.
+pub const SHADER_PRELUDE: &str = include_str!("../../shaders/params.wgsl");
+
 impl Family {
-    fn module(self, device: &wgpu::Device) -> wgpu::ShaderModule {
-        let source = match self {
-            Family::Conv2d => wgpu::include_wgsl!("../../shaders/conv2d.wgsl"),
-            Family::Conv2dTiled => wgpu::include_wgsl!("../../shaders/conv2d_tiled.wgsl"),
-            Family::Relu => wgpu::include_wgsl!("../../shaders/relu.wgsl"),
-            Family::MaxPool2d => wgpu::include_wgsl!("../../shaders/maxpool2d.wgsl"),
-            Family::Dense => wgpu::include_wgsl!("../../shaders/dense.wgsl"),
-            Family::DenseTiled => wgpu::include_wgsl!("../../shaders/dense_tiled.wgsl"),
-            Family::Softmax => wgpu::include_wgsl!("../../shaders/softmax.wgsl"),
-            Family::GradCam => wgpu::include_wgsl!("../../shaders/grad_cam.wgsl"),
-            Family::Normalise => wgpu::include_wgsl!("../../shaders/normalise.wgsl"),
-            Family::ValueRange => wgpu::include_wgsl!("../../shaders/value_range.wgsl"),
-        };
-        device.create_shader_module(source)
+    const ALL: [Family; 11] = [
+        Family::Conv2d,
+        Family::Conv2dTiled,
+        Family::Relu,
+        Family::MaxPool2d,
+        Family::Dense,
+        Family::DenseTiled,
+        Family::Softmax,
+        Family::GradCam,
+        Family::Normalise,
+        Family::ValueRange,
+        Family::Fused,
+    ];
+
+    /// The file under `shaders/` and its text.
+    fn file(self) -> (&'static str, &'static str) {
+        match self {
+            Family::Conv2d => ("conv2d.wgsl", include_str!("../../shaders/conv2d.wgsl")),
+            Family::Conv2dTiled => (
+                "conv2d_tiled.wgsl",
+                include_str!("../../shaders/conv2d_tiled.wgsl"),
+            ),
+            Family::Relu => ("relu.wgsl", include_str!("../../shaders/relu.wgsl")),
+            Family::MaxPool2d => (
+                "maxpool2d.wgsl",
+                include_str!("../../shaders/maxpool2d.wgsl"),
+            ),
+            Family::Dense => ("dense.wgsl", include_str!("../../shaders/dense.wgsl")),
+            Family::DenseTiled => (
+                "dense_tiled.wgsl",
+                include_str!("../../shaders/dense_tiled.wgsl"),
+            ),
+            Family::Softmax => ("softmax.wgsl", include_str!("../../shaders/softmax.wgsl")),
+            Family::GradCam => ("grad_cam.wgsl", include_str!("../../shaders/grad_cam.wgsl")),
+            Family::Normalise => (
+                "normalise.wgsl",
+                include_str!("../../shaders/normalise.wgsl"),
+            ),
+            Family::ValueRange => (
+                "value_range.wgsl",
+                include_str!("../../shaders/value_range.wgsl"),
+            ),
+            Family::Fused => ("fused.wgsl", include_str!("../../shaders/fused.wgsl")),
+        }
     }
+
+    fn module(self, device: &wgpu::Device) -> wgpu::ShaderModule {
+        let (name, _) = self.file();
+        device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(shader_source(self).into()),
+        })
+    }
+}
+
+/// The prelude followed by the family's file: exactly what the device compiles.
+fn shader_source(family: Family) -> String {
+    let (_, text) = family.file();
+    format!("{SHADER_PRELUDE}\n{text}")
+}
+
+/// Every compute shader of the network as the device compiles it, `(file name, source)`,
+/// so tests can validate the concatenated sources without a device.
+pub fn compute_shader_sources() -> Vec<(&'static str, String)> {
+    Family::ALL
+        .iter()
+        .map(|&family| (family.file().0, shader_source(family)))
+        .collect()
 }
 
 impl Pipelines {

@@ -6,16 +6,18 @@
 use super::GpuError;
 use super::arena::{ArenaLayout, CamLayout};
 use super::kernel_choice::{
-    CONV_OC_BLOCK, CONV_TILE, DENSE_IMAGES, DENSE_K_CHUNK, DENSE_OUTPUTS, KernelVariant,
-    conv_chunk_channels,
+    CONV_OC_BLOCK, CONV_TILE, DENSE_IMAGES, DENSE_K_CHUNK, KernelVariant, conv_chunk_channels,
 };
-use super::limits::LLVMPIPE_LOOP_LIMIT;
+use super::layer_plan::{
+    PlanInputs, backward_layers, cam_steps, forward_layers, layer_uniforms, range_table,
+    softmax_head, value_range_pass,
+};
 use super::params::{
-    CamParams, ConvParams, DenseParams, EltwiseParams, NormaliseParams, PoolParams, RangeEntry,
+    CamParams, ConvParams, DenseParams, FusedParams, NormaliseParams, PoolParams, RangeEntry,
     SoftmaxParams,
 };
 use super::pipelines::Kernel;
-use crate::model::{LayerOp, Model, Shape};
+use crate::model::Model;
 
 /// Threads per workgroup in every shader.
 pub const WORKGROUP: u32 = 64;
@@ -36,7 +38,12 @@ pub struct Step {
 }
 
 impl Step {
-    fn new<P: bytemuck::Pod>(kernel: Kernel, layer: &str, params: &P, groups: u32) -> Step {
+    pub(super) fn new<P: bytemuck::Pod>(
+        kernel: Kernel,
+        layer: &str,
+        params: &P,
+        groups: u32,
+    ) -> Step {
         Step {
             kernel,
             label: format!("{layer} {}", kernel.name()),
@@ -46,7 +53,7 @@ impl Step {
         }
     }
 
-    fn per_images(mut self, images: u32) -> Step {
+    pub(super) fn per_images(mut self, images: u32) -> Step {
         self.images_per_group = images;
         self
     }
@@ -56,8 +63,10 @@ impl Step {
     /// Upper bound of the loop iterations of one invocation, from the shader's loops
     /// (see [`KernelPlan::loop_iterations`]); reductions count their log2 steps.
     fn loop_iterations(&self) -> u64 {
+        // The struct at the start of the uniform (the tiled conv's ConvBlockParams starts
+        // with its ConvParams).
         fn read<P: bytemuck::Pod>(bytes: &[u8]) -> P {
-            bytemuck::pod_read_unaligned(bytes)
+            bytemuck::pod_read_unaligned(&bytes[..size_of::<P>()])
         }
         let square_plus = |k: u64| k * (1 + k);
         match self.kernel {
@@ -68,6 +77,11 @@ impl Step {
             Kernel::ConvForwardTiled | Kernel::ConvForwardReluTiled => {
                 let p: ConvParams = read(&self.params);
                 conv_tiled_loops(&p).unwrap_or(u64::MAX)
+            }
+            Kernel::ConvForwardBlockTiled => {
+                // The tiled conv, then the pool of 8 channels × 4 pixels and the reduction.
+                let p: ConvParams = read(&self.params);
+                conv_tiled_loops(&p).map_or(u64::MAX, |l| l + 8 * 5 + 6)
             }
             Kernel::ConvBackwardInput => {
                 let p: ConvParams = read(&self.params);
@@ -117,6 +131,9 @@ impl Step {
             }
             Kernel::ReluForward | Kernel::ReluBackward | Kernel::CamUpsample => 0,
             Kernel::ValueRange => 0, // needs the range table: see KernelPlan
+            Kernel::FusedForward | Kernel::FusedBackward => {
+                super::fused_plan::walk_loops(self.kernel, &read::<FusedParams>(&self.params))
+            }
         }
     }
 }
@@ -124,7 +141,7 @@ impl Step {
 /// Loop iterations of one invocation of `conv2d_tiled.wgsl` (`None`: the layer does not
 /// fit it): per round of `chunk` input channels, the outer loop, staging the input patches
 /// and the weights (64 invocations share each), and the taps of every staged channel.
-fn conv_tiled_loops(p: &ConvParams) -> Option<u64> {
+pub(super) fn conv_tiled_loops(p: &ConvParams) -> Option<u64> {
     let chunk = u64::from(conv_chunk_channels(p.in_channels, p.kernel, p.stride)?);
     let side = u64::from(CONV_TILE - 1) * u64::from(p.stride) + u64::from(p.kernel);
     let taps = u64::from(p.kernel) * u64::from(p.kernel);
@@ -147,7 +164,7 @@ fn conv_tiled_loops(p: &ConvParams) -> Option<u64> {
 /// `images` images: per round of `K_CHUNK` inputs, the outer loop, staging (`images`
 /// values per input, 64 invocations) and per input the loop over the images; then the
 /// store loop.
-fn dense_tiled_loops(in_features: u32, images: u32) -> u64 {
+pub(super) fn dense_tiled_loops(in_features: u32, images: u32) -> u64 {
     let rounds = u64::from(in_features.div_ceil(DENSE_K_CHUNK));
     let staging = u64::from((DENSE_K_CHUNK * images).div_ceil(WORKGROUP));
     let per_round = 1 + staging + u64::from(DENSE_K_CHUNK) * (1 + u64::from(images));
@@ -159,370 +176,98 @@ fn dense_tiled_loops(in_features: u32, images: u32) -> u64 {
 pub struct KernelPlan {
     /// Which kernels the plan uses where there is a choice.
     pub variant: KernelVariant,
-    /// Forward launches in layer order; flatten layers have none (their output aliases),
-    /// nor does a ReLU that the tiled conv or dense kernel before it writes.
+    /// Forward launches in order, softmax (argmax, Grad-CAM target and gradient seed)
+    /// last. Flatten layers have none (their output aliases), nor does a ReLU that the
+    /// kernel before it writes; a fused walk covers many layers at once.
     pub forward: Vec<Step>,
-    /// `backward[i]`: input gradient of layer `i`. `None` for flatten (which aliases), and
-    /// for a ReLU whose input gradient the dense layer after it writes
-    /// (`dense.backward_input_relu`; never when the ReLU's output is a Grad-CAM target, so
-    /// a backward pass that stops there records exactly its own layers).
-    pub backward: Vec<Option<Step>>,
-    pub softmax: Step,
-    /// Per conv block: channel weights, weighted map, normalise it, upsample, normalise.
-    pub cam: Vec<Vec<Step>>,
-    pub value_ranges: Step,
-    /// Every weight and bias, packed in layer order.
+    /// Per conv block: every launch from the logits down to the block's output, then the
+    /// block's Grad-CAM.
+    pub backward: Vec<Vec<Step>>,
+    /// The separate value-range pass; `None` when the forward launches reduce every
+    /// activation's range where they write it (the fused walks).
+    pub value_ranges: Option<Step>,
+    /// Every weight and bias in layer order, each tensor starting on a multiple of 4
+    /// floats (zeros in between).
     pub weights: Vec<f32>,
     /// Per activation: its region and floats per image, for the value-range kernel.
     pub range_table: Vec<RangeEntry>,
+    /// Floats past the ranges in the value-range buffer where conv block kernels leave
+    /// their per-workgroup partials for the forward walk to reduce.
+    pub range_partials: u64,
 }
 
-fn to_u32(value: impl TryInto<u32> + Copy + std::fmt::Display) -> Result<u32, GpuError> {
+pub(super) fn to_u32(value: impl TryInto<u32> + Copy + std::fmt::Display) -> Result<u32, GpuError> {
     value.try_into().map_err(|_| {
         GpuError::ModelTooLarge(format!("{value} does not fit the shaders' 32-bit indices"))
     })
 }
 
-fn groups_for(elements: usize) -> Result<u32, GpuError> {
+pub(super) fn groups_for(elements: usize) -> Result<u32, GpuError> {
     to_u32(elements.div_ceil(WORKGROUP as usize))
 }
 
-fn map_dims(shape: Shape) -> (usize, usize, usize) {
-    match shape {
-        Shape::Map {
-            channels,
-            height,
-            width,
-        } => (channels, height, width),
-        Shape::Vector { len } => (len, 1, 1),
-    }
-}
-
 impl KernelPlan {
-    /// The plan of `model` over `arena`, with the conv and dense kernels `variant` asks
-    /// for (see `kernel_choice`).
+    /// The plan of `model` over `arena`, with the kernels `variant` asks for (see
+    /// `kernel_choice`): the fused walks where the variant fuses, else a kernel per layer.
+    /// Either way in named stages: forward, softmax head, backward per block, Grad-CAM,
+    /// value ranges.
     pub fn new(
         model: &Model,
         arena: &ArenaLayout,
         cam: &CamLayout,
         variant: KernelVariant,
     ) -> Result<Self, GpuError> {
-        let mut weights: Vec<f32> = Vec::with_capacity(model.parameter_count());
-        let mut forward = Vec::new();
-        let mut backward: Vec<Option<Step>> = Vec::new();
-        // Activations Grad-CAM may stop at: a fused backward step must not cross them.
-        let targets: Vec<usize> = model
-            .conv_blocks()
-            .iter()
-            .map(|b| b.output_layer + 1)
-            .collect();
-        let tiled = variant.prefers_tiled();
-        // Set when the previous layer's kernel also wrote this ReLU's output.
-        let mut relu_fused = false;
-        for (i, layer) in model.layers.iter().enumerate() {
-            let (input, output) = (&arena.slots[i], &arena.slots[i + 1]);
-            let name = layer.plan.name.as_str();
-            let (in_offset, out_offset) = (to_u32(input.offset)?, to_u32(output.offset)?);
-            let (in_len, out_len) = (to_u32(input.len)?, to_u32(output.len)?);
-            // The ReLU right after this layer, if any: the tiled kernels write its output too.
-            let next_relu = match model.layers.get(i + 1) {
-                Some(next) if tiled && next.plan.op == LayerOp::Relu => Some(&arena.slots[i + 2]),
-                _ => None,
-            };
-            // Packs this layer's parameters; returns (weight offset, bias offset).
-            let mut pack = || -> Result<(u32, u32), GpuError> {
-                let p = layer.params.as_ref().ok_or_else(|| {
-                    GpuError::ModelTooLarge(format!("layer `{name}` has no parameters"))
-                })?;
-                let w = to_u32(weights.len())?;
-                weights.extend_from_slice(&p.weight);
-                let b = to_u32(weights.len())?;
-                weights.extend_from_slice(&p.bias);
-                Ok((w, b))
-            };
-            let fuses_relu = std::mem::take(&mut relu_fused);
-            let (f, b) = match layer.plan.op {
-                LayerOp::Conv2d(g) => {
-                    let (weight_offset, bias_offset) = pack()?;
-                    let (_, ih, iw) = map_dims(layer.plan.input);
-                    let (_, oh, ow) = map_dims(layer.plan.output);
-                    let mut params = ConvParams {
-                        in_offset,
-                        out_offset,
-                        in_len,
-                        out_len,
-                        in_channels: to_u32(g.in_channels)?,
-                        in_height: to_u32(ih)?,
-                        in_width: to_u32(iw)?,
-                        out_channels: to_u32(g.out_channels)?,
-                        out_height: to_u32(oh)?,
-                        out_width: to_u32(ow)?,
-                        kernel: to_u32(g.kernel)?,
-                        stride: to_u32(g.stride)?,
-                        padding: to_u32(g.padding)?,
-                        weight_offset,
-                        bias_offset,
-                        relu_offset: 0,
-                    };
-                    let backward = Step::new(
-                        Kernel::ConvBackwardInput,
-                        name,
-                        &params,
-                        groups_for(input.len)?,
-                    );
-                    // Tiled where the layer fits the workgroup arrays and stays inside
-                    // llvmpipe's loop limit (the direct kernel is refused past it anyway).
-                    let fits = tiled
-                        && conv_tiled_loops(&params).is_some_and(|l| l <= LLVMPIPE_LOOP_LIMIT);
-                    let forward = if fits {
-                        let tiles = params.out_height.div_ceil(CONV_TILE)
-                            * params.out_width.div_ceil(CONV_TILE);
-                        let groups = tiles
-                            .checked_mul(params.out_channels.div_ceil(CONV_OC_BLOCK))
-                            .ok_or_else(|| {
-                                GpuError::ModelTooLarge(format!("`{name}` has too many tiles"))
-                            })?;
-                        let kernel = match next_relu {
-                            Some(relu) => {
-                                params.relu_offset = to_u32(relu.offset)?;
-                                relu_fused = true;
-                                Kernel::ConvForwardReluTiled
-                            }
-                            None => Kernel::ConvForwardTiled,
-                        };
-                        Step::new(kernel, name, &params, groups)
-                    } else {
-                        Step::new(Kernel::ConvForward, name, &params, groups_for(output.len)?)
-                    };
-                    (Some(forward), Some(backward))
-                }
-                LayerOp::Relu => {
-                    let params = EltwiseParams {
-                        in_offset,
-                        out_offset,
-                        len: out_len,
-                        _pad: 0,
-                    };
-                    let groups = groups_for(output.len)?;
-                    (
-                        (!fuses_relu)
-                            .then(|| Step::new(Kernel::ReluForward, name, &params, groups)),
-                        Some(Step::new(Kernel::ReluBackward, name, &params, groups)),
-                    )
-                }
-                LayerOp::MaxPool2d { kernel, stride } => {
-                    let (c, ih, iw) = map_dims(layer.plan.input);
-                    let (_, oh, ow) = map_dims(layer.plan.output);
-                    let params = PoolParams {
-                        in_offset,
-                        out_offset,
-                        in_len,
-                        out_len,
-                        channels: to_u32(c)?,
-                        in_height: to_u32(ih)?,
-                        in_width: to_u32(iw)?,
-                        out_height: to_u32(oh)?,
-                        out_width: to_u32(ow)?,
-                        kernel: to_u32(kernel)?,
-                        stride: to_u32(stride)?,
-                        _pad: 0,
-                    };
-                    (
-                        Some(Step::new(
-                            Kernel::PoolForward,
-                            name,
-                            &params,
-                            groups_for(output.len)?,
-                        )),
-                        Some(Step::new(
-                            Kernel::PoolBackward,
-                            name,
-                            &params,
-                            groups_for(input.len)?,
-                        )),
-                    )
-                }
-                LayerOp::Flatten => (None, None),
-                LayerOp::Dense {
-                    in_features,
-                    out_features,
-                } => {
-                    let (weight_offset, bias_offset) = pack()?;
-                    let mut params = DenseParams {
-                        in_offset,
-                        out_offset,
-                        in_features: to_u32(in_features)?,
-                        out_features: to_u32(out_features)?,
-                        weight_offset,
-                        bias_offset,
-                        max_batch: arena.max_batch,
-                        relu_offset: 0,
-                    };
-                    // A network that only ever runs one image gets the one-image block: a
-                    // block of 8 would load 8 inputs per weight to use one.
-                    let images = if arena.max_batch == 1 {
-                        1
-                    } else {
-                        DENSE_IMAGES
-                    };
-                    // Auto keeps the direct kernel (a workgroup reduction per output) for
-                    // one-image networks: on lavapipe it beat the one-image tiled kernel
-                    // for fc1, 596 + 31 µs (with its separate ReLU) against 812 µs
-                    // (`cnnviz bench --only kernels --batches 1`, both variants).
-                    let dense_tiled = match variant {
-                        KernelVariant::Auto => arena.max_batch > 1,
-                        other => other.prefers_tiled(),
-                    };
-                    let fits = dense_tiled
-                        && dense_tiled_loops(params.in_features, images) <= LLVMPIPE_LOOP_LIMIT;
-                    let forward = if fits {
-                        // DENSE_OUTPUTS outputs × `images` images per workgroup.
-                        let groups = to_u32(out_features.div_ceil(DENSE_OUTPUTS as usize))?;
-                        let mut fused = params;
-                        let kernel = match (next_relu, images) {
-                            (Some(relu), _) => {
-                                fused.relu_offset = to_u32(relu.offset)?;
-                                relu_fused = true;
-                                if images == 1 {
-                                    Kernel::DenseForwardReluSingleTiled
-                                } else {
-                                    Kernel::DenseForwardReluTiled
-                                }
-                            }
-                            (None, 1) => Kernel::DenseForwardSingleTiled,
-                            (None, _) => Kernel::DenseForwardTiled,
-                        };
-                        Step::new(kernel, name, &fused, groups).per_images(images)
-                    } else {
-                        // One workgroup per output feature (a reduction over the inputs).
-                        Step::new(Kernel::DenseForward, name, &params, to_u32(out_features)?)
-                    };
-                    // The ReLU right before this layer: its backward rides along unless
-                    // its output is where Grad-CAM may stop.
-                    let relu_before = i
-                        .checked_sub(1)
-                        .filter(|&r| model.layers[r].plan.op == LayerOp::Relu)
-                        .filter(|_| tiled && !targets.contains(&i));
-                    let backward = match relu_before {
-                        Some(r) => {
-                            params.relu_offset = to_u32(arena.slots[r].offset)?;
-                            backward[r] = None;
-                            Step::new(
-                                Kernel::DenseBackwardInputRelu,
-                                name,
-                                &params,
-                                groups_for(in_features)?,
-                            )
-                        }
-                        None => Step::new(
-                            Kernel::DenseBackwardInput,
-                            name,
-                            &params,
-                            groups_for(in_features)?,
-                        ),
-                    };
-                    (Some(forward), Some(backward))
-                }
-            };
-            forward.extend(f);
-            backward.push(b);
-        }
-
-        let logits = arena.slots.last().expect("the input slot always exists");
-        let softmax = Step::new(
-            Kernel::Softmax,
-            "logits",
-            &SoftmaxParams {
-                logits_offset: to_u32(logits.offset)?,
-                classes: to_u32(model.num_classes())?,
-                _pad0: 0,
-                _pad1: 0,
-            },
-            1,
-        );
-
-        let input = model.architecture.input;
-        let mut cam_steps = Vec::new();
-        for block in model.conv_blocks() {
-            let target = &arena.slots[block.output_layer + 1];
-            let params = CamParams {
-                act_offset: to_u32(target.offset)?,
-                act_len: to_u32(target.len)?,
-                channels: to_u32(block.channels)?,
-                height: to_u32(block.height)?,
-                width: to_u32(block.width)?,
-                out_height: to_u32(input.height)?,
-                out_width: to_u32(input.width)?,
-                weights_offset: to_u32(cam.channel_weights.offset)?,
-                weights_stride: to_u32(cam.channel_weights.stride)?,
-                raw_offset: to_u32(cam.raw.offset)?,
-                raw_stride: to_u32(cam.raw.stride)?,
-                low_offset: to_u32(cam.low_res.offset)?,
-                low_stride: to_u32(cam.low_res.stride)?,
-                heat_offset: to_u32(cam.heatmap.offset)?,
-                heat_stride: to_u32(cam.heatmap.stride)?,
-                _pad: 0,
-            };
-            let name = block.name.as_str();
-            let plane = block.height * block.width;
-            let heat = input.height * input.width;
-            let to_low_res = NormaliseParams {
-                src_offset: params.raw_offset,
-                src_stride: params.raw_stride,
-                dst_offset: params.low_offset,
-                dst_stride: params.low_stride,
-                len: to_u32(plane)?,
-                ..Default::default()
-            };
-            let heatmap_in_place = NormaliseParams {
-                src_offset: params.heat_offset,
-                src_stride: params.heat_stride,
-                dst_offset: params.heat_offset,
-                dst_stride: params.heat_stride,
-                len: to_u32(heat)?,
-                ..Default::default()
-            };
-            cam_steps.push(vec![
-                Step::new(
-                    Kernel::CamChannelWeights,
-                    name,
-                    &params,
-                    to_u32(block.channels)?,
-                ),
-                Step::new(Kernel::CamWeightedMap, name, &params, groups_for(plane)?),
-                Step::new(Kernel::Normalise, name, &to_low_res, 1),
-                Step::new(Kernel::CamUpsample, name, &params, groups_for(heat)?),
-                Step::new(Kernel::Normalise, name, &heatmap_in_place, 1),
-            ]);
-        }
-
-        let range_table = arena
-            .slots
-            .iter()
-            .map(|s| {
-                Ok(RangeEntry {
-                    offset: to_u32(s.offset)?,
-                    len: to_u32(s.len)?,
-                })
-            })
-            .collect::<Result<Vec<_>, GpuError>>()?;
-        let value_ranges = Step {
-            kernel: Kernel::ValueRange,
-            label: format!("activations {}", Kernel::ValueRange.name()),
-            params: Vec::new(),
-            groups: to_u32(range_table.len())?,
-            images_per_group: 1,
+        let (uniforms, weights) = layer_uniforms(model, arena)?;
+        let inputs = PlanInputs {
+            model,
+            arena,
+            cam,
+            variant,
+            uniforms,
         };
-
+        let range_table = range_table(arena)?;
+        let blocks = model.conv_blocks();
+        let mut range_partials = 0;
+        let (forward, backward, value_ranges) = if variant.fuses(arena.max_batch) {
+            let walks = super::fused_plan::forward_walks(&inputs)?;
+            let (forward, ranges_reduced) = (walks.steps, walks.ranges_reduced);
+            range_partials = walks.partial_floats;
+            let backward = (0..blocks.len())
+                .map(|b| super::fused_plan::backward_walks(&inputs, b))
+                .collect::<Result<_, _>>()?;
+            let ranges = (!ranges_reduced)
+                .then(|| value_range_pass(&range_table))
+                .transpose()?;
+            (forward, backward, ranges)
+        } else {
+            let mut forward = forward_layers(&inputs)?;
+            forward.push(softmax_head(&inputs)?);
+            let per_layer = backward_layers(&inputs)?;
+            let backward = blocks
+                .iter()
+                .enumerate()
+                .map(|(b, block)| {
+                    // Layers L-1 … output_layer + 1, from the logits down; flatten has none.
+                    let mut steps: Vec<Step> = per_layer[block.output_layer + 1..]
+                        .iter()
+                        .rev()
+                        .flatten()
+                        .cloned()
+                        .collect();
+                    steps.extend(cam_steps(&inputs, b)?);
+                    Ok(steps)
+                })
+                .collect::<Result<_, GpuError>>()?;
+            (forward, backward, Some(value_range_pass(&range_table)?))
+        };
         Ok(KernelPlan {
             variant,
             forward,
             backward,
-            softmax,
-            cam: cam_steps,
             value_ranges,
             weights,
             range_table,
+            range_partials,
         })
     }
 
@@ -543,27 +288,34 @@ impl KernelPlan {
             .collect()
     }
 
-    /// Every step once: forward, backward, softmax, Grad-CAM per block, value ranges.
+    /// Every step once: forward, backward and Grad-CAM per block, value ranges.
     pub fn steps(&self) -> Vec<&Step> {
         self.forward
             .iter()
             .chain(self.backward.iter().flatten())
-            .chain(std::iter::once(&self.softmax))
-            .chain(self.cam.iter().flatten())
-            .chain(std::iter::once(&self.value_ranges))
+            .chain(self.value_ranges.iter())
             .collect()
     }
 
-    /// The most launches one inference records (all layers back to the first block).
+    /// The most launches one inference records (forward, the longest backward, ranges).
     pub fn max_steps(&self) -> usize {
-        let cam = self.cam.iter().map(Vec::len).max().unwrap_or(0);
-        self.forward.len() + 1 + self.backward.iter().flatten().count() + cam + 1
+        let backward = self.backward.iter().map(Vec::len).max().unwrap_or(0);
+        self.forward.len() + backward + usize::from(self.value_ranges.is_some())
+    }
+
+    /// Launches of the default interactive inference (Grad-CAM at the last block, value
+    /// ranges): what the window records per input.
+    pub fn interactive_dispatches(&self) -> usize {
+        let backward = self.backward.last().map_or(0, Vec::len);
+        self.forward.len() + backward + usize::from(self.value_ranges.is_some())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::limits::LLVMPIPE_LOOP_LIMIT;
     use super::*;
+    use crate::model::LayerOp;
     use crate::model::Model;
     use crate::model::train::default_architecture;
 
@@ -571,26 +323,43 @@ mod tests {
         Model::filled(default_architecture(), || 0.0).expect("zero parameters fit")
     }
 
+    fn plan(max_batch: u32, variant: KernelVariant) -> (Model, KernelPlan) {
+        let model = zero_model();
+        let arena = ArenaLayout::new(&model, max_batch);
+        let cam = CamLayout::new(&model, max_batch);
+        let plan = KernelPlan::new(&model, &arena, &cam, variant).expect("plan");
+        (model, plan)
+    }
+
+    fn labels(steps: &[Step]) -> Vec<&str> {
+        steps.iter().map(|s| s.label.as_str()).collect()
+    }
+
     #[test]
     fn the_plan_follows_the_layer_table() {
-        let model = zero_model();
-        let arena = ArenaLayout::new(&model, 4);
-        let cam = CamLayout::new(&model, 4);
-        let plan = KernelPlan::new(&model, &arena, &cam, KernelVariant::Direct).expect("plan");
+        let (model, plan) = plan(4, KernelVariant::Direct);
         let layers = model.layers.len();
         let flattens = model
             .layers
             .iter()
             .filter(|l| l.plan.op == LayerOp::Flatten)
             .count();
-        assert_eq!(plan.forward.len(), layers - flattens);
-        assert_eq!(plan.backward.len(), layers);
-        assert_eq!(
-            plan.backward.iter().filter(|b| b.is_none()).count(),
-            flattens
-        );
-        assert_eq!(plan.cam.len(), model.conv_blocks().len());
-        assert_eq!(plan.weights.len(), model.parameter_count());
+        // A launch per layer but flatten, then softmax.
+        assert_eq!(plan.forward.len(), layers - flattens + 1);
+        assert_eq!(plan.forward.last().map(|s| s.kernel), Some(Kernel::Softmax));
+        assert_eq!(plan.backward.len(), model.conv_blocks().len());
+        // Block 0 (relu1's output): every layer after relu1 but flatten, then five CAM steps.
+        let block0 = model.conv_blocks()[0].output_layer;
+        let below = model.layers[block0 + 1..]
+            .iter()
+            .filter(|l| l.plan.op != LayerOp::Flatten)
+            .count();
+        assert_eq!(plan.backward[0].len(), below + 5);
+        assert_eq!(plan.backward[0][0].label, "fc2 dense.backward_input");
+        assert!(plan.value_ranges.is_some());
+        // Every tensor, each padded to start on a multiple of 4 floats.
+        assert!(plan.weights.len() >= model.parameter_count());
+        assert!(plan.weights.len() < model.parameter_count() + 4 * 2 * layers);
         assert_eq!(plan.range_table.len(), layers + 1);
         assert_eq!(plan.forward[0].label, "conv1 conv2d.forward");
         // conv1 writes 16×28×28 floats per image: 196 workgroups of 64.
@@ -605,20 +374,16 @@ mod tests {
             .max_by_key(|&(_, loops)| loops)
             .expect("steps");
         assert!(loops < 65_535 / 8, "{label}: {loops}");
-        for step in plan.forward.iter().chain(plan.backward.iter().flatten()) {
+        for step in plan.steps() {
             assert_eq!(step.params.len() % 16, 0, "{}", step.label);
         }
     }
 
     #[test]
     fn the_tiled_plan_fuses_relus_and_tiles_the_batch() {
-        let model = zero_model();
-        let arena = ArenaLayout::new(&model, 20);
-        let cam = CamLayout::new(&model, 20);
-        let plan = KernelPlan::new(&model, &arena, &cam, KernelVariant::Tiled).expect("plan");
-        let labels: Vec<&str> = plan.forward.iter().map(|s| s.label.as_str()).collect();
+        let (model, plan) = plan(20, KernelVariant::Tiled);
         assert_eq!(
-            labels,
+            labels(&plan.forward),
             [
                 "conv1 conv2d.forward_relu_tiled",
                 "pool1 maxpool2d.forward",
@@ -626,6 +391,7 @@ mod tests {
                 "pool2 maxpool2d.forward",
                 "fc1 dense.forward_relu_tiled",
                 "fc2 dense.forward_tiled",
+                "logits softmax.main",
             ]
         );
         // conv1: 28×28 outputs in 16×16 tiles (2 × 2), 16 channels in two blocks of 8.
@@ -636,16 +402,17 @@ mod tests {
         assert_eq!((fc1.groups, fc1.images_per_group), (1, DENSE_IMAGES));
         assert_eq!(plan.forward[0].images_per_group, 1);
         // fc2's backward writes relu3's input gradient too; relu3 has no step of its own.
-        let backward: Vec<Option<&str>> = plan
-            .backward
-            .iter()
-            .map(|s| s.as_ref().map(|s| s.label.as_str()))
-            .collect();
-        let layers = model.layers.len();
-        assert_eq!(backward[layers - 1], Some("fc2 dense.backward_input_relu"));
-        assert_eq!(backward[layers - 2], None);
         // relu2's output is a Grad-CAM target: fc1 … pool2 stop there, relu2 keeps its own.
-        assert!(backward.contains(&Some("relu2 relu.backward")));
+        let last = model.conv_blocks().len() - 1;
+        assert_eq!(
+            labels(&plan.backward[last])[..3],
+            [
+                "fc2 dense.backward_input_relu",
+                "fc1 dense.backward_input",
+                "pool2 maxpool2d.backward",
+            ]
+        );
+        assert!(labels(&plan.backward[0]).contains(&"relu2 relu.backward"));
         // Inside llvmpipe's loop limit with room to spare (the count is an upper bound: it
         // counts fc1's constant eight-image loop, which the driver unrolls).
         for (label, loops) in plan.loop_iterations() {
@@ -654,6 +421,45 @@ mod tests {
         for step in plan.steps() {
             assert_eq!(step.params.len() % 16, 0, "{}", step.label);
         }
+    }
+
+    #[test]
+    fn a_one_image_network_runs_conv_blocks_and_walks() {
+        let (model, plan) = plan(1, KernelVariant::Auto);
+        // conv + ReLU + 2×2 pool per block kernel; one walk for the value ranges (from the
+        // blocks' partials), the dense head and softmax.
+        assert_eq!(
+            labels(&plan.forward),
+            [
+                "conv1 conv2d.forward_block_tiled",
+                "conv2 conv2d.forward_block_tiled",
+                "input..logits fused.forward",
+            ]
+        );
+        // Every activation's range is reduced: no separate pass.
+        assert!(plan.value_ranges.is_none());
+        // Partials: 8 workgroups for conv1, 4 for conv2, 6 floats each.
+        assert_eq!(plan.range_partials, (8 + 4) * 6);
+        for backward in &plan.backward {
+            assert_eq!(backward.len(), 1);
+            assert_eq!(backward[0].kernel, Kernel::FusedBackward);
+        }
+        assert_eq!(plan.interactive_dispatches(), 4);
+        assert_eq!(plan.max_steps(), 4);
+        // The fully fused variant: one forward walk, one backward walk.
+        let (_, fused) = plan_of(&model, KernelVariant::Fused);
+        assert_eq!(labels(&fused.forward), ["input..logits fused.forward"]);
+        assert_eq!(fused.interactive_dispatches(), 2);
+        for (label, loops) in fused.loop_iterations() {
+            assert!(loops <= LLVMPIPE_LOOP_LIMIT, "{label}: {loops}");
+        }
+    }
+
+    fn plan_of(model: &Model, variant: KernelVariant) -> (ArenaLayout, KernelPlan) {
+        let arena = ArenaLayout::new(model, 1);
+        let cam = CamLayout::new(model, 1);
+        let plan = KernelPlan::new(model, &arena, &cam, variant).expect("plan");
+        (arena, plan)
     }
 
     #[test]

@@ -1,0 +1,109 @@
+// The uniform structs of the compute shaders, declared once. The pipeline loader
+// (src/gpu/pipelines.rs) puts this file in front of every compute shader of the network
+// before naga parses it, so a kernel file uses these structs without declaring them.
+// Rust twins: src/gpu/params.rs, checked field by field (name and offset) by
+// tests/shader_validation.rs. All fields are u32 (no hidden padding); every struct is a
+// multiple of 16 bytes, as uniform layout rounds it. Offsets and lengths count f32s.
+
+struct ConvParams {
+    in_offset: u32,     // first float of the input activation's region
+    out_offset: u32,    // first float of the output activation's region
+    in_len: u32,        // floats per image of the input (in_channels * in_height * in_width)
+    out_len: u32,       // floats per image of the output
+    in_channels: u32,
+    in_height: u32,
+    in_width: u32,
+    out_channels: u32,
+    out_height: u32,
+    out_width: u32,
+    kernel: u32,
+    stride: u32,
+    padding: u32,
+    weight_offset: u32, // first float of this layer's weights in the weight buffer
+    bias_offset: u32,   // first float of its biases
+    relu_offset: u32,   // the fused ReLU's output region (conv2d_tiled.wgsl's forward_relu only)
+}
+
+// conv2d_tiled.wgsl's uniform: a conv and what its `forward_block` entry writes after it.
+struct ConvBlockParams {
+    conv: ConvParams,
+    relu: u32,            // 1: the ReLU after the conv is written too (at conv.relu_offset)
+    pool_offset: u32,     // the fused 2×2 stride-2 max-pool's output region
+    pool_len: u32,        // its floats per image; 0: no pool fused
+    pool_height: u32,
+    pool_width: u32,
+    partials_offset: u32, // per image and workgroup, (min, max) of the conv, ReLU and pool
+                          // outputs it wrote (6 floats), in the value-range buffer
+    groups: u32,          // workgroups per image (partials per image)
+    _pad: u32,
+}
+
+struct DenseParams {
+    in_offset: u32,     // first float of the input activation's region
+    out_offset: u32,    // first float of the output activation's region
+    in_features: u32,
+    out_features: u32,
+    weight_offset: u32, // first float of the [out, in] weight matrix in the weight buffer
+    bias_offset: u32,
+    max_batch: u32,     // images each arena region holds (dense_tiled.wgsl only)
+    relu_offset: u32,   // dense_tiled.wgsl: forward_relu's output, backward_input_relu's input
+}
+
+struct EltwiseParams {
+    in_offset: u32,  // first float of the layer input's region
+    out_offset: u32, // first float of the layer output's region
+    len: u32,        // floats per image (input and output have the same shape)
+    _pad: u32,
+}
+
+struct PoolParams {
+    in_offset: u32,
+    out_offset: u32,
+    in_len: u32,   // floats per image of the input
+    out_len: u32,  // floats per image of the output
+    channels: u32,
+    in_height: u32,
+    in_width: u32,
+    out_height: u32,
+    out_width: u32,
+    kernel: u32,
+    stride: u32,
+    _pad: u32,
+}
+
+struct SoftmaxParams {
+    logits_offset: u32, // first float of the logits region (the last activation)
+    classes: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+struct CamParams {
+    act_offset: u32,     // first float of the target activation's region (both arenas)
+    act_len: u32,        // floats per image of it: channels * height * width
+    channels: u32,
+    height: u32,
+    width: u32,
+    out_height: u32,     // the input image's size, which the heatmap matches
+    out_width: u32,
+    weights_offset: u32, // CAM region of α
+    weights_stride: u32,
+    raw_offset: u32,     // CAM region of the raw map
+    raw_stride: u32,
+    low_offset: u32,     // CAM region of the normalised low-resolution map
+    low_stride: u32,
+    heat_offset: u32,    // CAM region of the input-resolution heatmap
+    heat_stride: u32,
+    _pad: u32,
+}
+
+struct NormaliseParams {
+    src_offset: u32,
+    src_stride: u32,
+    dst_offset: u32,
+    dst_stride: u32,
+    len: u32,        // floats per image to normalise
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
