@@ -22,6 +22,7 @@
 pub mod arena;
 mod buffers;
 mod context;
+mod conv_gemm;
 mod dispatch;
 mod error;
 pub mod kernel_choice;
@@ -34,11 +35,12 @@ mod probability_readback;
 mod readback;
 mod request;
 mod timer;
+pub mod tune;
 
 pub use arena::{ActivationSlot, ArenaLayout, CamLayout, CamRegion};
 pub use context::{GpuContext, describe_adapter};
 pub use error::GpuError;
-pub use kernel_choice::{KernelVariant, NetworkOptions};
+pub use kernel_choice::{KernelVariant, LayerChoices, LayerKernel, NetworkOptions};
 pub use limits::LLVMPIPE_LOOP_LIMIT;
 pub use network::GpuNetwork;
 pub use pipelines::Kernel;

@@ -45,6 +45,8 @@ pub enum Kernel {
     CamUpsample,
     Normalise,
     ValueRange,
+    ConvForwardGemm,
+    ConvForwardReluGemm,
 }
 
 /// Shader files, one per kernel family.
@@ -60,10 +62,11 @@ enum Family {
     GradCam,
     Normalise,
     ValueRange,
+    Conv2dGemm,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 23] = [
         Kernel::ConvForward,
         Kernel::ConvForwardTiled,
         Kernel::ConvForwardReluTiled,
@@ -85,6 +88,8 @@ impl Kernel {
         Kernel::CamUpsample,
         Kernel::Normalise,
         Kernel::ValueRange,
+        Kernel::ConvForwardGemm,
+        Kernel::ConvForwardReluGemm,
     ];
 
     fn family(self) -> Family {
@@ -104,6 +109,7 @@ impl Kernel {
             CamChannelWeights | CamWeightedMap | CamUpsample => Family::GradCam,
             Normalise => Family::Normalise,
             ValueRange => Family::ValueRange,
+            ConvForwardGemm | ConvForwardReluGemm => Family::Conv2dGemm,
         }
     }
 
@@ -112,8 +118,8 @@ impl Kernel {
         use Kernel::*;
         match self {
             ConvForward | ConvForwardTiled | ReluForward | PoolForward | DenseForward
-            | DenseForwardTiled => "forward",
-            ConvForwardReluTiled | DenseForwardReluTiled => "forward_relu",
+            | DenseForwardTiled | ConvForwardGemm => "forward",
+            ConvForwardReluTiled | DenseForwardReluTiled | ConvForwardReluGemm => "forward_relu",
             DenseForwardSingleTiled => "forward_single",
             DenseForwardReluSingleTiled => "forward_relu_single",
             ConvBackwardInput | DenseBackwardInput => "backward_input",
@@ -151,6 +157,8 @@ impl Kernel {
             CamUpsample => "grad_cam.upsample",
             Normalise => "normalise.main",
             ValueRange => "value_range.main",
+            ConvForwardGemm => "conv2d.forward_gemm",
+            ConvForwardReluGemm => "conv2d.forward_relu_gemm",
         }
     }
 
@@ -166,7 +174,9 @@ impl Kernel {
             | DenseForwardTiled
             | DenseForwardReluTiled
             | DenseForwardSingleTiled
-            | DenseForwardReluSingleTiled => &[Params, Weights, Activations],
+            | DenseForwardReluSingleTiled
+            | ConvForwardGemm
+            | ConvForwardReluGemm => &[Params, Weights, Activations],
             ConvBackwardInput | DenseBackwardInput => &[Params, Weights, Gradients],
             DenseBackwardInputRelu => &[Params, Weights, Activations, Gradients],
             ReluForward | PoolForward => &[Params, Activations],
@@ -209,6 +219,7 @@ impl Family {
             Family::GradCam => wgpu::include_wgsl!("../../shaders/grad_cam.wgsl"),
             Family::Normalise => wgpu::include_wgsl!("../../shaders/normalise.wgsl"),
             Family::ValueRange => wgpu::include_wgsl!("../../shaders/value_range.wgsl"),
+            Family::Conv2dGemm => wgpu::include_wgsl!("../../shaders/conv2d_gemm.wgsl"),
         };
         device.create_shader_module(source)
     }

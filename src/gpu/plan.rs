@@ -5,9 +5,10 @@
 
 use super::GpuError;
 use super::arena::{ArenaLayout, CamLayout};
+use super::conv_gemm;
 use super::kernel_choice::{
     CONV_OC_BLOCK, CONV_TILE, DENSE_IMAGES, DENSE_K_CHUNK, DENSE_OUTPUTS, KernelVariant,
-    conv_chunk_channels,
+    LayerKernel, conv_chunk_channels,
 };
 use super::limits::LLVMPIPE_LOOP_LIMIT;
 use super::params::{
@@ -68,6 +69,9 @@ impl Step {
             Kernel::ConvForwardTiled | Kernel::ConvForwardReluTiled => {
                 let p: ConvParams = read(&self.params);
                 conv_tiled_loops(&p).unwrap_or(u64::MAX)
+            }
+            Kernel::ConvForwardGemm | Kernel::ConvForwardReluGemm => {
+                conv_gemm::loop_iterations(&read(&self.params))
             }
             Kernel::ConvBackwardInput => {
                 let p: ConvParams = read(&self.params);
@@ -200,12 +204,25 @@ fn map_dims(shape: Shape) -> (usize, usize, usize) {
 
 impl KernelPlan {
     /// The plan of `model` over `arena`, with the conv and dense kernels `variant` asks
-    /// for (see `kernel_choice`).
+    /// for (see `kernel_choice`). Only tests build a plan without per-layer choices.
+    #[cfg(test)]
     pub fn new(
         model: &Model,
         arena: &ArenaLayout,
         cam: &CamLayout,
         variant: KernelVariant,
+    ) -> Result<Self, GpuError> {
+        Self::with_choices(model, arena, cam, variant, &[])
+    }
+
+    /// [`KernelPlan::new`] with a kernel chosen per layer (`choices[i]` for layer `i`, the
+    /// tuner's measured choice); layers without one follow `variant`.
+    pub fn with_choices(
+        model: &Model,
+        arena: &ArenaLayout,
+        cam: &CamLayout,
+        variant: KernelVariant,
+        choices: &[Option<LayerKernel>],
     ) -> Result<Self, GpuError> {
         let mut weights: Vec<f32> = Vec::with_capacity(model.parameter_count());
         let mut forward = Vec::new();
@@ -224,9 +241,12 @@ impl KernelPlan {
             let name = layer.plan.name.as_str();
             let (in_offset, out_offset) = (to_u32(input.offset)?, to_u32(output.offset)?);
             let (in_len, out_len) = (to_u32(input.len)?, to_u32(output.len)?);
+            // This layer's kernel where there is a choice (`None`: the variant's rule).
+            let choice = choices.get(i).copied().flatten().or(variant.layer_kernel());
+            let fusing = choice.map_or(tiled, |c| c != LayerKernel::Direct);
             // The ReLU right after this layer, if any: the tiled kernels write its output too.
             let next_relu = match model.layers.get(i + 1) {
-                Some(next) if tiled && next.plan.op == LayerOp::Relu => Some(&arena.slots[i + 2]),
+                Some(next) if fusing && next.plan.op == LayerOp::Relu => Some(&arena.slots[i + 2]),
                 _ => None,
             };
             // Packs this layer's parameters; returns (weight offset, bias offset).
@@ -272,9 +292,23 @@ impl KernelPlan {
                     );
                     // Tiled where the layer fits the workgroup arrays and stays inside
                     // llvmpipe's loop limit (the direct kernel is refused past it anyway).
-                    let fits = tiled
+                    let fits = fusing
                         && conv_tiled_loops(&params).is_some_and(|l| l <= LLVMPIPE_LOOP_LIMIT);
-                    let forward = if fits {
+                    let gemm = (choice == Some(LayerKernel::Gemm))
+                        .then(|| conv_gemm::gemm_params(&params, arena.max_batch))
+                        .flatten()
+                        .filter(|(p, _)| conv_gemm::loop_iterations(p) <= LLVMPIPE_LOOP_LIMIT);
+                    let forward = if let Some((mut gemm, groups)) = gemm {
+                        let kernel = match next_relu {
+                            Some(relu) => {
+                                gemm.conv.relu_offset = to_u32(relu.offset)?;
+                                relu_fused = true;
+                                Kernel::ConvForwardReluGemm
+                            }
+                            None => Kernel::ConvForwardGemm,
+                        };
+                        Step::new(kernel, name, &gemm, groups).per_images(gemm.images)
+                    } else if fits {
                         let tiles = params.out_height.div_ceil(CONV_TILE)
                             * params.out_width.div_ceil(CONV_TILE);
                         let groups = tiles
@@ -369,9 +403,10 @@ impl KernelPlan {
                     // one-image networks: on lavapipe it beat the one-image tiled kernel
                     // for fc1, 596 + 31 µs (with its separate ReLU) against 812 µs
                     // (`cnnviz bench --only kernels --batches 1`, both variants).
-                    let dense_tiled = match variant {
-                        KernelVariant::Auto => arena.max_batch > 1,
-                        other => other.prefers_tiled(),
+                    let dense_tiled = match (choice, variant) {
+                        (Some(c), _) => c != LayerKernel::Direct,
+                        (None, KernelVariant::Auto) => arena.max_batch > 1,
+                        (None, other) => other.prefers_tiled(),
                     };
                     let fits = dense_tiled
                         && dense_tiled_loops(params.in_features, images) <= LLVMPIPE_LOOP_LIMIT;
