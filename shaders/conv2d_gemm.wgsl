@@ -1,20 +1,27 @@
-// Conv2d forward as an implicit GEMM, for batches: M = output pixels of a block of
-// `images` images (flattened, so a 14 × 14 plane does not leave lanes idle at the edge
-// of a tile), N = output channels, K = in_channels · k². Each workgroup computes an
-// M_TILE × OC_BLOCK tile of C; each of its 64 invocations owns PIX pixels (64 apart, so
-// neighbouring lanes read neighbouring inputs) and all OC_BLOCK channels of those pixels
-// (PIX · OC_BLOCK / 4 vec4 accumulators). Weights are staged in workgroup memory a chunk
-// of input channels at a time, four output channels per vec4 at an index that is the
-// same for the whole workgroup; inputs are read straight from the arena (each is used by
-// OC_BLOCK multiply-adds), im2col-style, with padding as a select on a clamped index so
-// the tap loops have the same bounds in every invocation.
+// Conv2d forward as an implicit GEMM, for batches: M = output pixels (rows of PIX pixels
+// of one image), N = output channels, K = in_channels · k². Each workgroup of 8
+// invocations computes PIX pixels of one output row for 8 output channels: invocation i
+// owns output channel 8 · block + i and PIX accumulators (one per pixel, in registers),
+// so every weight it loads feeds PIX multiply-adds and every input feeds 8.
+//
+// Shaped for CPU drivers (llvmpipe runs 8 invocations as one SIMD vector of 256 bits):
+//   - a load at an address that is the same in every invocation of the workgroup is one
+//     scalar load and a broadcast, so the inputs (which all 8 output channels share) are
+//     read at uniform addresses: the pixels and taps depend only on the workgroup;
+//   - a load whose address differs per invocation is a loop over the lanes, except from a
+//     uniform buffer, where it is a branch-free gather; so the weights travel in the
+//     uniform itself (`w`, repacked on the host as [output channel][tap], padded to
+//     whole vec4s) and each invocation gathers one per tap;
+//   - 3 × 3 stride-1 layers (the common case) load each input row once per tap row into
+//     registers and reuse it for the three horizontal taps.
+// No workgroup memory, no barriers; padding is a select on a clamped (uniform) index.
 //
 // `forward_relu` also writes the ReLU of each output (the scene draws both activations).
 //
 // Arena indexing as in conv2d.wgsl (image n of a region starts at `offset + n * len`,
-// C, H, W inside an image). Dispatch: (groups_x, ceil(batch / images), groups_z), 64
-// threads; g = wg.x + wg.z * num_workgroups.x enumerates (pixel tile, output-channel
-// block) pairs, channel block fastest; wg.y is the block of images.
+// C, H, W inside an image). Dispatch: (groups_x, batch, groups_z), 8 threads;
+// g = wg.x + wg.z * num_workgroups.x enumerates (row segment, output-channel block)
+// pairs, channel block fastest; wg.y is the image.
 //
 // Rust twins of the constants and the struct: gpu::conv_gemm.
 
@@ -32,162 +39,174 @@ struct GemmParams {
     kernel: u32,
     stride: u32,
     padding: u32,
-    weight_offset: u32,
+    weight_offset: u32,  // unused: the weights are in `w`
     bias_offset: u32,
-    relu_offset: u32,  // first float of the fused ReLU's output region (forward_relu only)
-    max_batch: u32,    // images the arena holds: blocks past it are not written
-    images: u32,       // images per workgroup row (wg.y)
-    oc_blocks: u32,    // ceil(out_channels / OC_BLOCK)
+    relu_offset: u32,    // first float of the fused ReLU's output region (forward_relu only)
+    segments: u32,       // row segments per output row: ceil(out_width / PIX)
+    oc_blocks: u32,      // ceil(out_channels / LANES)
+    k_vec4s: u32,        // vec4s per output channel in `w`: ceil(in_channels · k² / 4)
     _pad: u32,
+    // Weights: float t of output channel oc is w[oc · k_vec4s + t / 4][t mod 4], t in
+    // PyTorch order (input channel, ky, kx); zeros past the last tap.
+    w: array<vec4<f32>, WEIGHT_VEC4S>,
 }
+
+const PIX: u32 = 14u;           // output pixels per invocation (one row segment)
+const LANES: u32 = 8u;            // output channels per workgroup: its invocations
+const WEIGHT_VEC4S: u32 = 4091u;  // the uniform is at most 64 KiB: 80 + 16 · 4091 bytes
 
 @group(0) @binding(0) var<uniform> p: GemmParams;
 @group(0) @binding(1) var<storage, read> weights: array<f32>;
 @group(0) @binding(2) var<storage, read_write> activations: array<f32>;
 
-const PIX: u32 = 2u;              // output pixels per invocation
-const M_TILE: u32 = 128u;         // output pixels per workgroup: 64 · PIX
-const OC_BLOCK: u32 = 16u;        // output channels per workgroup: four vec4s per pixel
-const WEIGHT_CAP: u32 = 1024u;    // vec4s of staged weights: chunk · k² taps · OC_BLOCK / 4
-
-// Weights of the chunk: entry (c · k² + tap) · 4 + q holds output channels
-// oc0 + 4q … oc0 + 4q + 3 of tap (c, tap); zeros past the last output channel.
-var<workgroup> weight_tile: array<vec4<f32>, WEIGHT_CAP>;
-
-fn weight_or_zero(oc: u32, ic: u32, tap: u32) -> f32 {
-    if oc >= p.out_channels {
-        return 0.0;
-    }
-    return weights[p.weight_offset + (oc * p.in_channels + ic) * p.kernel * p.kernel + tap];
+// Weight t of the output channel whose weights start at vec4 `base` (a gather from the
+// uniform: `base` differs per invocation).
+fn weight(base: u32, t: u32) -> f32 {
+    return p.w[base + t / 4u][t % 4u];
 }
 
-// Where one output pixel of the tile reads and writes.
-struct Pixel {
-    valid: bool,
-    image: u32,
-    pixel: u32,        // oy · out_width + ox
-    y0: i32,           // top row of its window (may be negative: padding)
-    x0: i32,
-    in_base: u32,      // first float of its image's input
+// The input at column x of the row starting at `row`, zero in the padding. Uniform.
+fn input_at(row: u32, x: i32) -> f32 {
+    let inside = x >= 0 && x < i32(p.in_width);
+    return select(0.0, activations[row + u32(clamp(x, 0, i32(p.in_width) - 1))], inside);
 }
 
-fn locate(m: u32, m_end: u32, first_image: u32) -> Pixel {
-    let plane = p.out_height * p.out_width;
-    var px: Pixel;
-    px.valid = m < m_end;
-    let mm = select(0u, m, px.valid);
-    px.image = first_image + mm / plane;
-    px.pixel = mm % plane;
-    let oy = px.pixel / p.out_width;
-    let ox = px.pixel % p.out_width;
-    px.y0 = i32(oy * p.stride) - i32(p.padding);
-    px.x0 = i32(ox * p.stride) - i32(p.padding);
-    px.in_base = p.in_offset + px.image * p.in_len;
-    return px;
-}
-
-// The input under tap (y, x) of a plane starting at `plane`, zero in the padding.
-fn input_at(plane: u32, y: i32, x: i32) -> f32 {
-    let inside = y >= 0 && y < i32(p.in_height) && x >= 0 && x < i32(p.in_width);
-    let cy = u32(clamp(y, 0, i32(p.in_height) - 1));
-    let cx = u32(clamp(x, 0, i32(p.in_width) - 1));
-    return select(0.0, activations[plane + cy * p.in_width + cx], inside);
-}
-
-fn store(px: Pixel, acc: vec4<f32>, oc: u32, relu: bool) {
-    let plane = p.out_height * p.out_width;
-    for (var q = 0u; q < 4u; q += 1u) {
-        let channel = oc + q;
-        if px.valid && channel < p.out_channels {
-            let value = acc[q] + weights[p.bias_offset + channel];
-            let at = px.image * p.out_len + channel * plane + px.pixel;
-            activations[p.out_offset + at] = value;
-            if relu {
-                activations[p.relu_offset + at] = max(value, 0.0);
-            }
+fn store(at: u32, oc: u32, x: u32, value: f32, relu: bool) {
+    if oc < p.out_channels && x < p.out_width {
+        let v = value + weights[p.bias_offset + oc];
+        activations[p.out_offset + at + x] = v;
+        if relu {
+            activations[p.relu_offset + at + x] = max(v, 0.0);
         }
     }
 }
 
 fn conv(lid: u32, wg: vec3<u32>, groups: vec3<u32>, relu: bool) {
     let g = wg.x + wg.z * groups.x;
-    let oc0 = (g % p.oc_blocks) * OC_BLOCK;
-    let tile = g / p.oc_blocks;
-    let first_image = wg.y * p.images;
-    // Uniform across the workgroup: every invocation reaches the barriers below.
-    let last_image = min(first_image + p.images, p.max_batch);
-    let m_end = select(0u, (last_image - first_image) * p.out_height * p.out_width, last_image > first_image);
-    let a = locate(tile * M_TILE + lid, m_end, first_image);
-    let b = locate(tile * M_TILE + 64u + lid, m_end, first_image);
-
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var b0 = vec4<f32>(0.0);
-    var b1 = vec4<f32>(0.0);
-    var b2 = vec4<f32>(0.0);
-    var b3 = vec4<f32>(0.0);
-
+    let oc = (g % p.oc_blocks) * LANES + lid;
+    let rest = g / p.oc_blocks;
+    let oy = rest / p.segments;
+    let ox0 = (rest % p.segments) * PIX;
+    let image = wg.y;
+    let base = min(oc, p.out_channels - 1u) * p.k_vec4s;
     let k = p.kernel;
-    let taps = k * k;
+    let s = i32(p.stride);
     let in_plane = p.in_height * p.in_width;
-    let chunk = max(1u, min(p.in_channels, WEIGHT_CAP / (taps * 4u)));
-    for (var c0 = 0u; c0 < p.in_channels; c0 += chunk) {
-        let count = min(chunk, p.in_channels - c0);
-        workgroupBarrier();
-        let entries = count * taps * 4u;
-        for (var e = lid; e < entries; e += 64u) {
-            let q = e % 4u;
-            let t = e / 4u;
-            let ic = c0 + t / taps;
-            let tap = t % taps;
-            let oc = oc0 + 4u * q;
-            weight_tile[e] = vec4<f32>(
-                weight_or_zero(oc, ic, tap),
-                weight_or_zero(oc + 1u, ic, tap),
-                weight_or_zero(oc + 2u, ic, tap),
-                weight_or_zero(oc + 3u, ic, tap),
-            );
+    let in_base = p.in_offset + image * p.in_len;
+    let y0 = i32(oy * p.stride) - i32(p.padding);
+    let xs = i32(ox0 * p.stride) - i32(p.padding);
+    var a0 = 0.0;
+    var a1 = 0.0;
+    var a2 = 0.0;
+    var a3 = 0.0;
+    var a4 = 0.0;
+    var a5 = 0.0;
+    var a6 = 0.0;
+    var a7 = 0.0;
+    var a8 = 0.0;
+    var a9 = 0.0;
+    var a10 = 0.0;
+    var a11 = 0.0;
+    var a12 = 0.0;
+    var a13 = 0.0;
+
+    var t = 0u;
+    if k == 3u && s == 1 {
+        for (var c = 0u; c < p.in_channels; c += 1u) {
+            let channel = in_base + c * in_plane;
+            for (var ky = 0; ky < 3; ky += 1) {
+                let y = y0 + ky;
+                let w0 = weight(base, t);
+                let w1 = weight(base, t + 1u);
+                let w2 = weight(base, t + 2u);
+                t += 3u;
+                if y < 0 || y >= i32(p.in_height) {
+                    continue;
+                }
+                let row = channel + u32(y) * p.in_width;
+                let i0 = input_at(row, xs + 0);
+                let i1 = input_at(row, xs + 1);
+                let i2 = input_at(row, xs + 2);
+                let i3 = input_at(row, xs + 3);
+                let i4 = input_at(row, xs + 4);
+                let i5 = input_at(row, xs + 5);
+                let i6 = input_at(row, xs + 6);
+                let i7 = input_at(row, xs + 7);
+                let i8 = input_at(row, xs + 8);
+                let i9 = input_at(row, xs + 9);
+                let i10 = input_at(row, xs + 10);
+                let i11 = input_at(row, xs + 11);
+                let i12 = input_at(row, xs + 12);
+                let i13 = input_at(row, xs + 13);
+                let i14 = input_at(row, xs + 14);
+                let i15 = input_at(row, xs + 15);
+                a0 = fma(w0, i0, fma(w1, i1, fma(w2, i2, a0)));
+                a1 = fma(w0, i1, fma(w1, i2, fma(w2, i3, a1)));
+                a2 = fma(w0, i2, fma(w1, i3, fma(w2, i4, a2)));
+                a3 = fma(w0, i3, fma(w1, i4, fma(w2, i5, a3)));
+                a4 = fma(w0, i4, fma(w1, i5, fma(w2, i6, a4)));
+                a5 = fma(w0, i5, fma(w1, i6, fma(w2, i7, a5)));
+                a6 = fma(w0, i6, fma(w1, i7, fma(w2, i8, a6)));
+                a7 = fma(w0, i7, fma(w1, i8, fma(w2, i9, a7)));
+                a8 = fma(w0, i8, fma(w1, i9, fma(w2, i10, a8)));
+                a9 = fma(w0, i9, fma(w1, i10, fma(w2, i11, a9)));
+                a10 = fma(w0, i10, fma(w1, i11, fma(w2, i12, a10)));
+                a11 = fma(w0, i11, fma(w1, i12, fma(w2, i13, a11)));
+                a12 = fma(w0, i12, fma(w1, i13, fma(w2, i14, a12)));
+                a13 = fma(w0, i13, fma(w1, i14, fma(w2, i15, a13)));
+            }
         }
-        workgroupBarrier();
-        for (var c = 0u; c < count; c += 1u) {
-            let channel = (c0 + c) * in_plane;
-            let plane_a = a.in_base + channel;
-            let plane_b = b.in_base + channel;
+    } else {
+        for (var c = 0u; c < p.in_channels; c += 1u) {
+            let channel = in_base + c * in_plane;
             for (var ky = 0u; ky < k; ky += 1u) {
+                let y = y0 + i32(ky);
+                let inside = y >= 0 && y < i32(p.in_height);
+                let row = channel + u32(clamp(y, 0, i32(p.in_height) - 1)) * p.in_width;
                 for (var kx = 0u; kx < k; kx += 1u) {
-                    let xa = input_at(plane_a, a.y0 + i32(ky), a.x0 + i32(kx));
-                    let xb = input_at(plane_b, b.y0 + i32(ky), b.x0 + i32(kx));
-                    let e = (c * taps + ky * k + kx) * 4u;
-                    let w0 = weight_tile[e];
-                    let w1 = weight_tile[e + 1u];
-                    let w2 = weight_tile[e + 2u];
-                    let w3 = weight_tile[e + 3u];
-                    a0 = fma(vec4<f32>(xa), w0, a0);
-                    a1 = fma(vec4<f32>(xa), w1, a1);
-                    a2 = fma(vec4<f32>(xa), w2, a2);
-                    a3 = fma(vec4<f32>(xa), w3, a3);
-                    b0 = fma(vec4<f32>(xb), w0, b0);
-                    b1 = fma(vec4<f32>(xb), w1, b1);
-                    b2 = fma(vec4<f32>(xb), w2, b2);
-                    b3 = fma(vec4<f32>(xb), w3, b3);
+                    let wt = weight(base, t);
+                    t += 1u;
+                    if inside {
+                        let x = xs + i32(kx);
+                        a0 = fma(wt, input_at(row, x + 0 * s), a0);
+                        a1 = fma(wt, input_at(row, x + 1 * s), a1);
+                        a2 = fma(wt, input_at(row, x + 2 * s), a2);
+                        a3 = fma(wt, input_at(row, x + 3 * s), a3);
+                        a4 = fma(wt, input_at(row, x + 4 * s), a4);
+                        a5 = fma(wt, input_at(row, x + 5 * s), a5);
+                        a6 = fma(wt, input_at(row, x + 6 * s), a6);
+                        a7 = fma(wt, input_at(row, x + 7 * s), a7);
+                        a8 = fma(wt, input_at(row, x + 8 * s), a8);
+                        a9 = fma(wt, input_at(row, x + 9 * s), a9);
+                        a10 = fma(wt, input_at(row, x + 10 * s), a10);
+                        a11 = fma(wt, input_at(row, x + 11 * s), a11);
+                        a12 = fma(wt, input_at(row, x + 12 * s), a12);
+                        a13 = fma(wt, input_at(row, x + 13 * s), a13);
+                    }
                 }
             }
         }
     }
 
-    store(a, a0, oc0, relu);
-    store(a, a1, oc0 + 4u, relu);
-    store(a, a2, oc0 + 8u, relu);
-    store(a, a3, oc0 + 12u, relu);
-    store(b, b0, oc0, relu);
-    store(b, b1, oc0 + 4u, relu);
-    store(b, b2, oc0 + 8u, relu);
-    store(b, b3, oc0 + 12u, relu);
+    let at = image * p.out_len + min(oc, p.out_channels - 1u) * p.out_height * p.out_width
+        + oy * p.out_width;
+    store(at, oc, ox0 + 0u, a0, relu);
+    store(at, oc, ox0 + 1u, a1, relu);
+    store(at, oc, ox0 + 2u, a2, relu);
+    store(at, oc, ox0 + 3u, a3, relu);
+    store(at, oc, ox0 + 4u, a4, relu);
+    store(at, oc, ox0 + 5u, a5, relu);
+    store(at, oc, ox0 + 6u, a6, relu);
+    store(at, oc, ox0 + 7u, a7, relu);
+    store(at, oc, ox0 + 8u, a8, relu);
+    store(at, oc, ox0 + 9u, a9, relu);
+    store(at, oc, ox0 + 10u, a10, relu);
+    store(at, oc, ox0 + 11u, a11, relu);
+    store(at, oc, ox0 + 12u, a12, relu);
+    store(at, oc, ox0 + 13u, a13, relu);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(8)
 fn forward(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -196,7 +215,7 @@ fn forward(
     conv(lid, wg, groups, false);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(8)
 fn forward_relu(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wg: vec3<u32>,

@@ -1,85 +1,86 @@
-//! The batched convolution (`shaders/conv2d_gemm.wgsl`, an implicit GEMM over the pixels of
-//! a block of images): its uniform, how many images one workgroup row covers, its
+//! The batched convolution (`shaders/conv2d_gemm.wgsl`, an implicit GEMM shaped for
+//! CPU drivers): its uniform (the scalar head and the layer's repacked weights), its
 //! workgroup count and its loop bound, so the plan only asks this module.
 
 use bytemuck::{Pod, Zeroable};
 
 use super::params::ConvParams;
 
-/// Rust twins of `M_TILE`, `OC_BLOCK` and `WEIGHT_CAP` in `shaders/conv2d_gemm.wgsl`.
-pub const GEMM_M_TILE: u32 = 128;
-pub const GEMM_OC_BLOCK: u32 = 16;
-pub const GEMM_WEIGHT_CAP: u32 = 1024;
-/// The most images one workgroup row covers: enough that a tile rarely straddles a
-/// partly used block, few enough that a small batch computes few unused images.
-pub const GEMM_MAX_IMAGES: u32 = 8;
+/// Rust twins of `PIX`, `LANES` and `WEIGHT_VEC4S` in `shaders/conv2d_gemm.wgsl`.
+pub const GEMM_PIX: u32 = 14;
+pub const GEMM_LANES: u32 = 8;
+pub const GEMM_WEIGHT_VEC4S: u32 = 4091;
 
-/// Twin of `GemmParams` in `shaders/conv2d_gemm.wgsl`: the conv's uniform and the batch
-/// blocking.
+/// Twin of the scalar head of `GemmParams` in `shaders/conv2d_gemm.wgsl`; the weights
+/// follow it in the same uniform (see [`gemm_launch`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
-pub struct GemmParams {
+pub struct GemmHead {
     pub conv: ConvParams,
-    pub max_batch: u32,
-    pub images: u32,
+    pub segments: u32,
     pub oc_blocks: u32,
+    pub k_vec4s: u32,
     pub _pad: u32,
 }
 
-/// Images per workgroup row for an output plane of `plane` pixels: the fewest that fill
-/// whole tiles (`M_TILE / gcd(plane, M_TILE)`), at most [`GEMM_MAX_IMAGES`] and never
-/// more than the arena holds.
-pub fn images_per_row(plane: u32, max_batch: u32) -> u32 {
-    let (mut a, mut b) = (plane.max(1), GEMM_M_TILE);
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    (GEMM_M_TILE / a).clamp(1, GEMM_MAX_IMAGES.min(max_batch.max(1)))
+/// Bytes of the whole uniform: the head and `WEIGHT_VEC4S` vec4s (a binding must cover
+/// the shader's whole struct; 64 KiB, the smallest uniform binding every device allows).
+#[cfg(test)]
+pub const GEMM_UNIFORM_BYTES: usize =
+    std::mem::size_of::<GemmHead>() + 16 * GEMM_WEIGHT_VEC4S as usize;
+
+/// One gemm launch: its uniform's bytes and its workgroups per image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GemmLaunch {
+    pub uniform: Vec<u8>,
+    pub groups: u32,
 }
 
-/// The uniform of the gemm kernel for `conv` in an arena of `max_batch` images, and its
-/// workgroups per row of images; `None` when the weights of one input channel do not fit
-/// the workgroup array (a kernel larger than 15 × 15).
-pub fn gemm_params(conv: &ConvParams, max_batch: u32) -> Option<(GemmParams, u32)> {
-    chunk_channels(conv)?;
-    let plane = conv.out_height.checked_mul(conv.out_width)?;
-    let images = images_per_row(plane, max_batch);
-    let tiles = plane.checked_mul(images)?.div_ceil(GEMM_M_TILE);
-    let oc_blocks = conv.out_channels.div_ceil(GEMM_OC_BLOCK).max(1);
-    let params = GemmParams {
+/// The gemm launch of `conv` (its `relu_offset` already set where a ReLU is fused) with
+/// weights `weight` (PyTorch layout, [out][in][ky][kx]); `None` when the repacked weights
+/// do not fit the uniform (that layer runs another kernel) or do not match the shape.
+pub fn gemm_launch(conv: &ConvParams, weight: &[f32]) -> Option<GemmLaunch> {
+    let per_channel = conv
+        .in_channels
+        .checked_mul(conv.kernel.checked_mul(conv.kernel)?)?;
+    let k_vec4s = per_channel.div_ceil(4);
+    let vec4s = conv.out_channels.checked_mul(k_vec4s)?;
+    let expected = conv.out_channels as usize * per_channel as usize;
+    if vec4s > GEMM_WEIGHT_VEC4S || weight.len() != expected || per_channel == 0 {
+        return None;
+    }
+    let segments = conv.out_width.div_ceil(GEMM_PIX);
+    let oc_blocks = conv.out_channels.div_ceil(GEMM_LANES);
+    let head = GemmHead {
         conv: *conv,
-        max_batch,
-        images,
+        segments,
         oc_blocks,
+        k_vec4s,
         _pad: 0,
     };
-    Some((params, tiles.checked_mul(oc_blocks)?))
+    let mut uniform = bytemuck::bytes_of(&head).to_vec();
+    // [output channel][tap], each channel padded to whole vec4s with zeros.
+    let mut packed = vec![0f32; 4 * GEMM_WEIGHT_VEC4S as usize];
+    let row = 4 * k_vec4s as usize;
+    for (oc, taps) in weight.chunks(per_channel as usize).enumerate() {
+        packed[oc * row..oc * row + taps.len()].copy_from_slice(taps);
+    }
+    uniform.extend_from_slice(bytemuck::cast_slice(&packed));
+    let groups = oc_blocks
+        .checked_mul(conv.out_height)?
+        .checked_mul(segments)?;
+    Some(GemmLaunch { uniform, groups })
 }
 
-/// Input channels staged per round (the shader's `chunk`), `None` when not even one fits.
-fn chunk_channels(conv: &ConvParams) -> Option<u32> {
-    let taps = conv.kernel.checked_mul(conv.kernel)?.checked_mul(4)?;
-    let chunk = GEMM_WEIGHT_CAP / taps.max(1);
-    (chunk >= 1).then(|| chunk.min(conv.in_channels.max(1)))
-}
-
-/// Loop iterations of one invocation (see `KernelPlan::loop_iterations`): per round,
-/// the outer loop, the weight staging and the taps; then the store loops.
-pub fn loop_iterations(p: &GemmParams) -> u64 {
-    let conv = &p.conv;
-    let Some(chunk) = chunk_channels(conv) else {
+/// Loop iterations of one invocation (see `KernelPlan::loop_iterations`) from a gemm
+/// launch's uniform bytes: the channel and tap loops.
+pub fn loop_iterations(uniform: &[u8]) -> u64 {
+    let Some(head) = uniform.get(..std::mem::size_of::<GemmHead>()) else {
         return u64::MAX;
     };
-    let (chunk, k) = (u64::from(chunk), u64::from(conv.kernel));
-    let in_channels = u64::from(conv.in_channels);
-    let mut loops = 0;
-    let mut c0 = 0;
-    while c0 < in_channels {
-        let count = chunk.min(in_channels - c0);
-        loops += 1 + (count * k * k * 4).div_ceil(64) + count * (1 + k * (1 + k));
-        c0 += chunk;
-    }
-    loops + 8 * 4
+    let head: GemmHead = bytemuck::pod_read_unaligned(head);
+    let k = u64::from(head.conv.kernel);
+    u64::from(head.conv.in_channels) * (1 + k * (1 + k))
 }
 
 #[cfg(test)]
@@ -87,39 +88,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn image_blocks_fill_whole_tiles_where_they_can() {
-        // 14 × 14 = 196 = 4 · 49: 32 images would fill whole tiles; capped at 8.
-        assert_eq!(images_per_row(196, 775), 8);
-        // 28 × 28 = 784 = 16 · 49: 8 images are 49 whole tiles.
-        assert_eq!(images_per_row(784, 775), 8);
-        // 16 × 16 fills a tile on its own.
-        assert_eq!(images_per_row(256, 775), 1);
-        assert_eq!(images_per_row(196, 1), 1);
-        assert_eq!(images_per_row(196, 3), 3);
-    }
-
-    #[test]
-    fn params_count_tiles_and_channel_blocks() {
+    fn the_uniform_holds_the_head_and_the_repacked_weights() {
         let conv = ConvParams {
-            in_channels: 16,
-            out_channels: 32,
+            in_channels: 2,
+            out_channels: 9,
             out_height: 14,
-            out_width: 14,
-            kernel: 3,
+            out_width: 15,
+            kernel: 1,
             stride: 1,
             ..Default::default()
         };
-        let (p, groups) = gemm_params(&conv, 775).expect("fits");
-        assert_eq!((p.images, p.oc_blocks), (8, 2));
-        // 8 · 196 = 1568 pixels: 13 tiles of 128, times two channel blocks.
-        assert_eq!(groups, 26);
-        // 16 channels of 9 taps, four vec4s each: one round of 16 channels.
-        assert_eq!(
-            loop_iterations(&p),
-            1 + (16 * 9 * 4u64).div_ceil(64) + 16 * 13 + 32
-        );
-        let huge = ConvParams { kernel: 17, ..conv };
-        assert_eq!(gemm_params(&huge, 8), None);
-        assert_eq!(std::mem::size_of::<GemmParams>() % 16, 0);
+        // w[oc][ic] = oc · 10 + ic.
+        let weight: Vec<f32> = (0..9)
+            .flat_map(|oc| (0..2).map(move |ic| (oc * 10 + ic) as f32))
+            .collect();
+        let launch = gemm_launch(&conv, &weight).expect("fits");
+        assert_eq!(launch.uniform.len(), GEMM_UNIFORM_BYTES);
+        assert_eq!(GEMM_UNIFORM_BYTES, 65536);
+        // Two blocks of 8 channels, 14 rows of two segments (15 = 14 + 1).
+        assert_eq!(launch.groups, 2 * 14 * 2);
+        let head: GemmHead =
+            bytemuck::pod_read_unaligned(&launch.uniform[..std::mem::size_of::<GemmHead>()]);
+        assert_eq!((head.segments, head.oc_blocks, head.k_vec4s), (2, 2, 1));
+        let floats: &[f32] =
+            bytemuck::cast_slice(&launch.uniform[std::mem::size_of::<GemmHead>()..]);
+        // Each channel's two taps, padded to a vec4.
+        assert_eq!(&floats[..8], &[0.0, 1.0, 0.0, 0.0, 10.0, 11.0, 0.0, 0.0]);
+        assert_eq!(&floats[32..34], &[80.0, 81.0]);
+        assert_eq!(loop_iterations(&launch.uniform), 2 * 3);
+        assert_eq!(gemm_launch(&conv, &weight[..5]), None);
+        let huge = ConvParams {
+            in_channels: 64,
+            out_channels: 64,
+            kernel: 3,
+            ..conv
+        };
+        assert_eq!(gemm_launch(&huge, &vec![0.0; 64 * 64 * 9]), None);
     }
 }

@@ -71,7 +71,7 @@ impl Step {
                 conv_tiled_loops(&p).unwrap_or(u64::MAX)
             }
             Kernel::ConvForwardGemm | Kernel::ConvForwardReluGemm => {
-                conv_gemm::loop_iterations(&read(&self.params))
+                conv_gemm::loop_iterations(&self.params)
             }
             Kernel::ConvBackwardInput => {
                 let p: ConvParams = read(&self.params);
@@ -294,20 +294,32 @@ impl KernelPlan {
                     // llvmpipe's loop limit (the direct kernel is refused past it anyway).
                     let fits = fusing
                         && conv_tiled_loops(&params).is_some_and(|l| l <= LLVMPIPE_LOOP_LIMIT);
-                    let gemm = (choice == Some(LayerKernel::Gemm))
-                        .then(|| conv_gemm::gemm_params(&params, arena.max_batch))
-                        .flatten()
-                        .filter(|(p, _)| conv_gemm::loop_iterations(p) <= LLVMPIPE_LOOP_LIMIT);
-                    let forward = if let Some((mut gemm, groups)) = gemm {
-                        let kernel = match next_relu {
-                            Some(relu) => {
-                                gemm.conv.relu_offset = to_u32(relu.offset)?;
-                                relu_fused = true;
-                                Kernel::ConvForwardReluGemm
+                    let gemm = match (choice, &layer.params) {
+                        (Some(LayerKernel::Gemm), Some(p)) => {
+                            let mut with_relu = params;
+                            if let Some(relu) = next_relu {
+                                with_relu.relu_offset = to_u32(relu.offset)?;
                             }
-                            None => Kernel::ConvForwardGemm,
+                            conv_gemm::gemm_launch(&with_relu, &p.weight).filter(|l| {
+                                conv_gemm::loop_iterations(&l.uniform) <= LLVMPIPE_LOOP_LIMIT
+                            })
+                        }
+                        _ => None,
+                    };
+                    let forward = if let Some(gemm) = gemm {
+                        let kernel = if next_relu.is_some() {
+                            relu_fused = true;
+                            Kernel::ConvForwardReluGemm
+                        } else {
+                            Kernel::ConvForwardGemm
                         };
-                        Step::new(kernel, name, &gemm, groups).per_images(gemm.images)
+                        Step {
+                            kernel,
+                            label: format!("{name} {}", kernel.name()),
+                            params: gemm.uniform,
+                            groups: gemm.groups,
+                            images_per_group: 1,
+                        }
                     } else if fits {
                         let tiles = params.out_height.div_ceil(CONV_TILE)
                             * params.out_width.div_ceil(CONV_TILE);
