@@ -15,7 +15,7 @@ pub mod cache;
 pub mod key;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::kernel_choice::{KernelVariant, LayerChoices, LayerKernel, NetworkOptions};
@@ -124,15 +124,19 @@ fn choosable(model: &Model, bucket: u32) -> Vec<(usize, String)> {
         .collect()
 }
 
-/// The expected cache contents' identity and the file, for this adapter and model.
-fn cache_identity(info: &wgpu::AdapterInfo, model: &Model) -> (CacheFile, Option<PathBuf>) {
+/// The expected cache contents' identity and the file in `dir`, for this adapter and
+/// model.
+fn cache_identity(
+    info: &wgpu::AdapterInfo,
+    model: &Model,
+    dir: Option<&Path>,
+) -> (CacheFile, Option<PathBuf>) {
     let identity = CacheFile::new(
         AdapterKey::of(info),
         key::model_hash(model),
         key::candidate_checksum(),
     );
-    let path = cache::cache_dir()
-        .map(|dir| cache::cache_path(&dir, &identity.adapter, &identity.model_hash));
+    let path = dir.map(|dir| cache::cache_path(dir, &identity.adapter, &identity.model_hash));
     (identity, path)
 }
 
@@ -154,7 +158,7 @@ pub fn cached_choices(
     model: &Model,
     max_batch: u32,
 ) -> Option<LayerChoices> {
-    let (identity, path) = cache_identity(info, model);
+    let (identity, path) = cache_identity(info, model, cache::cache_dir().as_deref());
     let file = read_cache(&identity, path.as_ref())?;
     let bucket = key::batch_bucket(max_batch);
     let mut choices: LayerChoices = vec![None; model.layers.len()];
@@ -165,13 +169,27 @@ pub fn cached_choices(
 }
 
 /// Decides every layer's kernel: forced by the options or `CNNVIZ_KERNELS`, else from the
-/// cache, else by timing the candidates now (and caching the result).
+/// cache (in [`cache::cache_dir`]), else by timing the candidates now (and caching the
+/// result).
 pub fn choose(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
     model: &Model,
     max_batch: u32,
     options: &NetworkOptions,
+) -> Result<KernelChoice, GpuError> {
+    let dir = cache::cache_dir();
+    choose_with_cache(device, queue, model, max_batch, options, dir.as_deref())
+}
+
+/// [`choose`] with the cache in `cache_dir` (`None`: no cache, tune every time).
+pub fn choose_with_cache(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    model: &Model,
+    max_batch: u32,
+    options: &NetworkOptions,
+    cache_dir: Option<&Path>,
 ) -> Result<KernelChoice, GpuError> {
     let variant = options.resolve()?;
     let bucket = key::batch_bucket(max_batch);
@@ -198,7 +216,7 @@ pub fn choose(
         });
     }
 
-    let (identity, path) = cache_identity(&device.adapter_info(), model);
+    let (identity, path) = cache_identity(&device.adapter_info(), model, cache_dir);
     let cached = read_cache(&identity, path.as_ref());
     let complete = cached
         .as_ref()
