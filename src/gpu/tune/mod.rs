@@ -7,9 +7,9 @@
 //! next start only reads a file. `CNNVIZ_KERNELS` (or [`NetworkOptions::kernels`]) still
 //! forces one variant everywhere.
 //!
-//! The running code only asks: [`tuned_network`] (CLI commands, which hold a queue)
-//! tunes when nothing is cached; [`cached_choices`] (what [`GpuNetwork::new`] consults)
-//! never times anything.
+//! The running code only asks [`tuned_network`] (or [`choose`]), which tunes when nothing
+//! is cached; [`GpuNetwork::new`] never times anything and keeps the rule of
+//! `kernel_choice`.
 
 pub mod cache;
 pub mod key;
@@ -149,23 +149,6 @@ fn read_cache(identity: &CacheFile, path: Option<&PathBuf>) -> Option<CacheFile>
             None
         }
     }
-}
-
-/// The cached per-layer choices for a network of `max_batch` images on this adapter, if
-/// every layer with a choice has one; never times anything.
-pub fn cached_choices(
-    info: &wgpu::AdapterInfo,
-    model: &Model,
-    max_batch: u32,
-) -> Option<LayerChoices> {
-    let (identity, path) = cache_identity(info, model, cache::cache_dir().as_deref());
-    let file = read_cache(&identity, path.as_ref())?;
-    let bucket = key::batch_bucket(max_batch);
-    let mut choices: LayerChoices = vec![None; model.layers.len()];
-    for (i, key) in choosable(model, bucket) {
-        choices[i] = Some(file.get(&key)?.choice);
-    }
-    Some(choices)
 }
 
 /// Decides every layer's kernel: forced by the options or `CNNVIZ_KERNELS`, else from the
