@@ -106,6 +106,7 @@ fn gemm_constants_match_the_rust_twins() {
     for line in [
         "const PIX: u32 = 14u;",
         "const LANES: u32 = 8u;",
+        "const OC_BLOCK: u32 = 16u;",
         "const WEIGHT_VEC4S: u32 = 4091u;",
     ] {
         assert!(source.contains(line), "conv2d_gemm.wgsl lacks `{line}`");

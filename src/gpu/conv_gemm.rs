@@ -6,9 +6,9 @@ use bytemuck::{Pod, Zeroable};
 
 use super::params::ConvParams;
 
-/// Rust twins of `PIX`, `LANES` and `WEIGHT_VEC4S` in `shaders/conv2d_gemm.wgsl`.
+/// Rust twins of `PIX`, `OC_BLOCK` and `WEIGHT_VEC4S` in `shaders/conv2d_gemm.wgsl`.
 pub const GEMM_PIX: u32 = 14;
-pub const GEMM_LANES: u32 = 8;
+pub const GEMM_OC_BLOCK: u32 = 16;
 pub const GEMM_WEIGHT_VEC4S: u32 = 4091;
 
 /// Twin of the scalar head of `GemmParams` in `shaders/conv2d_gemm.wgsl`; the weights
@@ -50,7 +50,7 @@ pub fn gemm_launch(conv: &ConvParams, weight: &[f32]) -> Option<GemmLaunch> {
         return None;
     }
     let segments = conv.out_width.div_ceil(GEMM_PIX);
-    let oc_blocks = conv.out_channels.div_ceil(GEMM_LANES);
+    let oc_blocks = conv.out_channels.div_ceil(GEMM_OC_BLOCK);
     let head = GemmHead {
         conv: *conv,
         segments,
@@ -105,11 +105,11 @@ mod tests {
         let launch = gemm_launch(&conv, &weight).expect("fits");
         assert_eq!(launch.uniform.len(), GEMM_UNIFORM_BYTES);
         assert_eq!(GEMM_UNIFORM_BYTES, 65536);
-        // Two blocks of 8 channels, 14 rows of two segments (15 = 14 + 1).
-        assert_eq!(launch.groups, 2 * 14 * 2);
+        // One block of 16 channels, 14 rows of two segments (15 = 14 + 1).
+        assert_eq!(launch.groups, 14 * 2);
         let head: GemmHead =
             bytemuck::pod_read_unaligned(&launch.uniform[..std::mem::size_of::<GemmHead>()]);
-        assert_eq!((head.segments, head.oc_blocks, head.k_vec4s), (2, 2, 1));
+        assert_eq!((head.segments, head.oc_blocks, head.k_vec4s), (2, 1, 1));
         let floats: &[f32] =
             bytemuck::cast_slice(&launch.uniform[std::mem::size_of::<GemmHead>()..]);
         // Each channel's two taps, padded to a vec4.
