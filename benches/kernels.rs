@@ -294,7 +294,11 @@ fn gpu(c: &mut Criterion, ctx: &GpuContext) {
         ..InferenceRequest::default()
     };
     group.throughput(Throughput::Elements(u64::from(batch)));
-    for variant in [KernelVariant::Direct, KernelVariant::Tiled, KernelVariant::Gemm] {
+    for variant in [
+        KernelVariant::Direct,
+        KernelVariant::Tiled,
+        KernelVariant::Gemm,
+    ] {
         let many = network(ctx, &model, batch, variant);
         group.bench_function(format!("{variant}: eval batch 256"), |b| {
             b.iter(|| {
