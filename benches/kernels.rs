@@ -1,5 +1,5 @@
 //! Benchmarks of the core engine on whatever adapter exists (lavapipe on machines without
-//! a GPU), each kernel variant side by side (`direct`, `tiled`, `auto`; see
+//! a GPU), each kernel variant side by side (`direct`, `tiled`, `gemm`, `auto`; see
 //! `cnnviz::gpu::kernel_choice`):
 //!
 //! - a per-layer table of GPU time from timestamp queries (median of several runs), for the
@@ -207,8 +207,8 @@ fn kernel_table(ctx: &GpuContext) {
     }
     println!("GPU time per layer (median, µs) on {}", ctx.describe());
     println!(
-        "{:<8}{:>6}  {:>12} {:<24}{:>12} {:<28}{:>8}",
-        "layer", "batch", "direct", "", "tiled", "", "speedup"
+        "{:<8}{:>6}  {:>12} {:<24}{:>12} {:<28}{:>12} {:<28}{:>8}",
+        "layer", "batch", "direct", "", "tiled", "", "gemm", "", "speedup"
     );
     let forward_only = InferenceRequest {
         grad_cam: false,
@@ -239,10 +239,11 @@ fn kernel_table(ctx: &GpuContext) {
             };
             let (direct_kernel, direct) = time(KernelVariant::Direct);
             let (tiled_kernel, tiled) = time(KernelVariant::Tiled);
+            let (gemm_kernel, gemm) = time(KernelVariant::Gemm);
             println!(
-                "{:<8}{batch:>6}  {direct:>12.1} {direct_kernel:<24}{tiled:>12.1} {tiled_kernel:<28}{:>7.1}×",
+                "{:<8}{batch:>6}  {direct:>12.1} {direct_kernel:<24}{tiled:>12.1} {tiled_kernel:<28}{gemm:>12.1} {gemm_kernel:<28}{:>7.1}×",
                 prefix.trim(),
-                direct / tiled
+                direct / tiled.min(gemm)
             );
         }
     }
@@ -293,7 +294,11 @@ fn gpu(c: &mut Criterion, ctx: &GpuContext) {
         ..InferenceRequest::default()
     };
     group.throughput(Throughput::Elements(u64::from(batch)));
-    for variant in [KernelVariant::Direct, KernelVariant::Tiled] {
+    for variant in [
+        KernelVariant::Direct,
+        KernelVariant::Tiled,
+        KernelVariant::Gemm,
+    ] {
         let many = network(ctx, &model, batch, variant);
         group.bench_function(format!("{variant}: eval batch 256"), |b| {
             b.iter(|| {

@@ -9,6 +9,8 @@
 //! - `kernel/…`: each launch of a batch-1 inference alone, in GPU time from timestamp
 //!   queries (`iter_custom` sums the launch's own durations), where the device has them.
 //!
+//! Both networks run the kernels `cnnviz bench` and `eval` run: `CNNVIZ_KERNELS`, else the
+//! autotuner's choice for this adapter (`gpu::tune`, timed at the first run, then cached).
 //! The kernel-variant comparisons live in `benches/kernels.rs`, the scene in
 //! `benches/render.rs`. Run: `cargo bench --bench pipeline`.
 
@@ -16,7 +18,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use cnnviz::bench::synthetic_digit;
-use cnnviz::gpu::{GpuContext, GpuNetwork, InferenceRequest, KernelTimer};
+use cnnviz::gpu::tune::tuned_network;
+use cnnviz::gpu::{GpuContext, GpuNetwork, InferenceRequest, KernelTimer, NetworkOptions};
 use cnnviz::model::load_model;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -35,7 +38,16 @@ fn pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("pipeline [{}]", ctx.info.name));
     group.sample_size(20);
 
-    let single = GpuNetwork::new(&ctx.device, &model, 1).expect("network");
+    let tuned = |batch| -> GpuNetwork {
+        let options = NetworkOptions::default();
+        let (network, choice) =
+            tuned_network(&ctx.device, &ctx.queue, &model, batch, &options).expect("network");
+        for decision in &choice.decisions {
+            eprintln!("  batch {batch}: {}", decision.describe());
+        }
+        network
+    };
+    let single = tuned(1);
     let readback = single.probability_readback(&ctx.device);
     group.bench_function(
         "interactive: write + forward + Grad-CAM + ranges + probabilities, batch 1",
@@ -60,7 +72,7 @@ fn pipeline(c: &mut Criterion) {
     );
 
     let batch = 256u32;
-    let many = GpuNetwork::new(&ctx.device, &model, batch).expect("network");
+    let many = tuned(batch);
     let images: Vec<f32> = image
         .iter()
         .cycle()

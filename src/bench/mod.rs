@@ -31,7 +31,8 @@ pub use clock::TimingMethod;
 pub use report::BenchReport;
 pub use stats::Schedule;
 
-use crate::gpu::{GpuError, GpuNetwork, KernelTimer};
+use crate::gpu::tune::tuned_network;
+use crate::gpu::{GpuError, GpuNetwork, KernelTimer, NetworkOptions};
 use crate::model::Model;
 use crate::scene::SceneError;
 
@@ -200,6 +201,8 @@ pub fn run(
     progress: Progress<'_>,
 ) -> Result<BenchReport, BenchError> {
     options.check()?;
+    // The kernels the window and `eval` get: `CNNVIZ_KERNELS`, else the tuner's choice.
+    let tuning = NetworkOptions::default();
     let mut report = BenchReport::new(gpu.adapter, gpu.device, model, options);
     let image = synthetic_digit(model);
     // Batches the device cannot hold (lavapipe binds at most 128 MiB, 775 images of the
@@ -241,7 +244,10 @@ pub fn run(
 
     let biggest = kernel_batches.iter().chain(&eval_batches).copied().max();
     if let Some(max_batch) = biggest {
-        let network = GpuNetwork::new(gpu.device, model, max_batch)?;
+        let (network, choice) = tuned_network(gpu.device, gpu.queue, model, max_batch, &tuning)?;
+        report
+            .kernel_choices
+            .push(report::KernelChoiceReport::new(max_batch, &choice));
         if options.wants(Section::Kernels) {
             let costs = cost::CostModel::new(model);
             // Batch 1 is timed on a one-image network: exactly the plan the window runs
@@ -294,7 +300,10 @@ pub fn run(
     }
 
     if options.wants(Section::Latency) || options.wants(Section::Render) {
-        let network = GpuNetwork::new(gpu.device, model, 1)?;
+        let (network, choice) = tuned_network(gpu.device, gpu.queue, model, 1, &tuning)?;
+        report
+            .kernel_choices
+            .push(report::KernelChoiceReport::new(1, &choice));
         if options.wants(Section::Latency) {
             progress("measuring interactive latency");
             report.latency = Some(latency::measure_latency(

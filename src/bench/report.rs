@@ -90,6 +90,8 @@ pub struct BenchReport {
     pub latency: Option<LatencyReport>,
     pub eval: Option<EvalReport>,
     pub render: Option<RenderReport>,
+    /// Which kernel each conv and dense layer runs in each network measured, and why.
+    pub kernel_choices: Vec<KernelChoiceReport>,
     /// Anything measured other than asked (e.g. a batch too big for the device).
     pub notes: Vec<String>,
 }
@@ -143,6 +145,7 @@ impl BenchReport {
             latency: None,
             eval: None,
             render: None,
+            kernel_choices: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -175,6 +178,16 @@ impl BenchReport {
         }
         for note in &self.notes {
             writeln!(out, "note: {note}")?;
+        }
+        for choice in &self.kernel_choices {
+            writeln!(
+                out,
+                "kernels of the {}-image network (tuning bucket {}):",
+                choice.network_batch, choice.bucket
+            )?;
+            for layer in &choice.layers {
+                writeln!(out, "  {}", layer.describe)?;
+            }
         }
         if let Some(p) = &self.peak {
             writeln!(out)?;
@@ -324,5 +337,50 @@ mod tests {
         assert_eq!(utc_date(0), "1970-01-01");
         assert_eq!(utc_date(951_782_400), "2000-02-29");
         assert_eq!(utc_date(1_795_305_600), "2026-11-22");
+    }
+}
+
+/// The tuner's decisions for one network (see `gpu::tune`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KernelChoiceReport {
+    pub network_batch: u32,
+    pub bucket: u32,
+    /// The cache file read or written, if any.
+    pub cache: Option<String>,
+    pub layers: Vec<LayerChoiceReport>,
+}
+
+/// One layer's kernel, why (`tuned`, `cached`, `forced`), how it was timed and every
+/// candidate's median time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerChoiceReport {
+    pub layer: String,
+    pub kernel: Option<&'static str>,
+    pub reason: &'static str,
+    pub method: String,
+    pub timings_ns: std::collections::BTreeMap<String, f64>,
+    /// One line, as the table prints it.
+    pub describe: String,
+}
+
+impl KernelChoiceReport {
+    pub fn new(network_batch: u32, choice: &crate::gpu::tune::KernelChoice) -> Self {
+        KernelChoiceReport {
+            network_batch,
+            bucket: choice.bucket,
+            cache: choice.cache_path.as_ref().map(|p| p.display().to_string()),
+            layers: choice
+                .decisions
+                .iter()
+                .map(|d| LayerChoiceReport {
+                    layer: d.layer.clone(),
+                    kernel: d.choice.map(|c| c.name()),
+                    reason: d.reason.name(),
+                    method: d.method.clone(),
+                    timings_ns: d.timings_ns.clone(),
+                    describe: d.describe(),
+                })
+                .collect(),
+        }
     }
 }

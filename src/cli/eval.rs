@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use cnnviz::data::{Split, default_data_dir, load_mnist};
-use cnnviz::gpu::{GpuNetwork, InferenceRequest};
+use cnnviz::gpu::tune::tuned_network;
+use cnnviz::gpu::{InferenceRequest, NetworkOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(clap::Args, Debug)]
@@ -46,7 +47,18 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let classes = model.num_classes();
     let gpu = super::gpu()?;
     let batch = args.batch.min(test.len()) as u32;
-    let network = GpuNetwork::new(&gpu.device, &model, batch)?;
+    // The kernels the tuner measured fastest for this batch on this adapter (timed once,
+    // then read from the cache), or those `CNNVIZ_KERNELS` forces.
+    let (network, choice) = tuned_network(
+        &gpu.device,
+        &gpu.queue,
+        &model,
+        batch,
+        &NetworkOptions::default(),
+    )?;
+    for decision in &choice.decisions {
+        log::info!("kernel choice: {}", decision.describe());
+    }
     let request = InferenceRequest {
         grad_cam: false,
         value_ranges: false,

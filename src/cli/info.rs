@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cnnviz::gpu::NetworkOptions;
+use cnnviz::gpu::tune::tuned_network;
 use cnnviz::model::{LayerOp, Model};
 
 #[derive(clap::Args, Debug)]
@@ -10,6 +12,10 @@ pub struct InfoArgs {
     /// Model file (.safetensors); default: weights/mnist-cnn.safetensors.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Batch sizes whose kernel choice to show (tuning them if nothing is cached): the
+    /// window runs 1 image, `eval` 500 by default.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 500])]
+    batches: Vec<u32>,
 }
 
 pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
@@ -19,6 +25,29 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     println!();
     println!("model: {} ({})", model.architecture.name, path.display());
     print!("{}", summary(&model));
+    let (fits, _) = cnnviz::gpu::GpuNetwork::max_batch_for(&model, &gpu.device.limits());
+    for &batch in &args.batches {
+        let batch = batch.clamp(1, fits.max(1));
+        let (network, choice) = tuned_network(
+            &gpu.device,
+            &gpu.queue,
+            &model,
+            batch,
+            &NetworkOptions::default(),
+        )?;
+        println!();
+        println!(
+            "kernels of a {batch}-image network ({}, tuning bucket {}):",
+            choice.variant, choice.bucket
+        );
+        for decision in &choice.decisions {
+            println!("  {}", decision.describe());
+        }
+        println!("  launches: {}", network.forward_kernels().join(", "));
+        if let Some(path) = &choice.cache_path {
+            println!("  cache: {}", path.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,15 +1,19 @@
 //! Which implementation runs each conv and dense layer: the direct kernels
 //! (`conv2d.wgsl`, `dense.wgsl`: one invocation or workgroup per output, the simplest
-//! twins of the CPU code) or the tiled ones (`conv2d_tiled.wgsl`, `dense_tiled.wgsl`:
-//! register-blocked, staged in workgroup memory, ReLU fused where one follows).
+//! twins of the CPU code), the tiled ones (`conv2d_tiled.wgsl`, `dense_tiled.wgsl`:
+//! register-blocked, staged in workgroup memory, ReLU fused where one follows) or, for
+//! convolutions, the batched implicit GEMM (`conv2d_gemm.wgsl`, see `conv_gemm`).
 //!
-//! The default, [`KernelVariant::Auto`], is a per-layer rule: the tiled kernel wherever
-//! the layer fits it (its input patch and weights fit the workgroup arrays), the direct one
-//! elsewhere; except dense layers of a one-image network (the window's), which keep the
-//! direct reduction. Measured on lavapipe (`benches/kernels.rs`, `cnnviz bench`), tiled
-//! conv wins at every batch from 1 to 1024 and tiled dense from batch 8 up, but the
-//! one-image tiled dense kernel lost to the direct one for fc1. `CNNVIZ_KERNELS=direct|tiled|auto|fused` or
-//! [`NetworkOptions::kernels`] forces a variant so tests and benchmarks can compare them.
+//! The default, [`KernelVariant::Auto`], is the measured choice. A one-image network (the
+//! window's) runs the fused interactive path (a conv block kernel per conv block, then
+//! persistent-workgroup walks for the rest: 4 dispatches for the shipped model instead of
+//! 17; BENCHMARKS.md, "Fused interactive path"). Larger batches ask the autotuner
+//! (`super::tune`), which times every candidate of each layer shape on the adapter and
+//! caches the fastest on disk; a network built without a cached choice falls back to a
+//! rule (the tiled kernel wherever the layer fits it, the direct one elsewhere, except
+//! dense layers of a one-image network, which keep the direct reduction).
+//! `CNNVIZ_KERNELS=direct|tiled|gemm|auto|fused` or [`NetworkOptions::kernels`] forces a
+//! variant so tests and benchmarks can compare them.
 
 use super::GpuError;
 
@@ -35,8 +39,11 @@ pub enum KernelVariant {
     Direct,
     /// The tiled kernels wherever a layer fits them (ReLU fused), direct elsewhere.
     Tiled,
-    /// The measured best per layer; today the same choice as `Tiled` (see the module docs),
-    /// except that a one-image network (the window's) runs `Fused`.
+    /// The batched implicit-GEMM convolution wherever a layer fits it, the tiled dense
+    /// kernels, direct elsewhere.
+    Gemm,
+    /// The measured best: the fused path for a one-image network (the window's), the
+    /// tuner's cached choice per layer for batches (see the module docs).
     #[default]
     Auto,
     /// The fused walks of `shaders/fused.wgsl` (one persistent workgroup per image walks
@@ -47,9 +54,10 @@ pub enum KernelVariant {
 }
 
 impl KernelVariant {
-    pub const ALL: [KernelVariant; 4] = [
+    pub const ALL: [KernelVariant; 5] = [
         KernelVariant::Direct,
         KernelVariant::Tiled,
+        KernelVariant::Gemm,
         KernelVariant::Auto,
         KernelVariant::Fused,
     ];
@@ -58,8 +66,20 @@ impl KernelVariant {
         match self {
             KernelVariant::Direct => "direct",
             KernelVariant::Tiled => "tiled",
+            KernelVariant::Gemm => "gemm",
             KernelVariant::Auto => "auto",
             KernelVariant::Fused => "fused",
+        }
+    }
+
+    /// The kernel a conv or dense layer gets under this variant when nothing was measured
+    /// (`Auto`: the rule in the module docs, decided by the plan).
+    pub fn layer_kernel(self) -> Option<LayerKernel> {
+        match self {
+            KernelVariant::Direct => Some(LayerKernel::Direct),
+            KernelVariant::Tiled => Some(LayerKernel::Tiled),
+            KernelVariant::Gemm => Some(LayerKernel::Gemm),
+            KernelVariant::Auto | KernelVariant::Fused => None,
         }
     }
 
@@ -79,7 +99,10 @@ impl KernelVariant {
     pub(super) fn prefers_tiled(self) -> bool {
         match self {
             KernelVariant::Direct => false,
-            KernelVariant::Tiled | KernelVariant::Auto | KernelVariant::Fused => true,
+            KernelVariant::Tiled
+            | KernelVariant::Gemm
+            | KernelVariant::Auto
+            | KernelVariant::Fused => true,
         }
     }
 
@@ -91,10 +114,47 @@ impl KernelVariant {
         match self {
             KernelVariant::Fused => true,
             KernelVariant::Auto => max_batch == 1,
-            KernelVariant::Direct | KernelVariant::Tiled => false,
+            KernelVariant::Direct | KernelVariant::Tiled | KernelVariant::Gemm => false,
         }
     }
 }
+
+/// The implementation one conv or dense layer runs (what the tuner chooses per layer).
+/// A layer that does not fit the kernel asked for runs the direct one; `Gemm` on a dense
+/// layer means its tiled (batch-blocked) kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKernel {
+    Direct,
+    Tiled,
+    Gemm,
+}
+
+impl LayerKernel {
+    pub const ALL: [LayerKernel; 3] = [LayerKernel::Direct, LayerKernel::Tiled, LayerKernel::Gemm];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LayerKernel::Direct => "direct",
+            LayerKernel::Tiled => "tiled",
+            LayerKernel::Gemm => "gemm",
+        }
+    }
+
+    /// The network-wide variant that gives every layer this kernel (the tuner builds one
+    /// candidate network per variant and reads each layer's time from it).
+    pub fn variant(self) -> KernelVariant {
+        match self {
+            LayerKernel::Direct => KernelVariant::Direct,
+            LayerKernel::Tiled => KernelVariant::Tiled,
+            LayerKernel::Gemm => KernelVariant::Gemm,
+        }
+    }
+}
+
+/// Per layer of a model (indexed like `Model::layers`), the kernel to run; `None` (or a
+/// missing entry) leaves the layer to the network's [`KernelVariant`].
+pub type LayerChoices = Vec<Option<LayerKernel>>;
 
 impl std::str::FromStr for KernelVariant {
     type Err = GpuError;

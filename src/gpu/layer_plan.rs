@@ -5,7 +5,10 @@
 
 use super::GpuError;
 use super::arena::{ArenaLayout, CamLayout};
-use super::kernel_choice::{CONV_OC_BLOCK, CONV_TILE, DENSE_IMAGES, DENSE_OUTPUTS, KernelVariant};
+use super::conv_gemm;
+use super::kernel_choice::{
+    CONV_OC_BLOCK, CONV_TILE, DENSE_IMAGES, DENSE_OUTPUTS, KernelVariant, LayerKernel,
+};
 use super::limits::LLVMPIPE_LOOP_LIMIT;
 use super::params::{
     CamParams, ConvBlockParams, ConvParams, DenseParams, EltwiseParams, NormaliseParams,
@@ -134,7 +137,21 @@ pub(super) struct PlanInputs<'a> {
     pub arena: &'a ArenaLayout,
     pub cam: &'a CamLayout,
     pub variant: KernelVariant,
+    /// The tuner's kernel per layer (`choices[i]` for layer `i`); a layer without one
+    /// follows `variant`. Only the per-layer plan reads them.
+    pub choices: &'a [Option<LayerKernel>],
     pub uniforms: Vec<LayerUniform>,
+}
+
+impl PlanInputs<'_> {
+    /// Layer `i`'s kernel where there is a choice (`None`: the variant's rule).
+    fn layer_kernel(&self, i: usize) -> Option<LayerKernel> {
+        self.choices
+            .get(i)
+            .copied()
+            .flatten()
+            .or(self.variant.layer_kernel())
+    }
 }
 
 /// Activations Grad-CAM may stop at: a fused backward step must not cross them.
@@ -258,26 +275,22 @@ pub(super) fn single_layer_forward(
     })
 }
 
-/// Stage 1 of the per-layer plan: every forward launch in layer order, with the tiled
-/// kernels writing the ReLU after them where the variant prefers tiles.
+/// Stage 1 of the per-layer plan: every forward launch in layer order, each conv and dense
+/// layer with its chosen kernel (the tuner's, else the variant's rule), the tiled and gemm
+/// kernels writing the ReLU after them.
 pub(super) fn forward_layers(inputs: &PlanInputs<'_>) -> Result<Vec<Step>, GpuError> {
     let (model, arena) = (inputs.model, inputs.arena);
     let tiled = inputs.variant.prefers_tiled();
-    // Auto keeps the direct dense kernel (a workgroup reduction per output) for one-image
-    // networks: on lavapipe it beat the one-image tiled kernel for fc1, 596 + 31 µs (with
-    // its separate ReLU) against 812 µs (`cnnviz bench --only kernels --batches 1`).
-    let dense_tiled = match inputs.variant {
-        KernelVariant::Auto => arena.max_batch > 1,
-        other => other.prefers_tiled(),
-    };
     let mut steps = Vec::new();
     // Set when the previous layer's kernel also wrote this ReLU's output.
     let mut relu_written = false;
     for (i, layer) in model.layers.iter().enumerate() {
         let name = layer.plan.name.as_str();
+        let choice = inputs.layer_kernel(i);
+        let fusing = choice.map_or(tiled, |c| c != LayerKernel::Direct);
         // The ReLU right after this layer, if any: the tiled kernels write its output too.
         let next_relu = match model.layers.get(i + 1) {
-            Some(next) if tiled && next.plan.op == LayerOp::Relu => {
+            Some(next) if fusing && next.plan.op == LayerOp::Relu => {
                 Some(to_u32(arena.slots[i + 2].offset)?)
             }
             _ => None,
@@ -285,11 +298,28 @@ pub(super) fn forward_layers(inputs: &PlanInputs<'_>) -> Result<Vec<Step>, GpuEr
         let already_written = std::mem::take(&mut relu_written);
         let step = match inputs.uniforms[i] {
             LayerUniform::Conv(p) => {
-                let (step, relu) = conv_forward_step(name, p, tiled, next_relu)?;
+                let gemm = match (choice, &layer.params) {
+                    (Some(LayerKernel::Gemm), Some(params)) => {
+                        conv_gemm_step(name, p, &params.weight, next_relu)?
+                    }
+                    _ => None,
+                };
+                let (step, relu) = match gemm {
+                    Some(gemm) => gemm,
+                    None => conv_forward_step(name, p, fusing, next_relu)?,
+                };
                 relu_written = relu;
                 Some(step)
             }
             LayerUniform::Dense(p) => {
+                // Auto without a measured choice keeps the direct dense kernel (a workgroup
+                // reduction per output) for one-image networks: on lavapipe it beat the
+                // one-image tiled kernel for fc1 (`cnnviz bench --only kernels --batches 1`).
+                let dense_tiled = match (choice, inputs.variant) {
+                    (Some(c), _) => c != LayerKernel::Direct,
+                    (None, KernelVariant::Auto) => arena.max_batch > 1,
+                    (None, other) => other.prefers_tiled(),
+                };
                 let (step, relu) = dense_forward_step(name, p, dense_tiled, next_relu)?;
                 relu_written = relu;
                 Some(step)
@@ -300,6 +330,38 @@ pub(super) fn forward_layers(inputs: &PlanInputs<'_>) -> Result<Vec<Step>, GpuEr
         steps.extend(step);
     }
     Ok(steps)
+}
+
+/// The batched implicit-GEMM launch of a conv layer (writing the ReLU after it when
+/// `relu_offset` is given), or `None` when its repacked weights do not fit the uniform or
+/// it would pass llvmpipe's loop limit (the layer then runs another kernel).
+fn conv_gemm_step(
+    name: &str,
+    mut params: ConvParams,
+    weight: &[f32],
+    relu_offset: Option<u32>,
+) -> Result<Option<(Step, bool)>, GpuError> {
+    if let Some(relu) = relu_offset {
+        params.relu_offset = relu;
+    }
+    let Some(launch) = conv_gemm::gemm_launch(&params, weight)
+        .filter(|l| conv_gemm::loop_iterations(&l.uniform) <= LLVMPIPE_LOOP_LIMIT)
+    else {
+        return Ok(None);
+    };
+    let kernel = if relu_offset.is_some() {
+        Kernel::ConvForwardReluGemm
+    } else {
+        Kernel::ConvForwardGemm
+    };
+    let step = Step {
+        kernel,
+        label: format!("{name} {}", kernel.name()),
+        params: launch.uniform,
+        groups: launch.groups,
+        images_per_group: 1,
+    };
+    Ok(Some((step, relu_offset.is_some())))
 }
 
 /// Stage 2: softmax, argmax, the Grad-CAM target and the one-hot gradient seed.

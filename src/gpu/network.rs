@@ -6,7 +6,7 @@ use super::GpuError;
 use super::arena::{ArenaLayout, CamLayout};
 use super::buffers::Buffers;
 use super::dispatch::{Dispatch, Dispatches};
-use super::kernel_choice::{KernelVariant, NetworkOptions};
+use super::kernel_choice::{KernelVariant, LayerChoices, NetworkOptions};
 use super::limits;
 use super::pipelines::Pipelines;
 use super::plan::KernelPlan;
@@ -38,8 +38,8 @@ impl GpuNetwork {
     /// Too large a batch is an error naming the biggest that fits. wgpu validation and
     /// out-of-memory errors during creation come back as [`GpuError`] (through error
     /// scopes) instead of wgpu's default panic. The conv and dense kernels are the default
-    /// choice ([`NetworkOptions::default`]: `CNNVIZ_KERNELS` if set, else the fastest
-    /// measured per layer).
+    /// choice ([`NetworkOptions::default`]: `CNNVIZ_KERNELS` if set, else the rule of
+    /// `kernel_choice`; `tune::tuned_network` builds the measured choice).
     pub fn new(device: &wgpu::Device, model: &Model, max_batch: u32) -> Result<Self, GpuError> {
         Self::with_options(device, model, max_batch, &NetworkOptions::default())
     }
@@ -53,9 +53,23 @@ impl GpuNetwork {
         options: &NetworkOptions,
     ) -> Result<Self, GpuError> {
         let kernels = options.resolve()?;
+        Self::with_choices(device, model, max_batch, kernels, &LayerChoices::new())
+    }
+
+    /// A network whose conv and dense layers run the kernels in `choices` (per layer, as
+    /// `tune` decides them); layers without a choice follow `kernels` (`auto` without a
+    /// choice: the rule in `kernel_choice`). [`super::tune::tuned_network`] builds the
+    /// measured one.
+    pub fn with_choices(
+        device: &wgpu::Device,
+        model: &Model,
+        max_batch: u32,
+        kernels: KernelVariant,
+        choices: &LayerChoices,
+    ) -> Result<Self, GpuError> {
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let built = Self::build(device, model, max_batch, kernels);
+        let built = Self::build(device, model, max_batch, kernels, choices);
         let validation = pollster::block_on(validation.pop());
         let oom = pollster::block_on(oom.pop());
         let network = built?;
@@ -85,12 +99,13 @@ impl GpuNetwork {
         model: &Model,
         max_batch: u32,
         kernels: KernelVariant,
+        choices: &LayerChoices,
     ) -> Result<Self, GpuError> {
         let device_limits = device.limits();
         limits::check_batch(model, &device_limits, max_batch)?;
         let layout = ArenaLayout::new(model, max_batch);
         let cam_layout = CamLayout::new(model, max_batch);
-        let plan = KernelPlan::new(model, &layout, &cam_layout, kernels)?;
+        let plan = KernelPlan::with_choices(model, &layout, &cam_layout, kernels, choices)?;
         limits::check_weights(&plan, &device_limits)?;
         limits::check_loop_limit(&device.adapter_info(), &plan)?;
 
@@ -253,6 +268,16 @@ impl GpuNetwork {
     /// again from the environment).
     pub fn kernel_variant(&self) -> KernelVariant {
         self.kernels
+    }
+
+    /// The label (`layer kernel`) of every forward launch, in order: which kernel each
+    /// layer runs.
+    pub fn forward_kernels(&self) -> Vec<&str> {
+        self.dispatches
+            .forward
+            .iter()
+            .map(|d| d.label.as_str())
+            .collect()
     }
 
     pub fn max_batch(&self) -> u32 {

@@ -48,6 +48,8 @@ pub enum Kernel {
     ValueRange,
     FusedForward,
     FusedBackward,
+    ConvForwardGemm,
+    ConvForwardReluGemm,
 }
 
 /// Shader files, one per kernel family.
@@ -64,10 +66,11 @@ enum Family {
     Normalise,
     ValueRange,
     Fused,
+    Conv2dGemm,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 24] = [
+    pub const ALL: [Kernel; 26] = [
         Kernel::ConvForward,
         Kernel::ConvForwardTiled,
         Kernel::ConvForwardReluTiled,
@@ -92,6 +95,8 @@ impl Kernel {
         Kernel::ValueRange,
         Kernel::FusedForward,
         Kernel::FusedBackward,
+        Kernel::ConvForwardGemm,
+        Kernel::ConvForwardReluGemm,
     ];
 
     fn family(self) -> Family {
@@ -112,6 +117,7 @@ impl Kernel {
             Normalise => Family::Normalise,
             ValueRange => Family::ValueRange,
             FusedForward | FusedBackward => Family::Fused,
+            ConvForwardGemm | ConvForwardReluGemm => Family::Conv2dGemm,
         }
     }
 
@@ -120,8 +126,8 @@ impl Kernel {
         use Kernel::*;
         match self {
             ConvForward | ConvForwardTiled | ReluForward | PoolForward | DenseForward
-            | DenseForwardTiled | FusedForward => "forward",
-            ConvForwardReluTiled | DenseForwardReluTiled => "forward_relu",
+            | DenseForwardTiled | FusedForward | ConvForwardGemm => "forward",
+            ConvForwardReluTiled | DenseForwardReluTiled | ConvForwardReluGemm => "forward_relu",
             DenseForwardSingleTiled => "forward_single",
             ConvForwardBlockTiled => "forward_block",
             DenseForwardReluSingleTiled => "forward_relu_single",
@@ -163,6 +169,8 @@ impl Kernel {
             ValueRange => "value_range.main",
             FusedForward => "fused.forward",
             FusedBackward => "fused.backward",
+            ConvForwardGemm => "conv2d.forward_gemm",
+            ConvForwardReluGemm => "conv2d.forward_relu_gemm",
         }
     }
 
@@ -181,7 +189,9 @@ impl Kernel {
             | DenseForwardTiled
             | DenseForwardReluTiled
             | DenseForwardSingleTiled
-            | DenseForwardReluSingleTiled => &[Params, Weights, Activations],
+            | DenseForwardReluSingleTiled
+            | ConvForwardGemm
+            | ConvForwardReluGemm => &[Params, Weights, Activations],
             ConvBackwardInput | DenseBackwardInput => &[Params, Weights, Gradients],
             DenseBackwardInputRelu => &[Params, Weights, Activations, Gradients],
             ReluForward | PoolForward => &[Params, Activations],
@@ -228,7 +238,7 @@ pub struct Pipelines {
 pub const SHADER_PRELUDE: &str = include_str!("../../shaders/params.wgsl");
 
 impl Family {
-    const ALL: [Family; 11] = [
+    const ALL: [Family; 12] = [
         Family::Conv2d,
         Family::Conv2dTiled,
         Family::Relu,
@@ -240,6 +250,7 @@ impl Family {
         Family::Normalise,
         Family::ValueRange,
         Family::Fused,
+        Family::Conv2dGemm,
     ];
 
     /// The file under `shaders/` and its text.
@@ -271,6 +282,10 @@ impl Family {
                 include_str!("../../shaders/value_range.wgsl"),
             ),
             Family::Fused => ("fused.wgsl", include_str!("../../shaders/fused.wgsl")),
+            Family::Conv2dGemm => (
+                "conv2d_gemm.wgsl",
+                include_str!("../../shaders/conv2d_gemm.wgsl"),
+            ),
         }
     }
 

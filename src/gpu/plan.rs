@@ -5,8 +5,10 @@
 
 use super::GpuError;
 use super::arena::{ArenaLayout, CamLayout};
+use super::conv_gemm;
 use super::kernel_choice::{
-    CONV_OC_BLOCK, CONV_TILE, DENSE_IMAGES, DENSE_K_CHUNK, KernelVariant, conv_chunk_channels,
+    CONV_OC_BLOCK, CONV_TILE, DENSE_IMAGES, DENSE_K_CHUNK, KernelVariant, LayerKernel,
+    conv_chunk_channels,
 };
 use super::layer_plan::{
     PlanInputs, backward_layers, cam_steps, forward_layers, layer_uniforms, range_table,
@@ -82,6 +84,9 @@ impl Step {
                 // The tiled conv, then the pool of 8 channels × 4 pixels and the reduction.
                 let p: ConvParams = read(&self.params);
                 conv_tiled_loops(&p).map_or(u64::MAX, |l| l + 8 * 5 + 6)
+            }
+            Kernel::ConvForwardGemm | Kernel::ConvForwardReluGemm => {
+                conv_gemm::loop_iterations(&self.params)
             }
             Kernel::ConvBackwardInput => {
                 let p: ConvParams = read(&self.params);
@@ -207,15 +212,29 @@ pub(super) fn groups_for(elements: usize) -> Result<u32, GpuError> {
 }
 
 impl KernelPlan {
-    /// The plan of `model` over `arena`, with the kernels `variant` asks for (see
-    /// `kernel_choice`): the fused walks where the variant fuses, else a kernel per layer.
-    /// Either way in named stages: forward, softmax head, backward per block, Grad-CAM,
-    /// value ranges.
+    /// The plan of `model` over `arena`, with the conv and dense kernels `variant` asks
+    /// for (see `kernel_choice`). Only tests build a plan without per-layer choices.
+    #[cfg(test)]
     pub fn new(
         model: &Model,
         arena: &ArenaLayout,
         cam: &CamLayout,
         variant: KernelVariant,
+    ) -> Result<Self, GpuError> {
+        Self::with_choices(model, arena, cam, variant, &[])
+    }
+
+    /// [`KernelPlan::new`] with a kernel chosen per layer (`choices[i]` for layer `i`, the
+    /// tuner's measured choice; layers without one follow `variant`). The fused walks where
+    /// the variant fuses at this batch (the choices then do not apply), else a kernel per
+    /// layer; either way in named stages: forward, softmax head, backward per block,
+    /// Grad-CAM, value ranges.
+    pub fn with_choices(
+        model: &Model,
+        arena: &ArenaLayout,
+        cam: &CamLayout,
+        variant: KernelVariant,
+        choices: &[Option<LayerKernel>],
     ) -> Result<Self, GpuError> {
         let (uniforms, weights) = layer_uniforms(model, arena)?;
         let inputs = PlanInputs {
@@ -223,6 +242,7 @@ impl KernelPlan {
             arena,
             cam,
             variant,
+            choices,
             uniforms,
         };
         let range_table = range_table(arena)?;
