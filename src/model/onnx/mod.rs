@@ -16,6 +16,8 @@ mod node;
 mod ops;
 mod proto;
 mod tensor;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 
@@ -101,26 +103,27 @@ pub fn load_onnx_bytes(bytes: &[u8], options: &ImportOptions) -> Result<Model, M
         ));
     };
     let chain = chain::walk(graph)?;
-    let classes = match chain.layers.iter().rev().find_map(|l| match l.op {
+    let Some(classes) = chain.layers.iter().rev().find_map(|l| match l.op {
         LayerOp::Dense { out_features, .. } => Some(out_features),
         _ => None,
-    }) {
-        Some(n) => n,
-        None => {
-            return Err(ModelError::Onnx(
-                "the graph has no Gemm or MatMul layer to produce class scores".to_string(),
-            ));
-        }
+    }) else {
+        return Err(ModelError::Onnx(
+            "the graph has no Gemm or MatMul layer to produce class scores".to_string(),
+        ));
     };
+    if classes > super::spec::limits::MAX_CLASSES {
+        return Err(ModelError::TooLarge(format!(
+            "the last dense layer has {classes} outputs; at most {} classes are supported",
+            super::spec::limits::MAX_CLASSES
+        )));
+    }
     let specs = layer_specs(&chain.layers);
     let architecture = Architecture {
         format: ARCHITECTURE_FORMAT.to_string(),
         version: ARCHITECTURE_VERSION,
         name: options.name.clone(),
         input: chain.input,
-        classes: (0..classes.min(super::spec::limits::MAX_CLASSES + 1))
-            .map(|c| c.to_string())
-            .collect(),
+        classes: (0..classes).map(|c| c.to_string()).collect(),
         normalization: options.normalization,
         layers: specs,
     };
