@@ -26,8 +26,8 @@ const NOT_YET: [&str; 7] = [
     "Elu",
 ];
 
-/// Ops that join activations: with two activation inputs they are residual connections.
-const MERGES: [&str; 5] = ["Add", "Sum", "Mul", "Concat", "Sub"];
+/// Arithmetic that, given two activations, is a residual connection (`x + f(x)`).
+const MERGES: [&str; 4] = ["Add", "Sum", "Mul", "Sub"];
 
 /// What [`walk`] found: the image input and the layers, first to last.
 pub struct Chain {
