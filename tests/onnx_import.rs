@@ -282,6 +282,8 @@ fn every_prefix_of_a_fixture_is_refused_or_loaded_without_panicking() {
         }
     }
     assert!(refused > 0);
+    let empty = load_onnx_bytes(&[], &options).expect_err("an empty file is refused");
+    assert!(empty.to_string().contains("the file is empty"), "{empty}");
     assert!(load_onnx_bytes(&bytes, &options).is_ok());
 }
 

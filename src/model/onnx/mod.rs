@@ -73,6 +73,11 @@ pub fn looks_like_onnx(path: &Path, bytes: &[u8]) -> bool {
 
 /// Parses an ONNX file and converts it to a validated model.
 pub fn load_onnx_bytes(bytes: &[u8], options: &ImportOptions) -> Result<Model, ModelError> {
+    if bytes.is_empty() {
+        return Err(ModelError::Onnx(
+            "not a valid ONNX file: the file is empty".to_string(),
+        ));
+    }
     let model = proto::ModelProto::decode(bytes).map_err(|e| {
         ModelError::Onnx(format!(
             "not a valid ONNX file: {}",
