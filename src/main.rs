@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    /// Model file for the window (.safetensors); default: weights/mnist-cnn.safetensors.
+    /// Model file for the window (.safetensors or .onnx); default: weights/mnist-cnn.safetensors.
     #[arg(long)]
     model: Option<std::path::PathBuf>,
     /// Store of saved digits for the window; default: $CNNVIZ_STORE, else the platform's
@@ -50,6 +50,8 @@ enum Command {
     Render(cli::render::RenderArgs),
     /// Per-kernel GPU timings against the adapter's peak, latency, throughput, frame rate.
     Bench(cli::bench::BenchArgs),
+    /// Convert an ONNX file to a cnnviz model file (.safetensors with its architecture).
+    Convert(cli::convert::ConvertArgs),
     /// Scripted kiosk visitors for a long time, headless: do memory and GPU objects level off?
     Soak(cli::soak::SoakArgs),
 }
@@ -101,6 +103,7 @@ fn run_command(command: &Command) -> anyhow::Result<std::process::ExitCode> {
         Command::Render(args) => cli::render::run(args),
         Command::Bench(args) => cli::bench::run(args),
         Command::Soak(args) => cli::soak::run(args),
+        Command::Convert(args) => cli::convert::run(args),
     }
 }
 

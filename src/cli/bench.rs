@@ -12,7 +12,7 @@ use cnnviz::bench::{self, BenchOptions, Gpu, Section};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Model file (.safetensors); default: weights/mnist-cnn.safetensors.
+    /// Model file (.safetensors, or .onnx imported); default: weights/mnist-cnn.safetensors.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Sections to run, comma-separated: peak, kernels, latency, eval, render; default:

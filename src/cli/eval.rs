@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// Model file (.safetensors); default: weights/mnist-cnn.safetensors.
+    /// Model file (.safetensors, or .onnx imported); default: weights/mnist-cnn.safetensors.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Folder with the MNIST IDX files; default: data/mnist.

@@ -9,7 +9,7 @@ use cnnviz::model::{LayerOp, Model};
 
 #[derive(clap::Args, Debug)]
 pub struct InfoArgs {
-    /// Model file (.safetensors); default: weights/mnist-cnn.safetensors.
+    /// Model file (.safetensors, or .onnx imported); default: weights/mnist-cnn.safetensors.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Batch sizes whose kernel choice to show (tuning them if nothing is cached): the

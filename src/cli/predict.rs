@@ -20,7 +20,7 @@ pub struct PredictArgs {
     /// reverse.
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    /// Model file (.safetensors); default: weights/mnist-cnn.safetensors.
+    /// Model file (.safetensors, or .onnx imported); default: weights/mnist-cnn.safetensors.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Grad-CAM target class index; default: the predicted class.

@@ -26,7 +26,7 @@ pub struct RenderArgs {
     /// Where to write the PNG.
     #[arg(long)]
     out: PathBuf,
-    /// Model file (.safetensors); default: weights/mnist-cnn.safetensors.
+    /// Model file (.safetensors, or .onnx imported); default: weights/mnist-cnn.safetensors.
     #[arg(long)]
     model: Option<PathBuf>,
     #[arg(long, default_value_t = 1280)]

@@ -38,7 +38,7 @@ pub struct SoakArgs {
     /// until a page is full).
     #[arg(long, default_value_t = 40)]
     gallery_page_size: usize,
-    /// Model file (.safetensors); default: weights/mnist-cnn.safetensors.
+    /// Model file (.safetensors, or .onnx imported); default: weights/mnist-cnn.safetensors.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Print the whole report as JSON at the end.

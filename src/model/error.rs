@@ -39,6 +39,9 @@ pub enum ModelError {
     Dtype { name: String, found: String },
     #[error("tensor `{name}` holds a non-finite value (NaN or infinity) at element {index}")]
     NonFinite { name: String, index: usize },
+    /// An ONNX file cnnviz cannot import; the message names the node and its op type.
+    #[error("ONNX import: {0}")]
+    Onnx(String),
     #[error("model exceeds a size limit: {0}")]
     TooLarge(String),
 }

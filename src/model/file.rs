@@ -16,7 +16,18 @@ pub const METADATA_KEY: &str = "architecture";
 /// Larger files are refused before being read (the committed model is well under 1 MB).
 pub const MAX_FILE_BYTES: u64 = 512 << 20;
 
+/// Loads a model file: safetensors, or ONNX (by extension or content), converted.
 pub fn load_model(path: &Path) -> Result<Model, ModelError> {
+    let bytes = read_model_file(path)?;
+    // One loader for every command: ONNX files are converted here.
+    if super::onnx::looks_like_onnx(path, &bytes) {
+        return super::onnx::load_onnx_bytes(&bytes, &super::onnx::ImportOptions::for_path(path));
+    }
+    load_model_bytes(&bytes)
+}
+
+/// The bytes of a model file, refused before reading when larger than [`MAX_FILE_BYTES`].
+pub fn read_model_file(path: &Path) -> Result<Vec<u8>, ModelError> {
     let io = |source| ModelError::Io {
         path: path.to_path_buf(),
         source,
@@ -29,8 +40,7 @@ pub fn load_model(path: &Path) -> Result<Model, ModelError> {
             limit: MAX_FILE_BYTES,
         });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    load_model_bytes(&bytes)
+    std::fs::read(path).map_err(io)
 }
 
 /// Parses and validates a model from the bytes of a safetensors file.

@@ -3,6 +3,7 @@
 pub mod builders;
 mod error;
 pub mod file;
+pub mod onnx;
 pub mod reference;
 pub mod rng;
 pub mod spec;
@@ -10,7 +11,9 @@ pub mod train;
 
 pub use builders::default_architecture;
 pub use error::ModelError;
-pub use file::{METADATA_KEY, load_model, load_model_bytes, save_model, save_model_bytes};
+pub use file::{
+    METADATA_KEY, load_model, load_model_bytes, read_model_file, save_model, save_model_bytes,
+};
 pub use spec::{
     Architecture, ConvGeometry, InputSpec, LayerOp, LayerPlan, LayerSpec, Normalization, Shape,
 };

@@ -1,0 +1,50 @@
+//! `cnnviz convert`: an ONNX file to the equivalent cnnviz model file (safetensors with
+//! the architecture JSON), so it can be shared, inspected and loaded without the import.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use cnnviz::model::onnx::{ImportOptions, load_onnx_bytes, looks_like_onnx};
+use cnnviz::model::{Normalization, read_model_file, save_model};
+
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    /// The ONNX file (from torch.onnx.export or tf2onnx).
+    input: PathBuf,
+    /// Where to write the cnnviz model file (.safetensors).
+    output: PathBuf,
+    /// Mean of the input normalisation, for pixels in 0..1; default MNIST's 0.1307.
+    #[arg(long)]
+    mean: Option<f32>,
+    /// Standard deviation of the input normalisation; default MNIST's 0.3081.
+    #[arg(long)]
+    std: Option<f32>,
+    /// The model's name; default: the input file's name without extension.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
+    let bytes = read_model_file(&args.input)?;
+    if !looks_like_onnx(&args.input, &bytes) {
+        anyhow::bail!(
+            "{} is not an ONNX file (convert reads .onnx files; cnnviz opens safetensors models as they are)",
+            args.input.display()
+        );
+    }
+    let mut options = ImportOptions::for_path(&args.input);
+    if let Some(name) = &args.name {
+        options.name = name.clone();
+    }
+    options.normalization = Normalization {
+        mean: args.mean.unwrap_or(options.normalization.mean),
+        std: args.std.unwrap_or(options.normalization.std),
+    };
+    let model = load_onnx_bytes(&bytes, &options)
+        .with_context(|| format!("model {}", args.input.display()))?;
+    save_model(&model, &args.output)?;
+    println!("wrote {}", args.output.display());
+    print!("{}", super::info::summary(&model));
+    Ok(ExitCode::SUCCESS)
+}
