@@ -550,3 +550,80 @@ fn a_model_without_conv_layers_runs_in_the_window_with_grad_cam_off() {
     assert_close(shown, &expected, "dense-only probabilities");
     headless.screenshot().expect("a picture");
 }
+
+/// The status line's texts.
+fn status_texts(headless: &HeadlessViewer) -> Vec<String> {
+    headless
+        .viewer()
+        .status_line()
+        .into_iter()
+        .map(|m| m.text)
+        .collect()
+}
+
+#[test]
+fn a_store_failure_in_the_frame_path_is_on_the_status_line_and_the_window_goes_on() {
+    let Some(gpu) = (match ViewerGpu::headless() {
+        Ok(gpu) => Some(gpu),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set, so a GPU adapter is required: {e}")
+        }
+        Err(e) => {
+            eprintln!("note: skipping GPU test: {e}");
+            None
+        }
+    }) else {
+        return;
+    };
+    // The failure: the store's folder is a regular file, so opening it fails on the
+    // opener thread and the frame that picks the result up meets the error.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let not_a_folder = dir.path().join("plain-file");
+    std::fs::write(&not_a_folder, b"not a folder").expect("file");
+    let options = ViewerOptions {
+        store: StoreChoice::At(not_a_folder.join("store.redb")),
+        ..ViewerOptions::default()
+    };
+    let mut headless = HeadlessViewer::with_gpu(model(), options, gpu, SIZE, 1.0)
+        .unwrap_or_else(|e| panic!("viewer: {e:#}"));
+    headless.viewer_mut().set_animation(false);
+    let mut said = Vec::new();
+    for _ in 0..400 {
+        headless
+            .frame()
+            .expect("a store failure does not end the frame");
+        said = status_texts(&headless);
+        if said.iter().any(|t| t.contains("Saving is off")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(
+        said.iter().any(|t| t.contains("Saving is off")),
+        "the status line never said so: {said:?}"
+    );
+    let failure = said.iter().find(|t| t.contains("Saving is off")).unwrap();
+    assert!(
+        failure.contains("plain-file") || failure.to_lowercase().contains("directory"),
+        "the status line should say what failed: {failure}"
+    );
+
+    // The window goes on: a drawing is predicted, and Save says why it cannot save.
+    put_sample_on_canvas(&mut headless, "7-mnist-test-0.png");
+    run_without_waiting(&mut headless);
+    let (_, predicted) = headless
+        .viewer()
+        .prediction()
+        .expect("the drawing is predicted after the failure");
+    assert_eq!(predicted, predict_canvas(&headless).1);
+    headless
+        .viewer_mut()
+        .send(&[cnnviz::ui::OverlayEvent::Save]);
+    headless.frame().expect("a frame after a refused save");
+    let after = status_texts(&headless);
+    assert!(
+        after.iter().any(|t| t.contains("Saving is off")),
+        "Save did not say why it cannot save: {after:?}"
+    );
+    assert!(headless.screenshot().is_ok(), "the frame is still drawn");
+}

@@ -28,6 +28,7 @@ mod overlay_phase;
 mod pointer;
 mod record;
 mod redraw;
+mod split;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -48,6 +49,8 @@ use crate::ui::{Overlay, OverlayEvent, OverlayFeatures, StatusLevel, StatusMessa
 use clock::{FrameClock, WaveState};
 use generations::Generations;
 use pointer::Pointer;
+pub use split::FrameSplit;
+use split::Laps;
 
 /// Where the viewer keeps saved digits and reports.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -145,6 +148,8 @@ pub struct Viewer {
     /// The scene's part of the last frame, in pixels: x, y, width, height.
     scene_pixels: [f32; 4],
     kiosk: Option<KioskMode>,
+    /// Where the last frame's CPU time went.
+    split: FrameSplit,
 }
 
 impl Viewer {
@@ -213,6 +218,7 @@ impl Viewer {
             adapter,
             scene_pixels: [0.0, 0.0, size[0] as f32, size[1] as f32],
             kiosk,
+            split: FrameSplit::default(),
         };
         // The empty canvas still runs once, so the scene shows the network at rest.
         viewer.write_current_input();
@@ -329,6 +335,23 @@ impl Viewer {
         self.clock.frames()
     }
 
+    /// What the status line shows now, oldest first.
+    pub fn status_line(&self) -> Vec<StatusMessage> {
+        self.status.iter().map(|(m, _)| m.clone()).collect()
+    }
+
+    /// GPU milliseconds of the last timed inference (the sum of its kernels' timestamps);
+    /// `None` without timestamps or before the first timed inference.
+    pub fn inference_gpu_ms(&self) -> Option<f64> {
+        let timings = &self.session.as_ref()?.timings;
+        (!timings.is_empty()).then(|| timings.iter().map(|t| t.nanoseconds).sum::<f64>() / 1e6)
+    }
+
+    /// Where the last frame's CPU time went (`cnnviz bench --only window`).
+    pub fn last_split(&self) -> FrameSplit {
+        self.split
+    }
+
     /// The store's link, for scripted use (soak) and the kiosk's gallery.
     pub fn store(&self) -> Option<&store_link::StoreLink> {
         self.store.as_ref()
@@ -347,18 +370,23 @@ impl Viewer {
     ) -> anyhow::Result<FrameOutput> {
         // Anything under this scope that tries to wait for the GPU is refused.
         let _frame = crate::gpu::wait::FrameScope::enter();
+        let mut whole = Laps::start();
         // 1. Input.
         let now = self.clock.begin();
         let mut requests = self.kiosk_before_frame(&raw_input, now);
         // 2. Overlay: returns what the person asked for.
         let pass = self.show_overlay(raw_input, now)?;
         // 3. Apply it.
+        let mut laps = Laps::start();
         let applied = self.apply(pass.requests);
+        self.split.apply_ms = laps.lap();
         requests.extend(applied.requests);
         // 4–5. Record the GPU work and submit it.
         let recorded = self.record_and_submit(&pass.paint, &target)?;
         // 6. Collect what came back.
+        let mut laps = Laps::start();
         let collected = self.collect_readbacks(recorded.hovered_copy);
+        self.split.collect_ms = laps.lap();
         // 7. Decide when to draw next.
         let redraw = redraw::next_redraw(
             redraw::RedrawInputs {
@@ -372,6 +400,7 @@ impl Viewer {
             Instant::now(),
         );
         self.clock.end();
+        self.split.total_ms = whole.lap();
         Ok(FrameOutput {
             platform: pass.platform,
             redraw,
