@@ -627,3 +627,52 @@ fn a_store_failure_in_the_frame_path_is_on_the_status_line_and_the_window_goes_o
     );
     assert!(headless.screenshot().is_ok(), "the frame is still drawn");
 }
+
+#[test]
+fn a_scene_drawn_at_reduced_resolution_shows_the_same_picture_and_a_sharp_overlay() {
+    let Some(mut headless) = headless() else {
+        return;
+    };
+    headless.viewer_mut().set_animation(false);
+    put_sample_on_canvas(&mut headless, "7-mnist-test-0.png");
+    headless.settle().expect("frames");
+    headless.frame().expect("one more frame at rest");
+    let sharp = headless.screenshot().expect("screenshot");
+
+    headless.viewer_mut().pin_scene_scale(Some(0.5));
+    headless.frame().expect("a reduced frame");
+    assert_eq!(headless.viewer().last_split().scene_scale, 0.5);
+    let reduced = headless.screenshot().expect("screenshot");
+    if let Some(dir) = std::env::var_os("CNNVIZ_KEEP_PICTURES") {
+        let dir = Path::new(&dir);
+        sharp.save(dir.join("scene-scale-1.png")).expect("saved");
+        reduced
+            .save(dir.join("scene-scale-0.5.png"))
+            .expect("saved");
+    }
+
+    // The same scene, softer: close on average, but not identical.
+    let whole = difference(&sharp, &reduced);
+    assert!(whole > 0.0, "the reduced frame is not reduced");
+    assert!(
+        whole < 6.0,
+        "the reduced scene differs from the sharp one by {whole:.2} per channel"
+    );
+    // The overlay is never reduced: the canvas panel (top left) is the same to the pixel.
+    let panel = |image: &image::RgbaImage| {
+        image::imageops::crop_imm(image, 0, 40, 280, 280)
+            .to_image()
+            .into_raw()
+    };
+    assert_eq!(panel(&sharp), panel(&reduced), "the overlay changed");
+
+    // Back to the budget's choice: at rest the scene is sharp again, to the pixel.
+    headless.viewer_mut().pin_scene_scale(None);
+    headless.settle().expect("frames");
+    headless.frame().expect("one more frame at rest");
+    assert_eq!(headless.viewer().last_split().scene_scale, 1.0);
+    assert_eq!(
+        difference(&sharp, &headless.screenshot().expect("screenshot")),
+        0.0
+    );
+}

@@ -14,7 +14,8 @@ use crate::gpu::{
 };
 use crate::model::Model;
 use crate::scene::{
-    CubeRenderer, FeatureMapTextures, RendererConfig, SceneLayout, SceneTargets, ValueReadback,
+    CubeRenderer, FeatureMapTextures, RendererConfig, SceneLayout, SceneTargets, SceneUpscaler,
+    ValueReadback,
 };
 
 /// How often the timing panel's per-kernel figures are refreshed (a timed inference costs
@@ -27,6 +28,8 @@ pub struct Session {
     pub layout: SceneLayout,
     pub cubes: CubeRenderer,
     pub targets: SceneTargets,
+    /// The scene at a reduced resolution, while frames miss their budget.
+    pub upscaler: SceneUpscaler,
     pub egui: egui_wgpu::Renderer,
     /// `None` when the adapter has no storage textures; the panels then say so.
     pub images: Option<FeatureMapTextures>,
@@ -73,6 +76,7 @@ impl Session {
         let cubes = CubeRenderer::new(&gpu.device, &network, &layout, config)
             .context("building the 3D scene")?;
         let targets = SceneTargets::new(&gpu.device, config, size[0].max(1), size[1].max(1));
+        let upscaler = SceneUpscaler::new(&gpu.device, config);
         let mut egui = egui_wgpu::Renderer::new(
             &gpu.device,
             gpu.format,
@@ -106,6 +110,7 @@ impl Session {
             layout,
             cubes,
             targets,
+            upscaler,
             egui,
             images,
             timer,

@@ -329,6 +329,11 @@ fn write_window(out: &mut String, w: &WindowReport) -> std::fmt::Result {
         )?,
         None => writeln!(out, "  inference on the GPU: no timestamps on this adapter")?,
     }
+    writeln!(
+        out,
+        "  scene drawn at {:.0} % of its area's width and height (dynamic resolution, median)",
+        w.cpu_split.scene_scale * 100.0
+    )?;
     writeln!(out, "  CPU per frame (medians):")?;
     for (part, ms) in w.cpu_split.parts() {
         writeln!(out, "    {part:<22} {ms:>7.2} ms")?;

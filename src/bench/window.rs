@@ -158,6 +158,7 @@ pub fn measure_window(
         collect_ms: of(|s| s.collect_ms),
         total_ms: of(|s| s.total_ms),
         inference: paced.iter().all(|(s, _)| s.inference),
+        scene_scale: of(|s| f64::from(s.scene_scale)) as f32,
     };
     let wait = median(&paced.iter().map(|(_, w)| *w).collect::<Vec<_>>());
     let whole = median(

@@ -28,6 +28,7 @@ mod overlay_phase;
 mod pointer;
 mod record;
 mod redraw;
+mod resolution;
 mod split;
 
 use std::path::PathBuf;
@@ -49,6 +50,7 @@ use crate::ui::{Overlay, OverlayEvent, OverlayFeatures, StatusLevel, StatusMessa
 use clock::{FrameClock, WaveState};
 use generations::Generations;
 use pointer::Pointer;
+use resolution::DynamicResolution;
 pub use split::FrameSplit;
 use split::Laps;
 
@@ -150,6 +152,10 @@ pub struct Viewer {
     kiosk: Option<KioskMode>,
     /// Where the last frame's CPU time went.
     split: FrameSplit,
+    /// How sharply the scene is drawn (dynamic resolution).
+    resolution: DynamicResolution,
+    /// The last frame asked to be followed at once.
+    continuous: bool,
 }
 
 impl Viewer {
@@ -219,6 +225,8 @@ impl Viewer {
             scene_pixels: [0.0, 0.0, size[0] as f32, size[1] as f32],
             kiosk,
             split: FrameSplit::default(),
+            resolution: DynamicResolution::default(),
+            continuous: false,
         };
         // The empty canvas still runs once, so the scene shows the network at rest.
         viewer.write_current_input();
@@ -335,6 +343,14 @@ impl Viewer {
         self.clock.frames()
     }
 
+    /// Draws the scene at `scale` of its area's width and height from the next frame on
+    /// (tests and pictures of dynamic resolution), or as the frame budget says (`None`, the
+    /// default: full resolution at rest, reduced while frames that follow one another miss
+    /// 30 a second).
+    pub fn pin_scene_scale(&mut self, scale: Option<f32>) {
+        self.resolution.pin(scale);
+    }
+
     /// What the status line shows now, oldest first.
     pub fn status_line(&self) -> Vec<StatusMessage> {
         self.status.iter().map(|(m, _)| m.clone()).collect()
@@ -373,6 +389,7 @@ impl Viewer {
         let mut whole = Laps::start();
         // 1. Input.
         let now = self.clock.begin();
+        self.split.scene_scale = self.resolution.begin(now, self.continuous);
         let mut requests = self.kiosk_before_frame(&raw_input, now);
         // 2. Overlay: returns what the person asked for.
         let pass = self.show_overlay(raw_input, now)?;
@@ -388,7 +405,7 @@ impl Viewer {
         let collected = self.collect_readbacks(recorded.hovered_copy);
         self.split.collect_ms = laps.lap();
         // 7. Decide when to draw next.
-        let redraw = redraw::next_redraw(
+        let mut redraw = redraw::next_redraw(
             redraw::RedrawInputs {
                 moving: applied.camera_moving || recorded.wave.is_some() || self.in_attract(),
                 waiting: collected.waiting,
@@ -399,6 +416,13 @@ impl Viewer {
             },
             Instant::now(),
         );
+        self.continuous = redraw == Redraw::Now;
+        if self
+            .resolution
+            .must_sharpen(self.split.scene_scale, self.continuous)
+        {
+            redraw = Redraw::Now;
+        }
         self.clock.end();
         self.split.total_ms = whole.lap();
         Ok(FrameOutput {

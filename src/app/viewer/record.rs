@@ -116,15 +116,38 @@ impl Viewer {
             ..SceneSettings::default()
         };
         let [sx, sy, sw, sh] = self.scene_pixels;
-        let params = FrameParams::new(&self.camera, [sw, sh], settings).at([sx, sy]);
-        session.cubes.prepare(&session.gpu.queue, &params);
-        session.cubes.encode_pass_in(
-            &mut encoder,
-            &session.targets,
-            target.view,
-            DEFAULT_BACKGROUND,
-            Some(params.viewport_rect()),
-        );
+        let scale = self.split.scene_scale;
+        if scale < 1.0 {
+            // Dynamic resolution: the scene into a smaller target of its own, then
+            // stretched over its area (which also clears the frame).
+            let reduced = [(sw * scale).ceil().max(1.0), (sh * scale).ceil().max(1.0)];
+            let params = FrameParams::new(&self.camera, reduced, settings);
+            session.cubes.prepare(&session.gpu.queue, &params);
+            let (view, targets) =
+                session
+                    .upscaler
+                    .target(&session.gpu.device, reduced[0] as u32, reduced[1] as u32);
+            session
+                .cubes
+                .encode_pass(&mut encoder, targets, view, DEFAULT_BACKGROUND);
+            session.upscaler.encode(
+                &mut encoder,
+                target.view,
+                target.size,
+                session.cubes.clear_color(DEFAULT_BACKGROUND),
+                [sx, sy, sw, sh],
+            );
+        } else {
+            let params = FrameParams::new(&self.camera, [sw, sh], settings).at([sx, sy]);
+            session.cubes.prepare(&session.gpu.queue, &params);
+            session.cubes.encode_pass_in(
+                &mut encoder,
+                &session.targets,
+                target.view,
+                DEFAULT_BACKGROUND,
+                Some(params.viewport_rect()),
+            );
+        }
 
         self.split.scene_record_ms = laps.lap();
 

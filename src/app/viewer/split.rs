@@ -30,6 +30,9 @@ pub struct FrameSplit {
     pub total_ms: f64,
     /// Whether this frame recorded an inference.
     pub inference: bool,
+    /// The scene's internal resolution, as a fraction of its area's width and height
+    /// (dynamic resolution; 1 at rest).
+    pub scene_scale: f32,
 }
 
 impl FrameSplit {
