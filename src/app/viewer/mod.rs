@@ -167,7 +167,7 @@ impl Viewer {
         size: [u32; 2],
     ) -> anyhow::Result<Viewer> {
         let adapter = gpu.describe();
-        let session = Session::new(gpu, &model, size)?;
+        let session = Session::new(gpu, &model)?;
         let aspect = size[0].max(1) as f32 / size[1].max(1) as f32;
         let camera = session.layout.home_camera(aspect);
         let egui_ctx = egui::Context::default();
@@ -261,10 +261,10 @@ impl Viewer {
     /// Rebuilds the whole GPU side (network, scene, egui renderer and its textures,
     /// overlay images, readbacks) on a new device, keeping the drawing, the camera, the
     /// choices and the store.
-    pub fn replace_gpu(&mut self, gpu: ViewerGpu, size: [u32; 2]) -> anyhow::Result<()> {
+    pub fn replace_gpu(&mut self, gpu: ViewerGpu, _size: [u32; 2]) -> anyhow::Result<()> {
         // Drop the old first: its buffers belong to a dead device.
         self.session = None;
-        let mut session = Session::new(gpu, &self.model, size)?;
+        let mut session = Session::new(gpu, &self.model)?;
         for (id, delta) in self.textures.full_uploads() {
             session
                 .egui

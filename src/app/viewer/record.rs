@@ -39,7 +39,6 @@ impl Viewer {
         }
         egui_ms += laps.lap();
         let [width, height] = target.size;
-        session.targets.resize(&session.gpu.device, width, height);
         let mut encoder =
             session
                 .gpu
@@ -116,39 +115,29 @@ impl Viewer {
             ..SceneSettings::default()
         };
         let [sx, sy, sw, sh] = self.scene_pixels;
+        // The scene into a target of its own at `scale` of its area's width and height
+        // (dynamic resolution), then stretched over its area. The pass that stretches it
+        // clears the rest of the frame to the panels' colour: the panels are not filled
+        // again (see `Overlay`), which saves a software rasteriser a blended rectangle over
+        // half the frame.
         let scale = self.split.scene_scale;
-        if scale < 1.0 {
-            // Dynamic resolution: the scene into a smaller target of its own, then
-            // stretched over its area (which also clears the frame).
-            let reduced = [(sw * scale).ceil().max(1.0), (sh * scale).ceil().max(1.0)];
-            let params = FrameParams::new(&self.camera, reduced, settings);
-            session.cubes.prepare(&session.gpu.queue, &params);
-            let (view, targets) =
-                session
-                    .upscaler
-                    .target(&session.gpu.device, reduced[0] as u32, reduced[1] as u32);
+        let reduced = [(sw * scale).round().max(1.0), (sh * scale).round().max(1.0)];
+        let params = FrameParams::new(&self.camera, reduced, settings);
+        session.cubes.prepare(&session.gpu.queue, &params);
+        let (view, targets) =
             session
-                .cubes
-                .encode_pass(&mut encoder, targets, view, DEFAULT_BACKGROUND);
-            session.upscaler.encode(
-                &mut encoder,
-                target.view,
-                target.size,
-                session.cubes.clear_color(DEFAULT_BACKGROUND),
-                [sx, sy, sw, sh],
-            );
-        } else {
-            let params = FrameParams::new(&self.camera, [sw, sh], settings).at([sx, sy]);
-            session.cubes.prepare(&session.gpu.queue, &params);
-            session.cubes.encode_pass_in(
-                &mut encoder,
-                &session.targets,
-                target.view,
-                DEFAULT_BACKGROUND,
-                Some(params.viewport_rect()),
-            );
-        }
-
+                .upscaler
+                .target(&session.gpu.device, reduced[0] as u32, reduced[1] as u32);
+        session
+            .cubes
+            .encode_pass(&mut encoder, targets, view, DEFAULT_BACKGROUND);
+        session.upscaler.encode(
+            &mut encoder,
+            target.view,
+            target.size,
+            session.cubes.clear_color(crate::ui::theme::PANEL_RGB),
+            [sx, sy, sw, sh],
+        );
         self.split.scene_record_ms = laps.lap();
 
         // The overlay on top.
