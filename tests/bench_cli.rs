@@ -58,7 +58,7 @@ fn a_short_json_run_is_complete_and_consistent() {
         "{adapter}"
     );
     assert!(adapter["backend"].is_string() && adapter["description"].is_string());
-    for section in ["peak", "eval", "render"] {
+    for section in ["peak", "eval", "render", "window"] {
         assert!(report[section].is_null(), "{section} was not asked for");
     }
 
@@ -220,4 +220,64 @@ fn the_kernel_timer_reads_back_without_blocking() {
         .expect("read finishes the map");
     assert_eq!(finished.len(), timings.len());
     assert!(!timer.in_flight());
+}
+
+#[test]
+fn the_window_section_reports_frames_and_their_split() {
+    if !gpu_available() {
+        return;
+    }
+    let output = cnnviz(&[
+        "bench",
+        "--only",
+        "window",
+        "--runs",
+        "6",
+        "--warmup",
+        "1",
+        "--seconds",
+        "1",
+        "--render-size",
+        "640x360",
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
+    let window = &report["window"];
+    assert_eq!(window["width"], 640, "{window}");
+    assert_eq!(window["height"], 360);
+    assert!(report["render"].is_null(), "render was not asked for");
+    let frames = window["paced_frames"].as_u64().expect("paced_frames");
+    assert!(frames >= 6, "{window}");
+    // The pen moves every frame, so every frame records an inference.
+    assert_eq!(window["inference_fraction"], 1.0, "{window}");
+    let fps = positive(&window["free_running_fps"], "free-running fps");
+    let frame_ms = positive(&window["free_running_frame_ms"], "free-running frame");
+    assert!((fps * frame_ms / 1e3 - 1.0).abs() < 1e-6, "{window}");
+    // The paced frame is its CPU time plus the wait; each part of the split is within the
+    // frame's CPU time.
+    let split = &window["cpu_split"];
+    let total = positive(&split["total_ms"], "CPU total");
+    for part in [
+        "overlay_build_ms",
+        "overlay_tessellate_ms",
+        "apply_ms",
+        "inference_record_ms",
+        "scene_record_ms",
+        "egui_paint_ms",
+        "submit_ms",
+        "collect_ms",
+    ] {
+        let ms = split[part].as_f64().expect(part);
+        assert!(
+            (0.0..=total).contains(&ms),
+            "{part} {ms} outside 0..{total}"
+        );
+    }
+    let scale = split["scene_scale"].as_f64().expect("scene_scale");
+    assert!((0.25..=1.0).contains(&scale), "{split}");
 }

@@ -550,3 +550,129 @@ fn a_model_without_conv_layers_runs_in_the_window_with_grad_cam_off() {
     assert_close(shown, &expected, "dense-only probabilities");
     headless.screenshot().expect("a picture");
 }
+
+/// The status line's texts.
+fn status_texts(headless: &HeadlessViewer) -> Vec<String> {
+    headless
+        .viewer()
+        .status_line()
+        .into_iter()
+        .map(|m| m.text)
+        .collect()
+}
+
+#[test]
+fn a_store_failure_in_the_frame_path_is_on_the_status_line_and_the_window_goes_on() {
+    let Some(gpu) = (match ViewerGpu::headless() {
+        Ok(gpu) => Some(gpu),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set, so a GPU adapter is required: {e}")
+        }
+        Err(e) => {
+            eprintln!("note: skipping GPU test: {e}");
+            None
+        }
+    }) else {
+        return;
+    };
+    // The failure: the store's folder is a regular file, so opening it fails on the
+    // opener thread and the frame that picks the result up meets the error.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let not_a_folder = dir.path().join("plain-file");
+    std::fs::write(&not_a_folder, b"not a folder").expect("file");
+    let options = ViewerOptions {
+        store: StoreChoice::At(not_a_folder.join("store.redb")),
+        ..ViewerOptions::default()
+    };
+    let mut headless = HeadlessViewer::with_gpu(model(), options, gpu, SIZE, 1.0)
+        .unwrap_or_else(|e| panic!("viewer: {e:#}"));
+    headless.viewer_mut().set_animation(false);
+    let mut said = Vec::new();
+    for _ in 0..400 {
+        headless
+            .frame()
+            .expect("a store failure does not end the frame");
+        said = status_texts(&headless);
+        if said.iter().any(|t| t.contains("Saving is off")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(
+        said.iter().any(|t| t.contains("Saving is off")),
+        "the status line never said so: {said:?}"
+    );
+    let failure = said.iter().find(|t| t.contains("Saving is off")).unwrap();
+    assert!(
+        failure.contains("plain-file") || failure.to_lowercase().contains("directory"),
+        "the status line should say what failed: {failure}"
+    );
+
+    // The window goes on: a drawing is predicted, and Save says why it cannot save.
+    put_sample_on_canvas(&mut headless, "7-mnist-test-0.png");
+    run_without_waiting(&mut headless);
+    let (_, predicted) = headless
+        .viewer()
+        .prediction()
+        .expect("the drawing is predicted after the failure");
+    assert_eq!(predicted, predict_canvas(&headless).1);
+    headless
+        .viewer_mut()
+        .send(&[cnnviz::ui::OverlayEvent::Save]);
+    headless.frame().expect("a frame after a refused save");
+    let after = status_texts(&headless);
+    assert!(
+        after.iter().any(|t| t.contains("Saving is off")),
+        "Save did not say why it cannot save: {after:?}"
+    );
+    assert!(headless.screenshot().is_ok(), "the frame is still drawn");
+}
+
+#[test]
+fn a_scene_drawn_at_reduced_resolution_shows_the_same_picture_and_a_sharp_overlay() {
+    let Some(mut headless) = headless() else {
+        return;
+    };
+    headless.viewer_mut().set_animation(false);
+    put_sample_on_canvas(&mut headless, "7-mnist-test-0.png");
+    headless.settle().expect("frames");
+    headless.frame().expect("one more frame at rest");
+    let sharp = headless.screenshot().expect("screenshot");
+
+    headless.viewer_mut().pin_scene_scale(Some(0.5));
+    headless.frame().expect("a reduced frame");
+    assert_eq!(headless.viewer().last_split().scene_scale, 0.5);
+    let reduced = headless.screenshot().expect("screenshot");
+    if let Some(dir) = std::env::var_os("CNNVIZ_KEEP_PICTURES") {
+        let dir = Path::new(&dir);
+        sharp.save(dir.join("scene-scale-1.png")).expect("saved");
+        reduced
+            .save(dir.join("scene-scale-0.5.png"))
+            .expect("saved");
+    }
+
+    // The same scene, softer: close on average, but not identical.
+    let whole = difference(&sharp, &reduced);
+    assert!(whole > 0.0, "the reduced frame is not reduced");
+    assert!(
+        whole < 6.0,
+        "the reduced scene differs from the sharp one by {whole:.2} per channel"
+    );
+    // The overlay is never reduced: the canvas panel (top left) is the same to the pixel.
+    let panel = |image: &image::RgbaImage| {
+        image::imageops::crop_imm(image, 0, 40, 280, 280)
+            .to_image()
+            .into_raw()
+    };
+    assert_eq!(panel(&sharp), panel(&reduced), "the overlay changed");
+
+    // Back to the budget's choice: at rest the scene is sharp again, to the pixel.
+    headless.viewer_mut().pin_scene_scale(None);
+    headless.settle().expect("frames");
+    headless.frame().expect("one more frame at rest");
+    assert_eq!(headless.viewer().last_split().scene_scale, 1.0);
+    assert_eq!(
+        difference(&sharp, &headless.screenshot().expect("screenshot")),
+        0.0
+    );
+}

@@ -61,6 +61,25 @@ impl ViewerGpu {
         ))
     }
 
+    /// A device the caller already opened (`cnnviz bench` lends its own). Without the
+    /// instance it came from, [`ViewerGpu::resource_count`] has nothing to report.
+    pub fn lent(
+        adapter: wgpu::Adapter,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        format: wgpu::TextureFormat,
+    ) -> ViewerGpu {
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+        descriptor.backends = wgpu::Backends::empty();
+        ViewerGpu::new(
+            wgpu::Instance::new(descriptor),
+            adapter,
+            device,
+            queue,
+            format,
+        )
+    }
+
     /// True once the device is gone: everything made from it must be made again.
     pub fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)

@@ -18,7 +18,7 @@ mod viewer;
 pub use gpu::ViewerGpu;
 pub use headless::HeadlessViewer;
 pub use viewer::{
-    FrameOutput, FrameTarget, KioskOptions, Redraw, StoreChoice, Viewer, ViewerOptions,
+    FrameOutput, FrameSplit, FrameTarget, KioskOptions, Redraw, StoreChoice, Viewer, ViewerOptions,
     WindowRequest,
 };
 

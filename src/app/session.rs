@@ -14,7 +14,7 @@ use crate::gpu::{
 };
 use crate::model::Model;
 use crate::scene::{
-    CubeRenderer, FeatureMapTextures, RendererConfig, SceneLayout, SceneTargets, ValueReadback,
+    CubeRenderer, FeatureMapTextures, RendererConfig, SceneLayout, SceneUpscaler, ValueReadback,
 };
 
 /// How often the timing panel's per-kernel figures are refreshed (a timed inference costs
@@ -26,7 +26,9 @@ pub struct Session {
     pub network: GpuNetwork,
     pub layout: SceneLayout,
     pub cubes: CubeRenderer,
-    pub targets: SceneTargets,
+    /// The scene's own target (at a reduced resolution while frames miss their budget)
+    /// and the pass that stretches it over the scene's area.
+    pub upscaler: SceneUpscaler,
     pub egui: egui_wgpu::Renderer,
     /// `None` when the adapter has no storage textures; the panels then say so.
     pub images: Option<FeatureMapTextures>,
@@ -64,15 +66,15 @@ impl Analysis {
 }
 
 impl Session {
-    /// Everything for frames of `size` pixels (the targets follow later sizes by themselves).
-    pub fn new(gpu: ViewerGpu, model: &Model, size: [u32; 2]) -> anyhow::Result<Session> {
+    /// Everything for frames of any size (the scene's target follows the scene's area).
+    pub fn new(gpu: ViewerGpu, model: &Model) -> anyhow::Result<Session> {
         let network =
             GpuNetwork::new(&gpu.device, model, 1).context("building the network on the GPU")?;
         let layout = SceneLayout::new(model, network.layout());
         let config = RendererConfig::for_adapter(&gpu.adapter, gpu.format);
         let cubes = CubeRenderer::new(&gpu.device, &network, &layout, config)
             .context("building the 3D scene")?;
-        let targets = SceneTargets::new(&gpu.device, config, size[0].max(1), size[1].max(1));
+        let upscaler = SceneUpscaler::new(&gpu.device, config);
         let mut egui = egui_wgpu::Renderer::new(
             &gpu.device,
             gpu.format,
@@ -105,7 +107,7 @@ impl Session {
             network,
             layout,
             cubes,
-            targets,
+            upscaler,
             egui,
             images,
             timer,

@@ -4,18 +4,18 @@
 //! it only cannot save, and says why.
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 
 use crate::store::{
-    ModelIdentity, NewPrediction, PendingOpen, PredictionId, PredictionStore, ReportTarget,
-    RerunInput, StoreDone, StoreOptions, StoreWorker, now_ms, open_in_background,
-    resolve_store_path,
+    ModelIdentity, NewPrediction, PredictionId, PredictionStore, ReportTarget, RerunInput,
+    StoreDone, StoreError, StoreOptions, StoreWorker, now_ms, resolve_store_path,
 };
 use crate::ui::dashboard::{Dashboard, DashboardEvent, ReportDialog, ReportSubmission};
 use crate::ui::{StatusLevel, StatusMessage};
 
 pub struct StoreLink {
-    pending: Option<PendingOpen>,
+    pending: Option<PendingWorker>,
     worker: Option<StoreWorker>,
     /// Why there is no store, once that is known.
     unavailable: Option<String>,
@@ -49,14 +49,7 @@ impl StoreLink {
             rerun_queue: VecDeque::new(),
         };
         match resolve_store_path(explicit) {
-            Ok(path) => {
-                let ctx = ctx.clone();
-                link.pending = Some(open_in_background(
-                    path,
-                    StoreOptions::default(),
-                    move || ctx.request_repaint(),
-                ));
-            }
+            Ok(path) => link.pending = Some(PendingWorker::start(path, ctx.clone())),
             Err(e) => link.unavailable = Some(e.to_string()),
         }
         link
@@ -67,22 +60,19 @@ impl StoreLink {
     }
 
     /// Picks up the store once open and the outcome of every finished write.
-    pub fn poll(&mut self, ctx: &egui::Context) -> Vec<StatusMessage> {
+    pub fn poll(&mut self) -> Vec<StatusMessage> {
         let mut said = Vec::new();
         if let Some(result) = self.pending.as_mut().and_then(|p| p.poll()) {
             self.pending = None;
             match result {
-                Ok(store) => {
-                    if let Some(aside) = store.moved_aside() {
+                Ok(worker) => {
+                    if let Some(aside) = worker.store().moved_aside() {
                         said.push(info(format!(
                             "A damaged store was moved to {}",
                             aside.display()
                         )));
                     }
-                    let ctx = ctx.clone();
-                    self.worker = Some(StoreWorker::spawn_with_notify(store, move || {
-                        ctx.request_repaint()
-                    }));
+                    self.worker = Some(worker);
                 }
                 Err(e) => {
                     let why = format!("Saving is off: {e}");
@@ -111,6 +101,12 @@ impl StoreLink {
             }
         }
         said
+    }
+
+    /// Whether the store is open and its writer running (`false` while it opens, or without
+    /// a store).
+    pub fn is_ready(&self) -> bool {
+        self.worker.is_some()
     }
 
     /// The drawing changed: a later report is about a new prediction.
@@ -216,4 +212,90 @@ fn info(text: impl Into<String>) -> StatusMessage {
 /// The model's identity for records: its file name and a hash of its bytes.
 pub fn model_identity(name: &str, path: &Path) -> ModelIdentity {
     ModelIdentity::of_file(name, path).unwrap_or_else(|_| ModelIdentity::from_file_bytes(name, &[]))
+}
+
+/// A store being opened on a thread of its own, which also starts the writer thread: the
+/// frame that picks the result up only takes a running [`StoreWorker`] (a frame starts no
+/// thread). Opening reads the whole file once (redb's integrity check, about a second per
+/// gigabyte), which a frame must not wait for.
+struct PendingWorker {
+    result: Receiver<Result<StoreWorker, StoreError>>,
+}
+
+impl PendingWorker {
+    fn start(path: PathBuf, ctx: egui::Context) -> PendingWorker {
+        let (tx, result) = mpsc::channel();
+        let started = std::thread::Builder::new()
+            .name("cnnviz-store-open".into())
+            .spawn(move || {
+                let opened = PredictionStore::open_with(&path, &StoreOptions::default());
+                let repaint = ctx.clone();
+                let worker = opened.map(|store| {
+                    StoreWorker::spawn_with_notify(store, move || repaint.request_repaint())
+                });
+                let _ = tx.send(worker);
+                ctx.request_repaint();
+            });
+        // Without a thread the sender is gone, and the first poll reports it.
+        drop(started);
+        PendingWorker { result }
+    }
+
+    /// The running worker once the store is open; `None` while it opens. Never blocks.
+    fn poll(&mut self) -> Option<Result<StoreWorker, StoreError>> {
+        match self.result.try_recv() {
+            Ok(result) => Some(result),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err(StoreError::WorkerGone)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names of this process's threads.
+    #[cfg(target_os = "linux")]
+    fn thread_names() -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                    .map(|name| name.trim().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_writer_thread_runs_before_any_frame_picks_the_store_up() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("store.redb");
+        let ctx = egui::Context::default();
+        let mut link = StoreLink::open(
+            Some(&path),
+            ModelIdentity::from_file_bytes("test", &[]),
+            &ctx,
+        );
+        // Wait for the opener as a test may (a frame never would), without polling the link:
+        // the worker that arrives is already running, so the frame's poll only takes it.
+        let pending = link.pending.take().expect("the store is being opened");
+        let worker = pending
+            .result
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the opener answers")
+            .expect("the store opens");
+        assert!(
+            thread_names().iter().any(|n| n == "cnnviz-store"),
+            "the writer thread is not running: {:?}",
+            thread_names()
+        );
+        link.pending = None;
+        link.worker = Some(worker);
+        assert!(link.is_ready());
+        assert!(link.poll().is_empty(), "nothing was written yet");
+    }
 }

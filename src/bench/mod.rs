@@ -10,7 +10,9 @@
 //!   FLOP and byte counts from the layer shapes ([`cost`]);
 //! - `latency`: one interactive inference, input write to probabilities on the CPU;
 //! - `eval`: images/s of batched forward passes at several batch sizes;
-//! - `render`: frames/s of the 3D scene offscreen.
+//! - `render`: frames/s of the 3D scene offscreen;
+//! - `window`: frames/s of the whole viewer (overlay included) while a stroke is drawn,
+//!   and where each frame's CPU and GPU time goes ([`window`]).
 //!
 //! Everything takes the caller's device (nothing here creates one), every figure is a median
 //! over repeated runs after warm-up ([`stats::Schedule`]), and the result is one
@@ -24,6 +26,7 @@ pub mod latency;
 pub mod peak;
 pub mod report;
 pub mod stats;
+pub mod window;
 
 use std::time::Duration;
 
@@ -58,15 +61,17 @@ pub enum Section {
     Latency,
     Eval,
     Render,
+    Window,
 }
 
 impl Section {
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Peak,
         Section::Kernels,
         Section::Latency,
         Section::Eval,
         Section::Render,
+        Section::Window,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,10 +81,11 @@ impl Section {
             Section::Latency => "latency",
             Section::Eval => "eval",
             Section::Render => "render",
+            Section::Window => "window",
         }
     }
 
-    /// Parses `peak`, `kernels`, `latency`, `eval` or `render`.
+    /// Parses `peak`, `kernels`, `latency`, `eval`, `render` or `window`.
     pub fn parse(name: &str) -> Result<Section, BenchError> {
         Section::ALL
             .into_iter()
@@ -108,7 +114,7 @@ pub struct BenchOptions {
     pub kernel_batches: Vec<u32>,
     /// Batch sizes tried for eval throughput.
     pub eval_batches: Vec<u32>,
-    /// Offscreen frame size of the render section.
+    /// Offscreen frame size of the render and window sections.
     pub render_size: (u32, u32),
 }
 
@@ -324,6 +330,15 @@ pub fn run(
                 &options.budgeted(10),
             )?);
         }
+    }
+    if options.wants(Section::Window) {
+        progress("measuring the whole window while a stroke is drawn");
+        report.window = Some(window::measure_window(
+            gpu,
+            model,
+            options.render_size,
+            &options.budgeted(10),
+        )?);
     }
     Ok(report)
 }

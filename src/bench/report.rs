@@ -14,6 +14,7 @@ use super::frame::RenderReport;
 use super::kernels::KernelBatch;
 use super::latency::{EvalReport, LatencyReport};
 use super::peak::PeakReport;
+use super::window::WindowReport;
 use super::{BenchOptions, Section};
 use crate::model::Model;
 
@@ -92,6 +93,9 @@ pub struct BenchReport {
     pub render: Option<RenderReport>,
     /// Which kernel each conv and dense layer runs in each network measured, and why.
     pub kernel_choices: Vec<KernelChoiceReport>,
+    /// The whole viewer while drawing (added after `cnnviz.bench/1` first shipped; older
+    /// reports lack the field).
+    pub window: Option<WindowReport>,
     /// Anything measured other than asked (e.g. a batch too big for the device).
     pub notes: Vec<String>,
 }
@@ -146,6 +150,7 @@ impl BenchReport {
             eval: None,
             render: None,
             kernel_choices: Vec::new(),
+            window: None,
             notes: Vec::new(),
         }
     }
@@ -263,6 +268,9 @@ impl BenchReport {
                 r.with_inference_fps, r.with_inference_median_ms
             )?;
         }
+        if let Some(w) = &self.window {
+            write_window(out, w)?;
+        }
         Ok(())
     }
 }
@@ -306,6 +314,44 @@ fn write_kernels(out: &mut String, b: &KernelBatch) -> std::fmt::Result {
         b.kernels_total_ns / 1e3,
         b.wall_median_ns / 1e3
     )
+}
+
+fn write_window(out: &mut String, w: &WindowReport) -> std::fmt::Result {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "window {}×{} while drawing (headless viewer, whole overlay, {:.0} % of frames with an inference):",
+        w.width,
+        w.height,
+        w.inference_fraction * 100.0
+    )?;
+    writeln!(
+        out,
+        "  free-running   {:>7.1} fps  ({:.2} ms per frame over {} frames, GPU waited for once at the end)",
+        w.free_running_fps, w.free_running_frame_ms, w.free_running_frames
+    )?;
+    writeln!(
+        out,
+        "  paced          {:>7.1} fps  ({:.2} ms: CPU {:.2} ms + GPU wait {:.2} ms, medians of {})",
+        w.paced_fps, w.paced_frame_ms, w.paced_cpu_ms, w.paced_gpu_wait_ms, w.paced_frames
+    )?;
+    match w.inference_gpu_ms {
+        Some(ms) => writeln!(
+            out,
+            "  inference on the GPU (kernel timestamps): {ms:.2} ms of each frame's GPU work"
+        )?,
+        None => writeln!(out, "  inference on the GPU: no timestamps on this adapter")?,
+    }
+    writeln!(
+        out,
+        "  scene drawn at {:.0} % of its area's width and height (dynamic resolution, median)",
+        w.cpu_split.scene_scale * 100.0
+    )?;
+    writeln!(out, "  CPU per frame (medians):")?;
+    for (part, ms) in w.cpu_split.parts() {
+        writeln!(out, "    {part:<22} {ms:>7.2} ms")?;
+    }
+    Ok(())
 }
 
 fn yes_no(b: bool) -> &'static str {

@@ -15,8 +15,8 @@ pub struct BenchArgs {
     /// Model file (.safetensors, or .onnx imported); default: weights/mnist-cnn.safetensors.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Sections to run, comma-separated: peak, kernels, latency, eval, render; default:
-    /// all. The kernels' fractions of peak need `peak` too.
+    /// Sections to run, comma-separated: peak, kernels, latency, eval, render, window;
+    /// default: all. The kernels' fractions of peak need `peak` too.
     #[arg(long, value_delimiter = ',', value_parser = parse_section)]
     only: Vec<Section>,
     /// Measured runs per figure: latency runs exactly this many; the other figures stop
@@ -35,7 +35,7 @@ pub struct BenchArgs {
     /// Batch sizes tried for eval throughput, comma-separated; the best is reported.
     #[arg(long, value_delimiter = ',', default_values_t = [16u32, 64, 256, 512, 1024])]
     eval_batches: Vec<u32>,
-    /// Offscreen frame size of the render section, WIDTHxHEIGHT.
+    /// Offscreen frame size of the render and window sections, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
     render_size: (u32, u32),
     /// Print one JSON object (stable field names, `schema` = "cnnviz.bench/1") instead of

@@ -12,6 +12,8 @@
 //! - `picking`: ray cast, receptive fields, strongest dense weights, highlight sets, and
 //!   the hovered value fetched asynchronously.
 //! - `offscreen`: the same pass into a texture, read back as an image.
+//! - [`SceneUpscaler`] (`upscale`): dynamic resolution, the scene drawn smaller and
+//!   stretched over its viewport while a frame misses its budget.
 //!
 //! The window's frame, in one encoder: `network.encode` (when the input changed),
 //! `renderer.prepare`, `renderer.encode_pass` (or `draw` into its own pass), the egui pass,
@@ -24,6 +26,7 @@ pub mod gpu_types;
 mod layout;
 mod offscreen;
 mod picking;
+mod upscale;
 
 pub use camera::{
     Camera, CameraPose, CameraStep, FOV_Y_DEGREES, HOME_PITCH, HOME_YAW, MAX_PITCH, MIN_PITCH, Ray,
@@ -42,6 +45,7 @@ pub use picking::{
     CellRegion, DEFAULT_TOP_K, HoveredValue, Pick, ValueReadback, influence, receptive_field,
     strongest_inputs,
 };
+pub use upscale::SceneUpscaler;
 
 use crate::gpu::GpuError;
 

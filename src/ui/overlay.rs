@@ -92,6 +92,7 @@ impl Overlay {
             help: &mut self.help_open,
         };
         let bar_actions = Panel::top("cnnviz top bar")
+            .frame(unfilled_panel(ui.style()))
             .show(ui, |ui| top_bar::show(ui, view, toggles))
             .inner;
         for action in bar_actions {
@@ -113,6 +114,7 @@ impl Overlay {
         let widest = (width * 0.45).max(220.0);
         let mut draw_open = self.draw_open;
         let drawn = Panel::left("cnnviz draw panel")
+            .frame(unfilled_panel(ui.style()))
             .default_size(draw_width)
             .size_range(220.0..=widest)
             .show_collapsible(ui, &mut draw_open, |ui| self.draw_panel(ui, view))
@@ -131,6 +133,7 @@ impl Overlay {
         let canvas_empty = self.canvas.is_empty();
         let mut inspect_open = self.inspect_open;
         Panel::right("cnnviz inspect panel")
+            .frame(unfilled_panel(ui.style()))
             .default_size(side_width)
             .size_range(220.0..=widest)
             .show_collapsible(ui, &mut inspect_open, |ui| {
@@ -265,6 +268,14 @@ struct Collected {
     events: Vec<OverlayEvent>,
     /// Held camera keys: yaw, pitch, zoom.
     camera: [f32; 3],
+}
+
+/// The frame of the top bar and the side panels: egui's, without its fill. The viewer
+/// clears the frame to the panels' colour ([`super::theme::PANEL`]) wherever the scene is
+/// not, so filling the panels again would only cost a software rasteriser a blended
+/// rectangle over half the window every frame (about 25 ms at 1280×720 on llvmpipe).
+fn unfilled_panel(style: &egui::Style) -> egui::Frame {
+    egui::Frame::side_top_panel(style).fill(egui::Color32::TRANSPARENT)
 }
 
 /// Predict, Undo, Clear: one row of equal, touch-sized buttons.

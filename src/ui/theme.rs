@@ -13,6 +13,9 @@ pub const MUTED: Color32 = Color32::from_rgb(92, 108, 130);
 pub const TEXT: Color32 = Color32::from_rgb(222, 227, 234);
 pub const WEAK_TEXT: Color32 = Color32::from_rgb(140, 150, 165);
 pub const PANEL: Color32 = Color32::from_rgb(22, 25, 31);
+/// [`PANEL`] as sRGB components 0..1: the viewer clears the frame to it behind the panels,
+/// which are drawn without a fill of their own.
+pub const PANEL_RGB: [f32; 3] = [22.0 / 255.0, 25.0 / 255.0, 31.0 / 255.0];
 pub const SURFACE: Color32 = Color32::from_rgb(30, 35, 43);
 pub const WARNING: Color32 = Color32::from_rgb(240, 170, 70);
 pub const ERROR: Color32 = Color32::from_rgb(240, 100, 100);

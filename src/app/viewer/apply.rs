@@ -44,7 +44,7 @@ impl Viewer {
         self.apply_events(&pass.events);
         self.apply_store_requests(pass.store_requests);
         if let Some(store) = self.store.as_mut() {
-            for message in store.poll(&self.egui_ctx) {
+            for message in store.poll() {
                 self.status.push((message, Instant::now()));
             }
         }

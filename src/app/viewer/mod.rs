@@ -28,6 +28,8 @@ mod overlay_phase;
 mod pointer;
 mod record;
 mod redraw;
+mod resolution;
+mod split;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -48,6 +50,9 @@ use crate::ui::{Overlay, OverlayEvent, OverlayFeatures, StatusLevel, StatusMessa
 use clock::{FrameClock, WaveState};
 use generations::Generations;
 use pointer::Pointer;
+use resolution::DynamicResolution;
+pub use split::FrameSplit;
+use split::Laps;
 
 /// Where the viewer keeps saved digits and reports.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -145,6 +150,12 @@ pub struct Viewer {
     /// The scene's part of the last frame, in pixels: x, y, width, height.
     scene_pixels: [f32; 4],
     kiosk: Option<KioskMode>,
+    /// Where the last frame's CPU time went.
+    split: FrameSplit,
+    /// How sharply the scene is drawn (dynamic resolution).
+    resolution: DynamicResolution,
+    /// The last frame asked to be followed at once.
+    continuous: bool,
 }
 
 impl Viewer {
@@ -156,7 +167,7 @@ impl Viewer {
         size: [u32; 2],
     ) -> anyhow::Result<Viewer> {
         let adapter = gpu.describe();
-        let session = Session::new(gpu, &model, size)?;
+        let session = Session::new(gpu, &model)?;
         let aspect = size[0].max(1) as f32 / size[1].max(1) as f32;
         let camera = session.layout.home_camera(aspect);
         let egui_ctx = egui::Context::default();
@@ -213,6 +224,9 @@ impl Viewer {
             adapter,
             scene_pixels: [0.0, 0.0, size[0] as f32, size[1] as f32],
             kiosk,
+            split: FrameSplit::default(),
+            resolution: DynamicResolution::default(),
+            continuous: false,
         };
         // The empty canvas still runs once, so the scene shows the network at rest.
         viewer.write_current_input();
@@ -247,10 +261,10 @@ impl Viewer {
     /// Rebuilds the whole GPU side (network, scene, egui renderer and its textures,
     /// overlay images, readbacks) on a new device, keeping the drawing, the camera, the
     /// choices and the store.
-    pub fn replace_gpu(&mut self, gpu: ViewerGpu, size: [u32; 2]) -> anyhow::Result<()> {
+    pub fn replace_gpu(&mut self, gpu: ViewerGpu, _size: [u32; 2]) -> anyhow::Result<()> {
         // Drop the old first: its buffers belong to a dead device.
         self.session = None;
-        let mut session = Session::new(gpu, &self.model, size)?;
+        let mut session = Session::new(gpu, &self.model)?;
         for (id, delta) in self.textures.full_uploads() {
             session
                 .egui
@@ -329,6 +343,31 @@ impl Viewer {
         self.clock.frames()
     }
 
+    /// Draws the scene at `scale` of its area's width and height from the next frame on
+    /// (tests and pictures of dynamic resolution), or as the frame budget says (`None`, the
+    /// default: full resolution at rest, reduced while frames that follow one another miss
+    /// 30 a second).
+    pub fn pin_scene_scale(&mut self, scale: Option<f32>) {
+        self.resolution.pin(scale);
+    }
+
+    /// What the status line shows now, oldest first.
+    pub fn status_line(&self) -> Vec<StatusMessage> {
+        self.status.iter().map(|(m, _)| m.clone()).collect()
+    }
+
+    /// GPU milliseconds of the last timed inference (the sum of its kernels' timestamps);
+    /// `None` without timestamps or before the first timed inference.
+    pub fn inference_gpu_ms(&self) -> Option<f64> {
+        let timings = &self.session.as_ref()?.timings;
+        (!timings.is_empty()).then(|| timings.iter().map(|t| t.nanoseconds).sum::<f64>() / 1e6)
+    }
+
+    /// Where the last frame's CPU time went (`cnnviz bench --only window`).
+    pub fn last_split(&self) -> FrameSplit {
+        self.split
+    }
+
     /// The store's link, for scripted use (soak) and the kiosk's gallery.
     pub fn store(&self) -> Option<&store_link::StoreLink> {
         self.store.as_ref()
@@ -347,20 +386,26 @@ impl Viewer {
     ) -> anyhow::Result<FrameOutput> {
         // Anything under this scope that tries to wait for the GPU is refused.
         let _frame = crate::gpu::wait::FrameScope::enter();
+        let mut whole = Laps::start();
         // 1. Input.
         let now = self.clock.begin();
+        self.split.scene_scale = self.resolution.begin(now, self.continuous);
         let mut requests = self.kiosk_before_frame(&raw_input, now);
         // 2. Overlay: returns what the person asked for.
         let pass = self.show_overlay(raw_input, now)?;
         // 3. Apply it.
+        let mut laps = Laps::start();
         let applied = self.apply(pass.requests);
+        self.split.apply_ms = laps.lap();
         requests.extend(applied.requests);
         // 4–5. Record the GPU work and submit it.
         let recorded = self.record_and_submit(&pass.paint, &target)?;
         // 6. Collect what came back.
+        let mut laps = Laps::start();
         let collected = self.collect_readbacks(recorded.hovered_copy);
+        self.split.collect_ms = laps.lap();
         // 7. Decide when to draw next.
-        let redraw = redraw::next_redraw(
+        let mut redraw = redraw::next_redraw(
             redraw::RedrawInputs {
                 moving: applied.camera_moving || recorded.wave.is_some() || self.in_attract(),
                 waiting: collected.waiting,
@@ -371,7 +416,15 @@ impl Viewer {
             },
             Instant::now(),
         );
+        self.continuous = redraw == Redraw::Now;
+        if self
+            .resolution
+            .must_sharpen(self.split.scene_scale, self.continuous)
+        {
+            redraw = Redraw::Now;
+        }
         self.clock.end();
+        self.split.total_ms = whole.lap();
         Ok(FrameOutput {
             platform: pass.platform,
             redraw,

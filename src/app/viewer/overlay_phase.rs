@@ -114,6 +114,7 @@ impl Viewer {
         let kiosk = &mut self.kiosk;
         let mut kiosk_actions = KioskActions::default();
         let camera = &self.camera;
+        let mut laps = super::Laps::start();
         // egui may run the closure twice in one frame (a discarded layout pass), and only the
         // first pass sees the input: what any pass reports is kept.
         let full_output = self.egui_ctx.run_ui(raw_input, |ui| {
@@ -132,6 +133,7 @@ impl Viewer {
                 kiosk_actions.exit |= shown.exit;
             }
         });
+        self.split.overlay_build_ms = laps.lap();
         let repaint_delay = full_output
             .viewport_output
             .get(&egui::ViewportId::ROOT)
@@ -140,6 +142,7 @@ impl Viewer {
         let paint_jobs = self
             .egui_ctx
             .tessellate(full_output.shapes, pixels_per_point);
+        self.split.overlay_tessellate_ms = laps.lap();
         Ok(OverlayPass {
             requests: OverlayRequests {
                 events: events.events,

@@ -26,6 +26,8 @@ impl Viewer {
         target: &FrameTarget<'_>,
     ) -> anyhow::Result<Recorded> {
         let time = self.clock.time();
+        let mut laps = super::Laps::start();
+        let mut egui_ms = 0.0;
         let session = self.session.as_mut().context("the GPU is being rebuilt")?;
         self.textures.record_uploads(&pass.textures);
         for (id, deltas) in &pass.textures.set {
@@ -35,8 +37,8 @@ impl Viewer {
                     .update_texture(&session.gpu.device, &session.gpu.queue, *id, delta);
             }
         }
+        egui_ms += laps.lap();
         let [width, height] = target.size;
-        session.targets.resize(&session.gpu.device, width, height);
         let mut encoder =
             session
                 .gpu
@@ -48,7 +50,9 @@ impl Viewer {
         // The network, for the current generation.
         let request = self.analysis.request(self.blocks.len());
         let mut failure = None;
+        self.split.inference = false;
         if self.generations.inference_due(!session.outputs.in_flight()) {
+            self.split.inference = true;
             let generation = self.generations.current();
             match session.encode_inference(&mut encoder, &request, self.color_map, generation) {
                 Ok(copied) => self.generations.recorded(copied),
@@ -66,6 +70,8 @@ impl Viewer {
             session.encode_images(&mut encoder, self.color_map);
             self.images_due = false;
         }
+
+        self.split.inference_record_ms = laps.lap();
 
         // Stored inputs, on the re-run network.
         if let Err(e) = session.reruns.encode(
@@ -92,6 +98,7 @@ impl Viewer {
             _ => false,
         };
         self.pointer.value_due &= !hovered_copy;
+        self.split.readbacks_record_ms = laps.lap();
 
         // The cube scene, in the area the panels leave free.
         let wave = self.wave.at(time);
@@ -108,15 +115,30 @@ impl Viewer {
             ..SceneSettings::default()
         };
         let [sx, sy, sw, sh] = self.scene_pixels;
-        let params = FrameParams::new(&self.camera, [sw, sh], settings).at([sx, sy]);
+        // The scene into a target of its own at `scale` of its area's width and height
+        // (dynamic resolution), then stretched over its area. The pass that stretches it
+        // clears the rest of the frame to the panels' colour: the panels are not filled
+        // again (see `Overlay`), which saves a software rasteriser a blended rectangle over
+        // half the frame.
+        let scale = self.split.scene_scale;
+        let reduced = [(sw * scale).round().max(1.0), (sh * scale).round().max(1.0)];
+        let params = FrameParams::new(&self.camera, reduced, settings);
         session.cubes.prepare(&session.gpu.queue, &params);
-        session.cubes.encode_pass_in(
+        let (view, targets) =
+            session
+                .upscaler
+                .target(&session.gpu.device, reduced[0] as u32, reduced[1] as u32);
+        session
+            .cubes
+            .encode_pass(&mut encoder, targets, view, DEFAULT_BACKGROUND);
+        session.upscaler.encode(
             &mut encoder,
-            &session.targets,
             target.view,
-            DEFAULT_BACKGROUND,
-            Some(params.viewport_rect()),
+            target.size,
+            session.cubes.clear_color(crate::ui::theme::PANEL_RGB),
+            [sx, sy, sw, sh],
         );
+        self.split.scene_record_ms = laps.lap();
 
         // The overlay on top.
         let screen = egui_wgpu::ScreenDescriptor {
@@ -153,6 +175,8 @@ impl Viewer {
                 .render(&mut render.forget_lifetime(), &pass.paint_jobs, &screen);
         }
 
+        self.split.egui_paint_ms = egui_ms + laps.lap();
+
         // Submit, then start every readback's map: they are picked up when done.
         gpu.queue
             .submit(extra.into_iter().chain(std::iter::once(encoder.finish())));
@@ -165,6 +189,7 @@ impl Viewer {
         if hovered_copy {
             session.hovered.start_map();
         }
+        self.split.submit_ms = laps.lap();
         if let Some(why) = failure {
             self.say(StatusLevel::Error, why);
         }
