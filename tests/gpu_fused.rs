@@ -255,7 +255,11 @@ fn check_fused(model: &Model, seed: u64) {
         .flat_map(|(_, network)| network.forward_kernels())
         .filter(|label| label.contains("_gemm"))
         .count();
-    assert!(gemm_convs > 0, "{}: no conv ran gemm", model.architecture.name);
+    assert!(
+        gemm_convs > 0,
+        "{}: no conv ran gemm",
+        model.architecture.name
+    );
     for block in 0..model.conv_blocks().len() {
         for (t, target) in [
             CamTarget::Predicted,

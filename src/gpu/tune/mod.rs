@@ -7,6 +7,10 @@
 //! next start only reads a file. `CNNVIZ_KERNELS` (or [`NetworkOptions::kernels`]) still
 //! forces one variant everywhere.
 //!
+//! A one-image `auto` network (the window's) runs the fused path; there the tuner decides,
+//! per conv, between its conv block kernel and the gemm conv by timing whole interactive
+//! inferences ([`fused`]), cached the same way.
+//!
 //! The running code only asks [`tuned_network`] (or [`choose`]), which tunes when nothing
 //! is cached; [`GpuNetwork::new`] never times anything and keeps the rule of
 //! `kernel_choice`.
