@@ -6,7 +6,9 @@
 //! Under `Auto` each conv that fits the tiled kernel runs instead as a conv block kernel
 //! (`conv2d_tiled.wgsl`'s `forward_block`: conv, ReLU, 2×2 pool and value-range partials on
 //! many workgroups, because one workgroup is one core on a CPU driver), and the forward
-//! walk reduces the partials: 4 dispatches for the MNIST model.
+//! walk reduces the partials: 4 dispatches for the MNIST model. Where the tuner chose gemm
+//! for a conv (`tune::fused`), the gemm conv with its ReLU runs instead and the next
+//! forward walk walks the pool and reduces the three ranges.
 //!
 //! The plan is per-layer choices: a layer is walked, run by its block kernel, or (too long
 //! for a walk) run by its unfused kernel between two walks.
