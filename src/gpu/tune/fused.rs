@@ -3,7 +3,7 @@
 //! gemm conv with the fused ReLU, its pool and ranges then walked by the next forward walk
 //! (one dispatch more, a faster conv). Which pays depends on the adapter, so each conv is
 //! decided by timing whole interactive inferences (forward, softmax, Grad-CAM of the last
-//! block, value ranges): starting from every conv as a block, each conv in turn is tried as
+//! block where there is one, value ranges): starting from every conv as a block, each conv in turn is tried as
 //! gemm and kept so where the whole inference got faster (one plan per conv plus one, not
 //! every combination, so deep models stay cheap to tune).
 
@@ -64,7 +64,10 @@ fn time_plan(
         .into_iter()
         .map(str::to_string)
         .collect();
-    let request = InferenceRequest::default();
+    let request = InferenceRequest {
+        grad_cam: !model.conv_blocks().is_empty(),
+        ..Default::default()
+    };
     let runs = time_runs(device, queue, model, &network, &request, share)?;
     let totals = runs.iter().map(|run: &TimedRun| match &run.timings {
         Some(timings) => timings.iter().map(|t| t.nanoseconds).sum(),
@@ -80,6 +83,9 @@ pub(super) fn measure_fused(
     model: &Model,
     convs: &[(usize, String)],
 ) -> Result<Vec<CachedChoice>, GpuError> {
+    if convs.is_empty() {
+        return Ok(Vec::new()); // nothing to choose: no plan worth timing
+    }
     let method = timing_method(device);
     let share = TUNE_BUDGET / (convs.len() as u32 + 1);
     let mut current: LayerChoices = vec![None; model.layers.len()];
