@@ -237,13 +237,14 @@ pub fn choose_with_cache(
 
     let (identity, path) = cache_identity(&device.adapter_info(), model, cache_dir);
     let cached = read_cache(&identity, path.as_ref());
-    let complete = cached
-        .as_ref()
-        .is_some_and(|file| timed.iter().all(|(_, key)| file.get(key).is_some()));
+    let complete = |file: &Option<CacheFile>| {
+        file.as_ref()
+            .is_some_and(|file| timed.iter().all(|(_, key)| file.get(key).is_some()))
+    };
     let (mut file, reason) = match cached {
-        Some(file) if complete => (file, Reason::Cached),
+        Some(file) if complete(&cached) => (file, Reason::Cached),
         kept => {
-            let mut file = kept.unwrap_or(identity);
+            let mut file = kept.unwrap_or_else(|| identity.clone());
             let measured = if fused_tuning {
                 fused::measure_fused(device, queue, model, &timed)?
             } else {
@@ -252,13 +253,23 @@ pub fn choose_with_cache(
             for choice in measured {
                 file.put(choice);
             }
-            if let Some(path) = &path {
-                match cache::save(path, &file) {
-                    Ok(()) => log::info!("kernel choices cached in {}", path.display()),
-                    Err(why) => log::warn!("could not cache the kernel choices: {why}"),
+            // Another process (a second window, a parallel test) may have tuned the same
+            // adapter and model meanwhile: the first choice saved stays the one every
+            // process runs, rather than each running its own noisy measurement.
+            let saved_meanwhile = read_cache(&identity, path.as_ref());
+            if complete(&saved_meanwhile)
+                && let Some(saved) = saved_meanwhile
+            {
+                (saved, Reason::Cached)
+            } else {
+                if let Some(path) = &path {
+                    match cache::save(path, &file) {
+                        Ok(()) => log::info!("kernel choices cached in {}", path.display()),
+                        Err(why) => log::warn!("could not cache the kernel choices: {why}"),
+                    }
                 }
+                (file, Reason::Tuned)
             }
-            (file, Reason::Tuned)
         }
     };
     file.choices.sort_by(|a, b| a.key.cmp(&b.key));
