@@ -16,8 +16,10 @@ mod common;
 use std::path::Path;
 
 use cnnviz::gpu::{
-    CamTarget, GpuError, GpuNetwork, InferenceRequest, KernelTimer, KernelVariant, NetworkOptions,
+    CamTarget, GpuError, GpuNetwork, InferenceRequest, KernelTimer, KernelVariant, LayerChoices,
+    LayerKernel, NetworkOptions,
 };
+use cnnviz::model::LayerOp;
 use cnnviz::model::train::default_architecture;
 use cnnviz::model::{Model, load_model};
 use common::parity::check_parity;
@@ -164,6 +166,34 @@ fn fused_network(model: &Model, max_batch: u32) -> GpuNetwork {
     .unwrap_or_else(|e| panic!("fused network of {}: {e}", model.architecture.name))
 }
 
+/// Per-layer choices giving the `n`-th conv (0-based) `gemm` where `gemm(n)` holds and
+/// its conv block kernel elsewhere (what the batch-1 tuner chooses between).
+fn conv_choices(model: &Model, gemm: impl Fn(usize) -> bool) -> LayerChoices {
+    let mut n = 0;
+    model
+        .layers
+        .iter()
+        .map(|layer| {
+            let LayerOp::Conv2d(_) = layer.plan.op else {
+                return None;
+            };
+            n += 1;
+            Some(if gemm(n - 1) {
+                LayerKernel::Gemm
+            } else {
+                LayerKernel::Tiled
+            })
+        })
+        .collect()
+}
+
+/// The one-image `auto` network (the window's) with `choices`.
+fn auto_network(model: &Model, choices: &LayerChoices) -> GpuNetwork {
+    let gpu = gpu().expect("callers check for a GPU first");
+    GpuNetwork::with_choices(&gpu.device, model, 1, KernelVariant::Auto, choices)
+        .unwrap_or_else(|e| panic!("auto network of {}: {e}", model.architecture.name))
+}
+
 /// The kernel names one Grad-CAM inference at `block` records, in order.
 fn recorded_kernels(network: &GpuNetwork, model: &Model, block: usize) -> Vec<&'static str> {
     let gpu = gpu().expect("callers check for a GPU first");
@@ -207,6 +237,29 @@ fn check_fused(model: &Model, seed: u64) {
         &NetworkOptions::with_kernels(KernelVariant::Auto),
     )
     .unwrap_or_else(|e| panic!("auto network of {}: {e}", model.architecture.name));
+    // The tuner's batch-1 alternatives: gemm convs (their pools and ranges walked) mixed
+    // with conv block kernels both ways round, so every conv runs as gemm once and each
+    // kind follows the other.
+    let mixed = [
+        (
+            "even convs gemm",
+            auto_network(model, &conv_choices(model, |n| n % 2 == 0)),
+        ),
+        (
+            "odd convs gemm",
+            auto_network(model, &conv_choices(model, |n| n % 2 == 1)),
+        ),
+    ];
+    let gemm_convs = mixed
+        .iter()
+        .flat_map(|(_, network)| network.forward_kernels())
+        .filter(|label| label.contains("_gemm"))
+        .count();
+    assert!(
+        gemm_convs > 0,
+        "{}: no conv ran gemm",
+        model.architecture.name
+    );
     for block in 0..model.conv_blocks().len() {
         for (t, target) in [
             CamTarget::Predicted,
@@ -229,6 +282,10 @@ fn check_fused(model: &Model, seed: u64) {
             let auto_what = format!("{}, auto (conv blocks and walks)", model.architecture.name);
             let inputs = random_inputs(model, 1, seed + 7);
             check_parity(&auto, model, &inputs, target, block, &auto_what);
+            for (name, network) in &mixed {
+                let what = format!("{}, auto ({name})", model.architecture.name);
+                check_parity(network, model, &inputs, target, block, &what);
+            }
             for images in [3, 1] {
                 check_parity(
                     &batched,
@@ -293,7 +350,7 @@ fn the_shipped_model_matches_the_cpu_in_two_walks() {
     }
 }
 
-/// The window's network (the default options at batch 1) records at most 6 dispatches
+/// The window's network (the tuned plan of the default options at batch 1) records at most 6 dispatches
 /// for forward, softmax, Grad-CAM and value ranges of the committed model.
 #[test]
 fn the_interactive_path_of_the_shipped_model_is_at_most_six_dispatches() {
@@ -302,10 +359,54 @@ fn the_interactive_path_of_the_shipped_model_is_at_most_six_dispatches() {
     let network = match std::env::var("CNNVIZ_KERNELS") {
         // The default is what the window runs; a forced variant is not the window's path.
         Ok(_) => fused_network(&model, 1),
-        Err(_) => GpuNetwork::new(&gpu.device, &model, 1).expect("network builds"),
+        // The window's: the tuner's choice (tuned here, no cache).
+        Err(_) => {
+            let options = NetworkOptions::default();
+            let choice = cnnviz::gpu::tune::choose_with_cache(
+                &gpu.device,
+                &gpu.queue,
+                &model,
+                1,
+                &options,
+                None,
+            )
+            .expect("tuning runs");
+            GpuNetwork::with_choices(&gpu.device, &model, 1, choice.variant, &choice.choices)
+                .expect("network builds")
+        }
     };
     let dispatches = network.interactive_dispatches();
     assert!(dispatches <= 6, "{dispatches} dispatches");
     let last = model.conv_blocks().len() - 1;
     assert_eq!(recorded_kernels(&network, &model, last).len(), dispatches);
+}
+
+/// Every plan the batch-1 tuner can choose for the shipped model (each conv as its block
+/// kernel or as gemm) stays within 6 dispatches, and a gemm choice runs the gemm conv.
+#[test]
+fn every_tunable_plan_of_the_shipped_model_is_at_most_six_dispatches() {
+    let Some(_) = gpu() else { return };
+    let model = shipped_model();
+    let convs = model
+        .layers
+        .iter()
+        .filter(|l| matches!(l.plan.op, LayerOp::Conv2d(_)))
+        .count();
+    for mask in 0..1usize << convs {
+        let network = auto_network(&model, &conv_choices(&model, |n| mask >> n & 1 == 1));
+        let dispatches = network.interactive_dispatches();
+        assert!(dispatches <= 6, "plan {mask:b}: {dispatches} dispatches");
+        let last = model.conv_blocks().len() - 1;
+        let kernels = recorded_kernels(&network, &model, last);
+        assert_eq!(kernels.len(), dispatches, "plan {mask:b}: {kernels:?}");
+        let gemms = kernels
+            .iter()
+            .filter(|k| **k == "conv2d.forward_relu_gemm")
+            .count();
+        assert_eq!(
+            gemms,
+            mask.count_ones() as usize,
+            "plan {mask:b}: {kernels:?}"
+        );
+    }
 }

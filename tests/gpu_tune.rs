@@ -1,6 +1,7 @@
 //! The kernel autotuner (`gpu::tune`) on the real adapter: the first use times every
 //! candidate and writes the cache, the next reads it; a cache of another candidate set
-//! or a corrupt file is ignored and rewritten; a forced variant skips tuning; and the
+//! or a corrupt file is ignored and rewritten; a forced variant skips tuning; a one-image
+//! network tunes each conv of the fused path as block kernel or gemm; and the
 //! tuned network, whichever kernels won, matches the CPU twin within 1e-4. Each test
 //! uses its own temporary cache directory (`choose_with_cache`; the CLI test sets
 //! `CNNVIZ_CACHE_DIR` on the child process only).
@@ -157,17 +158,71 @@ fn a_forced_variant_skips_tuning_and_runs_its_kernels() {
     );
 }
 
+/// At batch 1 `auto` runs the fused path; the tuner times whole interactive inferences
+/// with each conv as its conv block kernel and as gemm, keeps the faster per conv, and
+/// caches that; the dense layers are walked (nothing to time). `fused` times nothing.
 #[test]
-fn a_one_image_network_runs_the_fused_path_without_timing_anything() {
+fn a_one_image_network_tunes_block_or_gemm_per_conv_and_caches_it() {
     let Some(_) = gpu() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let choice = choose(&model(), 1, dir.path(), &auto());
-    assert_eq!(choice.decisions.len(), 4);
-    assert!(reasons(&choice).iter().all(|&r| r == Reason::Fused));
-    assert!(choice.decisions.iter().all(|d| d.timings_ns.is_empty()));
+    let model = model();
+    let first = choose(&model, 1, dir.path(), &auto());
+    assert_eq!(first.decisions.len(), 4);
+    for d in &first.decisions {
+        if !d.layer.starts_with("conv") {
+            assert_eq!(d.reason, Reason::Fused, "{d:?}");
+            assert!(d.timings_ns.is_empty(), "{d:?}");
+            continue;
+        }
+        assert_eq!(d.reason, Reason::Tuned, "{d:?}");
+        assert!(tune::fused::is_fused_key(&d.key), "{d:?}");
+        let names: Vec<&str> = d.timings_ns.keys().map(String::as_str).collect();
+        assert_eq!(names, [tune::fused::BLOCK, tune::fused::GEMM], "{d:?}");
+        assert!(d.timings_ns.values().all(|&ns| ns > 0.0), "{d:?}");
+        let fastest = d
+            .timings_ns
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(name, _)| name.as_str());
+        assert_eq!(d.kernel_name(), fastest, "{d:?}");
+        let described = d.describe();
+        assert!(
+            described.contains("(tuned, ") && described.contains(" µs, gemm "),
+            "{described}"
+        );
+    }
+    let path = the_cache_file(dir.path());
+    assert_eq!(first.cache_path.as_ref(), Some(&path));
+
+    let second = choose(&model, 1, dir.path(), &auto());
+    let convs = |c: &KernelChoice| -> Vec<Reason> {
+        c.decisions
+            .iter()
+            .filter(|d| d.layer.starts_with("conv"))
+            .map(|d| d.reason)
+            .collect()
+    };
+    assert_eq!(convs(&second), [Reason::Cached, Reason::Cached]);
+    assert_eq!(second.choices, first.choices);
+    assert_eq!(
+        second.decisions[0].timings_ns,
+        first.decisions[0].timings_ns
+    );
+    // The batched choices live beside the batch-1 ones in the same file.
+    let batched = choose(&model, 2, dir.path(), &auto());
+    assert!(reasons(&batched).iter().all(|&r| r == Reason::Tuned));
+    assert_eq!(
+        convs(&choose(&model, 1, dir.path(), &auto())),
+        [Reason::Cached; 2]
+    );
+
+    let other = tempfile::tempdir().expect("temp dir");
+    let fused = NetworkOptions::with_kernels(KernelVariant::Fused);
+    let walked = choose(&model, 1, other.path(), &fused);
+    assert!(reasons(&walked).iter().all(|&r| r == Reason::Fused));
     assert!(
-        !dir.path().join("kernels").exists(),
-        "the fused path wrote a tuning cache"
+        !other.path().join("kernels").exists(),
+        "the fused variant wrote a tuning cache"
     );
 }
 

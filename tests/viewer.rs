@@ -12,6 +12,7 @@ use cnnviz::app::{
 use cnnviz::data::preprocess::{ink_from_image, load_image};
 use cnnviz::kiosk::{AttractDigits, KioskConfig};
 use cnnviz::model::{Model, load_model};
+use cnnviz::ui::OverlayFeatures;
 
 const SIZE: [u32; 2] = [1024, 640];
 
@@ -23,6 +24,10 @@ fn model() -> Model {
 /// A headless viewer without a store; `None` (with a note) when there is no adapter outside
 /// CI, a failure under `CI`.
 fn headless() -> Option<HeadlessViewer> {
+    headless_with(OverlayFeatures::default())
+}
+
+fn headless_with(features: OverlayFeatures) -> Option<HeadlessViewer> {
     let gpu = match ViewerGpu::headless() {
         Ok(gpu) => gpu,
         Err(e) if std::env::var_os("CI").is_some() => {
@@ -35,6 +40,7 @@ fn headless() -> Option<HeadlessViewer> {
     };
     let options = ViewerOptions {
         store: StoreChoice::None,
+        features,
         ..ViewerOptions::default()
     };
     Some(
@@ -91,10 +97,18 @@ fn a_digit_on_the_canvas_is_predicted_and_changes_the_picture() {
 
 #[test]
 fn a_lost_device_is_rebuilt_with_the_drawing_kept() {
-    let Some(mut headless) = headless() else {
+    // The pictures before and after are compared, so nothing that follows the wall clock
+    // may be in them: the timing section's frame-time history (its plot rescales with
+    // whatever the machine was doing) and the scene's dynamic resolution.
+    let features = OverlayFeatures {
+        timings: false,
+        ..OverlayFeatures::default()
+    };
+    let Some(mut headless) = headless_with(features) else {
         return;
     };
     headless.viewer_mut().set_animation(false);
+    headless.viewer_mut().pin_scene_scale(Some(1.0));
     put_sample_on_canvas(&mut headless, "3-mnist-test-18.png");
     headless.settle().expect("frames");
     eprintln!(

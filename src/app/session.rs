@@ -68,8 +68,15 @@ impl Analysis {
 impl Session {
     /// Everything for frames of any size (the scene's target follows the scene's area).
     pub fn new(gpu: ViewerGpu, model: &Model) -> anyhow::Result<Session> {
-        let network =
-            GpuNetwork::new(&gpu.device, model, 1).context("building the network on the GPU")?;
+        // The tuned plan (tuned once per adapter and model, then cached): not a frame yet,
+        // so the tuner may wait on the GPU.
+        let options = crate::gpu::NetworkOptions::default();
+        let (network, choice) =
+            crate::gpu::tune::tuned_network(&gpu.device, &gpu.queue, model, 1, &options)
+                .context("building the network on the GPU")?;
+        for decision in &choice.decisions {
+            log::info!("kernels: {}", decision.describe());
+        }
         let layout = SceneLayout::new(model, network.layout());
         let config = RendererConfig::for_adapter(&gpu.adapter, gpu.format);
         let cubes = CubeRenderer::new(&gpu.device, &network, &layout, config)

@@ -259,7 +259,7 @@ pub fn run(
             // Batch 1 is timed on a one-image network: exactly the plan the window runs
             // (a network built for batches chooses other kernels).
             let single = if kernel_batches.contains(&1) && max_batch > 1 {
-                Some(GpuNetwork::new(gpu.device, model, 1)?)
+                Some(tuned_network(gpu.device, gpu.queue, model, 1, &tuning)?.0)
             } else {
                 None
             };

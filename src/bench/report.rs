@@ -420,7 +420,7 @@ impl KernelChoiceReport {
                 .iter()
                 .map(|d| LayerChoiceReport {
                     layer: d.layer.clone(),
-                    kernel: d.choice.map(|c| c.name()),
+                    kernel: d.kernel_name(),
                     reason: d.reason.name(),
                     method: d.method.clone(),
                     timings_ns: d.timings_ns.clone(),

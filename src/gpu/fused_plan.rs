@@ -6,7 +6,9 @@
 //! Under `Auto` each conv that fits the tiled kernel runs instead as a conv block kernel
 //! (`conv2d_tiled.wgsl`'s `forward_block`: conv, ReLU, 2×2 pool and value-range partials on
 //! many workgroups, because one workgroup is one core on a CPU driver), and the forward
-//! walk reduces the partials: 4 dispatches for the MNIST model.
+//! walk reduces the partials: 4 dispatches for the MNIST model. Where the tuner chose gemm
+//! for a conv (`tune::fused`), the gemm conv with its ReLU runs instead and the next
+//! forward walk walks the pool and reduces the three ranges.
 //!
 //! The plan is per-layer choices: a layer is walked, run by its block kernel, or (too long
 //! for a walk) run by its unfused kernel between two walks.
@@ -17,10 +19,10 @@
 //! kernels read, one `match` per op kind.
 
 use super::GpuError;
-use super::kernel_choice::KernelVariant;
+use super::kernel_choice::{KernelVariant, LayerKernel};
 use super::layer_plan::{
-    LayerUniform, PlanInputs, cam_params, cam_steps, conv_tiled_groups, single_layer_backward,
-    single_layer_forward, softmax_params,
+    LayerUniform, PlanInputs, cam_params, cam_steps, conv_gemm_step, conv_tiled_groups,
+    single_layer_backward, single_layer_forward, softmax_params,
 };
 use super::limits::LLVMPIPE_LOOP_LIMIT;
 use super::params::{
@@ -265,10 +267,33 @@ fn conv_block(
     Ok((step, slots, covered))
 }
 
+/// The batched implicit-GEMM launch of the conv at layer `i` (writing the ReLU after it
+/// where one follows) when the tuner chose it for this layer and the layer fits it; the
+/// step and whether it wrote the ReLU.
+fn conv_gemm(
+    inputs: &PlanInputs<'_>,
+    i: usize,
+    conv: ConvParams,
+) -> Result<Option<(Step, bool)>, GpuError> {
+    let layers = &inputs.model.layers;
+    let (Some(LayerKernel::Gemm), Some(params)) = (inputs.layer_kernel(i), &layers[i].params)
+    else {
+        return Ok(None);
+    };
+    let relu = match layers.get(i + 1) {
+        Some(next) if next.plan.op == LayerOp::Relu => {
+            Some(to_u32(inputs.arena.slots[i + 2].offset)?)
+        }
+        _ => None,
+    };
+    conv_gemm_step(&layers[i].plan.name, conv, &params.weight, relu)
+}
+
 /// The forward walks: every layer with its output's value range, the input's range first,
 /// softmax last. Under `Auto`, each conv that fits the tiled kernel runs as a conv block
 /// kernel (conv, ReLU, 2×2 pool, range partials; many workgroups, so every core works)
-/// between the walks; `Fused` walks the convolutions too.
+/// between the walks, or, where the tuner chose gemm for it, as the gemm conv (conv and
+/// ReLU) with its pool and ranges in the next walk; `Fused` walks the convolutions too.
 pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<ForwardWalks, GpuError> {
     let arena = inputs.arena;
     let activations = to_u32(arena.slots.len())?;
@@ -292,6 +317,22 @@ pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<ForwardWalks, Gpu
     let mut i = 0;
     while i < layers.len() {
         let name = layers[i].plan.name.as_str();
+        if let LayerUniform::Conv(p) = inputs.uniforms[i]
+            && conv_blocks
+            && let Some((step, relu)) = conv_gemm(inputs, i, p)?
+        {
+            // The gemm conv writes the conv and its ReLU; their ranges go to the next walk,
+            // which walks the pool after them like any layer.
+            walks.unfused(step);
+            if ranges_fit {
+                walks.push(name, range(i + 1)?);
+                if relu {
+                    walks.push(&layers[i + 1].plan.name, range(i + 2)?);
+                }
+            }
+            i += 1 + usize::from(relu);
+            continue;
+        }
         if let LayerUniform::Conv(p) = inputs.uniforms[i]
             && conv_blocks
             && conv_tiled_loops(&p).is_some_and(|l| l <= LLVMPIPE_LOOP_LIMIT)

@@ -138,14 +138,15 @@ pub(super) struct PlanInputs<'a> {
     pub cam: &'a CamLayout,
     pub variant: KernelVariant,
     /// The tuner's kernel per layer (`choices[i]` for layer `i`); a layer without one
-    /// follows `variant`. Only the per-layer plan reads them.
+    /// follows `variant`. In the fused path only a conv's `Gemm` counts (the gemm conv
+    /// instead of the conv block kernel).
     pub choices: &'a [Option<LayerKernel>],
     pub uniforms: Vec<LayerUniform>,
 }
 
 impl PlanInputs<'_> {
     /// Layer `i`'s kernel where there is a choice (`None`: the variant's rule).
-    fn layer_kernel(&self, i: usize) -> Option<LayerKernel> {
+    pub(super) fn layer_kernel(&self, i: usize) -> Option<LayerKernel> {
         self.choices
             .get(i)
             .copied()
@@ -335,7 +336,7 @@ pub(super) fn forward_layers(inputs: &PlanInputs<'_>) -> Result<Vec<Step>, GpuEr
 /// The batched implicit-GEMM launch of a conv layer (writing the ReLU after it when
 /// `relu_offset` is given), or `None` when its repacked weights do not fit the uniform or
 /// it would pass llvmpipe's loop limit (the layer then runs another kernel).
-fn conv_gemm_step(
+pub(super) fn conv_gemm_step(
     name: &str,
     mut params: ConvParams,
     weight: &[f32],

@@ -226,7 +226,8 @@ impl KernelPlan {
 
     /// [`KernelPlan::new`] with a kernel chosen per layer (`choices[i]` for layer `i`, the
     /// tuner's measured choice; layers without one follow `variant`). The fused walks where
-    /// the variant fuses at this batch (the choices then do not apply), else a kernel per
+    /// the variant fuses at this batch (there only a conv's `Gemm` applies: the gemm conv
+    /// instead of its conv block kernel), else a kernel per
     /// layer; either way in named stages: forward, softmax head, backward per block,
     /// Grad-CAM, value ranges.
     pub fn with_choices(

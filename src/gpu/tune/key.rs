@@ -9,7 +9,7 @@ use crate::gpu::kernel_choice::LayerKernel;
 use crate::model::{LayerOp, Model};
 
 /// Bump when the way candidates are timed or keyed changes.
-const TUNER_VERSION: &str = "cnnviz.tune/1";
+const TUNER_VERSION: &str = "cnnviz.tune/2";
 
 /// The largest batch the tuner times: larger buckets share its choice (the kernels' shapes
 /// per image do not change past it, and timing the direct kernels at batch 775 would take
@@ -113,6 +113,7 @@ pub fn candidate_checksum() -> String {
         include_str!("../../../shaders/dense.wgsl"),
         include_str!("../../../shaders/dense_tiled.wgsl"),
         include_str!("../../../shaders/relu.wgsl"),
+        include_str!("../../../shaders/fused.wgsl"),
     ] {
         hasher.update(source);
     }

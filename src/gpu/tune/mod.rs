@@ -7,11 +7,16 @@
 //! next start only reads a file. `CNNVIZ_KERNELS` (or [`NetworkOptions::kernels`]) still
 //! forces one variant everywhere.
 //!
+//! A one-image `auto` network (the window's) runs the fused path; there the tuner decides,
+//! per conv, between its conv block kernel and the gemm conv by timing whole interactive
+//! inferences ([`fused`]), cached the same way.
+//!
 //! The running code only asks [`tuned_network`] (or [`choose`]), which tunes when nothing
 //! is cached; [`GpuNetwork::new`] never times anything and keeps the rule of
 //! `kernel_choice`.
 
 pub mod cache;
+pub mod fused;
 pub mod key;
 
 use std::collections::BTreeMap;
@@ -39,9 +44,8 @@ pub enum Reason {
     Cached,
     /// `CNNVIZ_KERNELS` or the options forced a variant.
     Forced,
-    /// A one-image network under `auto`: the fused interactive path (a conv block kernel
-    /// per conv block and walks, BENCHMARKS.md "Fused interactive path") runs every layer,
-    /// so there is nothing to time per layer.
+    /// A layer the fused interactive path walks (a dense layer of a one-image `auto`
+    /// network, or any layer under `fused`), so there is nothing to time for it.
     Fused,
 }
 
@@ -70,13 +74,22 @@ pub struct LayerDecision {
 }
 
 impl LayerDecision {
-    /// `conv2: gemm (tuned, timestamps: direct 1482 µs, gemm 80 µs, tiled 300 µs)`.
+    /// The chosen kernel's name: a conv of the fused path reads `block` (its conv block
+    /// kernel) or `gemm`; `None` where nothing was chosen.
+    pub fn kernel_name(&self) -> Option<&'static str> {
+        match self.choice? {
+            LayerKernel::Tiled if fused::is_fused_key(&self.key) => Some(fused::BLOCK),
+            kernel => Some(kernel.name()),
+        }
+    }
+
+    /// `conv2: gemm (tuned, timestamps: direct 1482 µs, gemm 80 µs, tiled 300 µs)`; in the
+    /// fused path the timings are whole interactive inferences.
     pub fn describe(&self) -> String {
-        let choice = match (self.reason, self.choice) {
-            (Reason::Fused, _) => "fused",
-            (_, Some(kernel)) => kernel.name(),
-            (_, None) => "by rule",
-        };
+        let choice = self.kernel_name().unwrap_or(match self.reason {
+            Reason::Fused => "fused",
+            _ => "by rule",
+        });
         if self.timings_ns.is_empty() {
             return format!("{}: {choice} ({})", self.layer, self.reason.name());
         }
@@ -187,22 +200,26 @@ pub fn choose_with_cache(
     let bucket = key::batch_bucket(max_batch);
     let layers = choosable(model, bucket);
     let mut choices: LayerChoices = vec![None; model.layers.len()];
+    // A one-image `auto` network runs the fused path: only its convs have a choice there
+    // (block kernel or gemm, see `fused`); its dense layers are walked.
+    let fused_tuning = variant == KernelVariant::Auto && variant.fuses(max_batch);
     let untimed = match variant.layer_kernel() {
         Some(forced) => Some((Some(forced), Reason::Forced)),
-        None if variant.fuses(max_batch) => Some((None, Reason::Fused)),
+        None if variant.fuses(max_batch) && !fused_tuning => Some((None, Reason::Fused)),
         None => None,
+    };
+    let untimed_decision = |i: usize, key: String, choice, reason| LayerDecision {
+        layer: model.layers[i].plan.name.clone(),
+        key,
+        choice,
+        reason,
+        method: String::new(),
+        timings_ns: BTreeMap::new(),
     };
     if let Some((choice, reason)) = untimed {
         let decisions = layers
             .into_iter()
-            .map(|(i, key)| LayerDecision {
-                layer: model.layers[i].plan.name.clone(),
-                key,
-                choice,
-                reason,
-                method: String::new(),
-                timings_ns: BTreeMap::new(),
-            })
+            .map(|(i, key)| untimed_decision(i, key, choice, reason))
             .collect();
         return Ok(KernelChoice {
             variant,
@@ -212,33 +229,58 @@ pub fn choose_with_cache(
             bucket,
         });
     }
+    let timed = if fused_tuning {
+        fused::fused_convs(model)
+    } else {
+        layers.clone()
+    };
 
     let (identity, path) = cache_identity(&device.adapter_info(), model, cache_dir);
     let cached = read_cache(&identity, path.as_ref());
-    let complete = cached
-        .as_ref()
-        .is_some_and(|file| layers.iter().all(|(_, key)| file.get(key).is_some()));
+    let complete = |file: &Option<CacheFile>| {
+        file.as_ref()
+            .is_some_and(|file| timed.iter().all(|(_, key)| file.get(key).is_some()))
+    };
     let (mut file, reason) = match cached {
-        Some(file) if complete => (file, Reason::Cached),
+        Some(file) if complete(&cached) => (file, Reason::Cached),
         kept => {
-            let mut file = kept.unwrap_or(identity);
-            for measured in measure(device, queue, model, bucket, &layers)? {
-                file.put(measured);
+            let mut file = kept.unwrap_or_else(|| identity.clone());
+            let measured = if fused_tuning {
+                fused::measure_fused(device, queue, model, &timed)?
+            } else {
+                measure(device, queue, model, bucket, &timed)?
+            };
+            for choice in measured {
+                file.put(choice);
             }
-            if let Some(path) = &path {
-                match cache::save(path, &file) {
-                    Ok(()) => log::info!("kernel choices cached in {}", path.display()),
-                    Err(why) => log::warn!("could not cache the kernel choices: {why}"),
+            // Another process (a second window, a parallel test) may have tuned the same
+            // adapter and model meanwhile: the first choice saved stays the one every
+            // process runs, rather than each running its own noisy measurement.
+            let saved_meanwhile = read_cache(&identity, path.as_ref());
+            if complete(&saved_meanwhile)
+                && let Some(saved) = saved_meanwhile
+            {
+                (saved, Reason::Cached)
+            } else {
+                if let Some(path) = &path {
+                    match cache::save(path, &file) {
+                        Ok(()) => log::info!("kernel choices cached in {}", path.display()),
+                        Err(why) => log::warn!("could not cache the kernel choices: {why}"),
+                    }
                 }
+                (file, Reason::Tuned)
             }
-            (file, Reason::Tuned)
         }
     };
     file.choices.sort_by(|a, b| a.key.cmp(&b.key));
     let decisions = layers
         .into_iter()
         .map(|(i, key)| {
-            let cached = file.get(&key);
+            let Some((_, key)) = timed.iter().find(|(t, _)| *t == i) else {
+                // A dense layer of the fused path: walked, nothing to choose.
+                return untimed_decision(i, key, None, Reason::Fused);
+            };
+            let cached = file.get(key);
             choices[i] = cached.map(|c| c.choice);
             LayerDecision {
                 layer: model.layers[i].plan.name.clone(),
@@ -246,7 +288,7 @@ pub fn choose_with_cache(
                 reason,
                 method: cached.map(|c| c.method.clone()).unwrap_or_default(),
                 timings_ns: cached.map(|c| c.timings_ns.clone()).unwrap_or_default(),
-                key,
+                key: key.clone(),
             }
         })
         .collect();
@@ -278,12 +320,7 @@ fn measure(
     bucket: u32,
     layers: &[(usize, String)],
 ) -> Result<Vec<CachedChoice>, GpuError> {
-    let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
-    let method = if timestamps {
-        "timestamps"
-    } else {
-        "wall_clock"
-    };
+    let method = timing_method(device);
     let share = TUNE_BUDGET / LayerKernel::ALL.len() as u32;
     // Per candidate: per layer index, the nanoseconds of each timed run.
     let mut samples: Vec<(LayerKernel, BTreeMap<usize, Vec<f64>>)> = Vec::new();
@@ -296,56 +333,21 @@ fn measure(
                 continue;
             }
         };
-        let inputs = vec![0.0f32; bucket as usize * model.input_len()];
-        network.write_inputs(queue, &inputs)?;
         let request = InferenceRequest {
             batch: bucket,
             grad_cam: false,
             value_ranges: false,
             ..Default::default()
         };
-        let mut timer = if timestamps {
-            Some(KernelTimer::new(
-                device,
-                queue,
-                network.max_kernels_per_inference(),
-            )?)
-        } else {
-            None
-        };
         let mut per_layer: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-        let started = Instant::now();
-        // Run 0 warms up (pipelines, caches) and is not kept.
-        for run in 0..=MAX_RUNS {
-            if run > 1 && started.elapsed() >= share {
-                break;
-            }
-            let mut encoder = device.create_command_encoder(&Default::default());
-            let wall = Instant::now();
-            match timer.as_mut() {
-                Some(timer) => network.encode_timed(&mut encoder, &request, timer)?,
-                None => network.encode(&mut encoder, &request)?,
-            }
-            queue.submit([encoder.finish()]);
-            let timings = match &timer {
-                Some(timer) => timer.read_blocking(device)?,
-                None => {
-                    device.poll(wgpu::PollType::wait_indefinitely())?;
-                    Vec::new()
-                }
-            };
-            let wall_ns = wall.elapsed().as_secs_f64() * 1e9;
-            if run == 0 {
-                continue;
-            }
+        for run in time_runs(device, queue, model, &network, &request, share)? {
             for &(i, _) in layers {
-                let ns = if timestamps {
-                    match layer_time(model, i, candidate, &timings) {
+                let ns = match &run.timings {
+                    Some(timings) => match layer_time(model, i, candidate, timings) {
                         Some(ns) => ns,
                         None => continue, // the layer ran another kernel: not a candidate
-                    }
-                } else {
-                    wall_ns
+                    },
+                    None => run.wall_ns,
                 };
                 per_layer.entry(i).or_default().push(ns);
             }
@@ -380,6 +382,72 @@ fn measure(
         });
     }
     Ok(chosen)
+}
+
+/// `timestamps` where the device can time kernels, else `wall_clock`.
+fn timing_method(device: &wgpu::Device) -> &'static str {
+    if device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+        "timestamps"
+    } else {
+        "wall_clock"
+    }
+}
+
+/// One timed run of a network: every kernel's GPU time where the device has timestamps,
+/// and the wall time of its submit + wait.
+struct TimedRun {
+    timings: Option<Vec<KernelTiming>>,
+    wall_ns: f64,
+}
+
+/// Runs `request` on `network` (zero images) for about `share` and returns the timed runs:
+/// a first warm-up run (pipelines, caches) is dropped, at least one run is kept and at
+/// most [`MAX_RUNS`].
+fn time_runs(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    model: &Model,
+    network: &GpuNetwork,
+    request: &InferenceRequest,
+    share: Duration,
+) -> Result<Vec<TimedRun>, GpuError> {
+    let inputs = vec![0.0f32; request.batch as usize * model.input_len()];
+    network.write_inputs(queue, &inputs)?;
+    let mut timer = if device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+        Some(KernelTimer::new(
+            device,
+            queue,
+            network.max_kernels_per_inference(),
+        )?)
+    } else {
+        None
+    };
+    let mut runs = Vec::new();
+    let started = Instant::now();
+    for run in 0..=MAX_RUNS {
+        if run > 1 && started.elapsed() >= share {
+            break;
+        }
+        let mut encoder = device.create_command_encoder(&Default::default());
+        let wall = Instant::now();
+        match timer.as_mut() {
+            Some(timer) => network.encode_timed(&mut encoder, request, timer)?,
+            None => network.encode(&mut encoder, request)?,
+        }
+        queue.submit([encoder.finish()]);
+        let timings = match &timer {
+            Some(timer) => Some(timer.read_blocking(device)?),
+            None => {
+                device.poll(wgpu::PollType::wait_indefinitely())?;
+                None
+            }
+        };
+        let wall_ns = wall.elapsed().as_secs_f64() * 1e9;
+        if run > 0 {
+            runs.push(TimedRun { timings, wall_ns });
+        }
+    }
+    Ok(runs)
 }
 
 /// GPU time of layer `index` in one timed forward pass under `candidate`: its own launch
