@@ -288,8 +288,17 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(30))
             .expect("the opener answers")
             .expect("the store opens");
+        // A thread names itself once it runs (Linux sets the name from inside it), so the
+        // spawned writer may still carry its parent's name for a moment.
+        let named = (0..500).any(|_| {
+            let running = thread_names().iter().any(|n| n == "cnnviz-store");
+            if !running {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            running
+        });
         assert!(
-            thread_names().iter().any(|n| n == "cnnviz-store"),
+            named,
             "the writer thread is not running: {:?}",
             thread_names()
         );
