@@ -12,12 +12,10 @@ mod common;
 
 use std::path::Path;
 
-use cnnviz::gpu::{
-    CamTarget, GpuError, GpuNetwork, InferenceRequest, KernelTimer, KernelVariant, NetworkOptions,
-};
+use cnnviz::gpu::{CamTarget, GpuError, GpuNetwork, KernelVariant, NetworkOptions};
 use cnnviz::model::default_architecture;
 use cnnviz::model::{Model, load_model};
-use common::parity::check_parity;
+use common::parity::{check_parity, recorded_kernels};
 use common::*;
 
 /// Conv blocks on a 13×11 input: k3 s1 p0 + ReLU (fused), k5 s2 p2 without ReLU (19 output
@@ -90,10 +88,6 @@ fn shipped_model() -> Model {
     }
 }
 
-fn random_inputs(model: &Model, images: usize, seed: u64) -> Vec<f32> {
-    Rng::new(seed).vec(images * model.input_len(), 2.0)
-}
-
 fn network(model: &Model, max_batch: u32, variant: KernelVariant) -> GpuNetwork {
     let gpu = gpu().expect("callers check for a GPU first");
     let network = GpuNetwork::with_options(
@@ -105,34 +99,6 @@ fn network(model: &Model, max_batch: u32, variant: KernelVariant) -> GpuNetwork 
     .unwrap_or_else(|e| panic!("{variant} network: {e}"));
     assert_eq!(network.kernel_variant(), variant);
     network
-}
-
-/// The kernel names one Grad-CAM inference at `block` records, in order.
-fn recorded_kernels(network: &GpuNetwork, model: &Model, block: usize) -> Vec<&'static str> {
-    let gpu = gpu().expect("callers check for a GPU first");
-    let (device, queue) = (&gpu.device, &gpu.queue);
-    let mut timer = match KernelTimer::new(device, queue, network.max_kernels_per_inference()) {
-        Ok(timer) => timer,
-        Err(GpuError::TimestampsUnsupported) => {
-            panic!("{} has no timestamp queries", gpu.describe())
-        }
-        Err(e) => panic!("{e}"),
-    };
-    let batch = network
-        .write_inputs(queue, &random_inputs(model, 1, 1))
-        .expect("one image fits");
-    let request = InferenceRequest {
-        batch,
-        block: Some(block),
-        ..Default::default()
-    };
-    let mut encoder = device.create_command_encoder(&Default::default());
-    network
-        .encode_timed(&mut encoder, &request, &mut timer)
-        .expect("timed encode");
-    queue.submit([encoder.finish()]);
-    let timings = timer.read_blocking(device).expect("timestamps read back");
-    timings.iter().map(|t| t.kernel).collect()
 }
 
 /// Every variant, every block: batches 70, 3 and 1 on one network per variant (the batch

@@ -16,13 +16,12 @@ mod common;
 use std::path::Path;
 
 use cnnviz::gpu::{
-    CamTarget, GpuError, GpuNetwork, InferenceRequest, KernelTimer, KernelVariant, LayerChoices,
-    LayerKernel, NetworkOptions,
+    CamTarget, GpuNetwork, KernelVariant, LayerChoices, LayerKernel, NetworkOptions,
 };
 use cnnviz::model::LayerOp;
 use cnnviz::model::train::default_architecture;
 use cnnviz::model::{Model, load_model};
-use common::parity::check_parity;
+use common::parity::{check_parity, recorded_kernels};
 use common::*;
 
 /// Three conv blocks: k3 s1 p1 on 13×11 with 11 output channels (a partial block of 8),
@@ -151,10 +150,6 @@ fn shipped_model() -> Model {
     })
 }
 
-fn random_inputs(model: &Model, images: usize, seed: u64) -> Vec<f32> {
-    Rng::new(seed).vec(images * model.input_len(), 2.0)
-}
-
 fn fused_network(model: &Model, max_batch: u32) -> GpuNetwork {
     let gpu = gpu().expect("callers check for a GPU first");
     GpuNetwork::with_options(
@@ -192,34 +187,6 @@ fn auto_network(model: &Model, choices: &LayerChoices) -> GpuNetwork {
     let gpu = gpu().expect("callers check for a GPU first");
     GpuNetwork::with_choices(&gpu.device, model, 1, KernelVariant::Auto, choices)
         .unwrap_or_else(|e| panic!("auto network of {}: {e}", model.architecture.name))
-}
-
-/// The kernel names one Grad-CAM inference at `block` records, in order.
-fn recorded_kernels(network: &GpuNetwork, model: &Model, block: usize) -> Vec<&'static str> {
-    let gpu = gpu().expect("callers check for a GPU first");
-    let (device, queue) = (&gpu.device, &gpu.queue);
-    let mut timer = match KernelTimer::new(device, queue, network.max_kernels_per_inference()) {
-        Ok(timer) => timer,
-        Err(GpuError::TimestampsUnsupported) => {
-            panic!("{} has no timestamp queries", gpu.describe())
-        }
-        Err(e) => panic!("{e}"),
-    };
-    let batch = network
-        .write_inputs(queue, &random_inputs(model, 1, 1))
-        .expect("one image fits");
-    let request = InferenceRequest {
-        batch,
-        block: Some(block),
-        ..Default::default()
-    };
-    let mut encoder = device.create_command_encoder(&Default::default());
-    network
-        .encode_timed(&mut encoder, &request, &mut timer)
-        .expect("timed encode");
-    queue.submit([encoder.finish()]);
-    let timings = timer.read_blocking(device).expect("timestamps read back");
-    timings.iter().map(|t| t.kernel).collect()
 }
 
 /// Every block and several targets on a one-image network (the window's), then batches of

@@ -89,10 +89,6 @@ fn block_without_relu() -> Model {
     )
 }
 
-fn random_inputs(model: &Model, images: usize, seed: u64) -> Vec<f32> {
-    Rng::new(seed).vec(images * model.input_len(), 2.0)
-}
-
 /// Every block × several targets × batch 7 then batch 1 on the same network (the batch
 /// changes without touching any uniform).
 fn check_model(model: &Model, seed: u64) {

@@ -177,3 +177,9 @@ pub fn assert_one_line_error(output: &Output, needle: &str) {
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
 }
+
+/// `images` seeded random inputs of `model` (values in ±2, as drawn inputs after
+/// normalisation reach).
+pub fn random_inputs(model: &Model, images: usize, seed: u64) -> Vec<f32> {
+    Rng::new(seed).vec(images * model.input_len(), 2.0)
+}

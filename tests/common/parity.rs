@@ -1,9 +1,9 @@
 //! The full GPU-vs-CPU comparison of one inference, shared by the kernel and model tests.
 
-use cnnviz::gpu::{BatchOutput, CamTarget, GpuNetwork, InferenceRequest};
+use cnnviz::gpu::{BatchOutput, CamTarget, GpuError, GpuNetwork, InferenceRequest, KernelTimer};
 use cnnviz::model::{Model, reference};
 
-use super::{TOLERANCE, assert_close, gpu};
+use super::{TOLERANCE, assert_close, gpu, random_inputs};
 
 /// Runs one inference on the GPU and compares everything it produced with the CPU twin:
 /// every activation, every gradient down to the block, logits, probabilities, prediction,
@@ -116,4 +116,32 @@ pub fn check_parity(
         }
     }
     Some(output)
+}
+
+/// The kernel names one Grad-CAM inference at `block` records, in order.
+pub fn recorded_kernels(network: &GpuNetwork, model: &Model, block: usize) -> Vec<&'static str> {
+    let gpu = gpu().expect("callers check for a GPU first");
+    let (device, queue) = (&gpu.device, &gpu.queue);
+    let mut timer = match KernelTimer::new(device, queue, network.max_kernels_per_inference()) {
+        Ok(timer) => timer,
+        Err(GpuError::TimestampsUnsupported) => {
+            panic!("{} has no timestamp queries", gpu.describe())
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let batch = network
+        .write_inputs(queue, &random_inputs(model, 1, 1))
+        .expect("one image fits");
+    let request = InferenceRequest {
+        batch,
+        block: Some(block),
+        ..Default::default()
+    };
+    let mut encoder = device.create_command_encoder(&Default::default());
+    network
+        .encode_timed(&mut encoder, &request, &mut timer)
+        .expect("timed encode");
+    queue.submit([encoder.finish()]);
+    let timings = timer.read_blocking(device).expect("timestamps read back");
+    timings.iter().map(|t| t.kernel).collect()
 }
