@@ -128,6 +128,11 @@ impl<T> AsyncReadback<T> {
         *lock(&self.state) != MapState::Idle
     }
 
+    /// True while a map was asked for and its callback has not run yet.
+    fn awaiting_callback(&self) -> bool {
+        *lock(&self.state) == MapState::Mapping
+    }
+
     /// True once the map has started (the copy was submitted) and until it is taken.
     pub fn mapping(&self) -> bool {
         matches!(
@@ -166,8 +171,16 @@ impl<T> AsyncReadback<T> {
     /// inside a frame (see [`super::wait`]).
     pub fn take_blocking(&self, device: &wgpu::Device) -> Result<Option<(T, Vec<u8>)>, GpuError> {
         self.start_map();
-        if self.mapping() {
+        // Another thread polling the same device (tests share one) may have collected this
+        // map and not yet run its callback when our wait returns: wait for the callback too,
+        // for a bounded time.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.awaiting_callback() {
             super::wait::wait_for_gpu(device)?;
+            if !self.awaiting_callback() || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         self.try_take()
     }
