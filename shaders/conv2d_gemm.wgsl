@@ -25,23 +25,11 @@
 //
 // Rust twins of the constants and the struct: gpu::conv_gemm.
 
+// The conv's own uniform (`ConvParams`, declared once in params.wgsl), then what the
+// gemm kernel adds: its launch shape and the layer's repacked weights.
 struct GemmParams {
-    in_offset: u32,
-    out_offset: u32,
-    in_len: u32,
-    out_len: u32,
-    in_channels: u32,
-    in_height: u32,
-    in_width: u32,
-    out_channels: u32,
-    out_height: u32,
-    out_width: u32,
-    kernel: u32,
-    stride: u32,
-    padding: u32,
-    weight_offset: u32,  // unused: the weights are in `w`
-    bias_offset: u32,
-    relu_offset: u32,    // first float of the fused ReLU's output region (forward_relu only)
+    conv: ConvParams,    // weight_offset unused (the weights are in `w`); relu_offset:
+                         // first float of the fused ReLU's output region (forward_relu only)
     segments: u32,       // row segments per output row: ceil(out_width / PIX)
     oc_blocks: u32,      // ceil(out_channels / OC_BLOCK)
     k_vec4s: u32,        // vec4s per output channel in `w`: ceil(in_channels · k² / 4)
@@ -68,16 +56,16 @@ fn weight(base: u32, t: u32) -> f32 {
 
 // The input at column x of the row starting at `row`, zero in the padding. Uniform.
 fn input_at(row: u32, x: i32) -> f32 {
-    let inside = x >= 0 && x < i32(p.in_width);
-    return select(0.0, activations[row + u32(clamp(x, 0, i32(p.in_width) - 1))], inside);
+    let inside = x >= 0 && x < i32(p.conv.in_width);
+    return select(0.0, activations[row + u32(clamp(x, 0, i32(p.conv.in_width) - 1))], inside);
 }
 
 fn store(at: u32, oc: u32, x: u32, value: f32, relu: bool) {
-    if oc < p.out_channels && x < p.out_width {
-        let v = value + weights[p.bias_offset + oc];
-        activations[p.out_offset + at + x] = v;
+    if oc < p.conv.out_channels && x < p.conv.out_width {
+        let v = value + weights[p.conv.bias_offset + oc];
+        activations[p.conv.out_offset + at + x] = v;
         if relu {
-            activations[p.relu_offset + at + x] = max(v, 0.0);
+            activations[p.conv.relu_offset + at + x] = max(v, 0.0);
         }
     }
 }
@@ -90,14 +78,14 @@ fn conv(lid: u32, wg: vec3<u32>, groups: vec3<u32>, relu: bool) {
     let oy = rest / p.segments;
     let ox0 = (rest % p.segments) * PIX;
     let image = wg.y;
-    let base = min(oc, p.out_channels - 1u) * p.k_vec4s;
-    let base_b = min(oc_b, p.out_channels - 1u) * p.k_vec4s;
-    let k = p.kernel;
-    let s = i32(p.stride);
-    let in_plane = p.in_height * p.in_width;
-    let in_base = p.in_offset + image * p.in_len;
-    let y0 = i32(oy * p.stride) - i32(p.padding);
-    let xs = i32(ox0 * p.stride) - i32(p.padding);
+    let base = min(oc, p.conv.out_channels - 1u) * p.k_vec4s;
+    let base_b = min(oc_b, p.conv.out_channels - 1u) * p.k_vec4s;
+    let k = p.conv.kernel;
+    let s = i32(p.conv.stride);
+    let in_plane = p.conv.in_height * p.conv.in_width;
+    let in_base = p.conv.in_offset + image * p.conv.in_len;
+    let y0 = i32(oy * p.conv.stride) - i32(p.conv.padding);
+    let xs = i32(ox0 * p.conv.stride) - i32(p.conv.padding);
     var a0 = 0.0;
     var b0 = 0.0;
     var a1 = 0.0;
@@ -129,7 +117,7 @@ fn conv(lid: u32, wg: vec3<u32>, groups: vec3<u32>, relu: bool) {
 
     var t = 0u;
     if k == 3u && s == 1 {
-        for (var c = 0u; c < p.in_channels; c += 1u) {
+        for (var c = 0u; c < p.conv.in_channels; c += 1u) {
             let channel = in_base + c * in_plane;
             for (var ky = 0; ky < 3; ky += 1) {
                 let y = y0 + ky;
@@ -140,10 +128,10 @@ fn conv(lid: u32, wg: vec3<u32>, groups: vec3<u32>, relu: bool) {
                 let v1 = weight(base_b, t + 1u);
                 let v2 = weight(base_b, t + 2u);
                 t += 3u;
-                if y < 0 || y >= i32(p.in_height) {
+                if y < 0 || y >= i32(p.conv.in_height) {
                     continue;
                 }
-                let row = channel + u32(y) * p.in_width;
+                let row = channel + u32(y) * p.conv.in_width;
                 let i0 = input_at(row, xs + 0);
                 let i1 = input_at(row, xs + 1);
                 let i2 = input_at(row, xs + 2);
@@ -191,12 +179,12 @@ fn conv(lid: u32, wg: vec3<u32>, groups: vec3<u32>, relu: bool) {
             }
         }
     } else {
-        for (var c = 0u; c < p.in_channels; c += 1u) {
+        for (var c = 0u; c < p.conv.in_channels; c += 1u) {
             let channel = in_base + c * in_plane;
             for (var ky = 0u; ky < k; ky += 1u) {
                 let y = y0 + i32(ky);
-                let inside = y >= 0 && y < i32(p.in_height);
-                let row = channel + u32(clamp(y, 0, i32(p.in_height) - 1)) * p.in_width;
+                let inside = y >= 0 && y < i32(p.conv.in_height);
+                let row = channel + u32(clamp(y, 0, i32(p.conv.in_height) - 1)) * p.conv.in_width;
                 for (var kx = 0u; kx < k; kx += 1u) {
                     let wt = weight(base, t);
                     let vt = weight(base_b, t);
@@ -251,9 +239,9 @@ fn conv(lid: u32, wg: vec3<u32>, groups: vec3<u32>, relu: bool) {
         }
     }
 
-    let out_plane = p.out_height * p.out_width;
-    let at = image * p.out_len + min(oc, p.out_channels - 1u) * out_plane + oy * p.out_width;
-    let at_b = image * p.out_len + min(oc_b, p.out_channels - 1u) * out_plane + oy * p.out_width;
+    let out_plane = p.conv.out_height * p.conv.out_width;
+    let at = image * p.conv.out_len + min(oc, p.conv.out_channels - 1u) * out_plane + oy * p.conv.out_width;
+    let at_b = image * p.conv.out_len + min(oc_b, p.conv.out_channels - 1u) * out_plane + oy * p.conv.out_width;
     store(at, oc, ox0 + 0u, a0, relu);
     store(at, oc, ox0 + 1u, a1, relu);
     store(at, oc, ox0 + 2u, a2, relu);
