@@ -4,18 +4,21 @@
 //! it only cannot save, and says why.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::path::Path;
 
 use crate::store::{
-    ModelIdentity, NewPrediction, PredictionId, PredictionStore, ReportTarget, RerunInput,
-    StoreDone, StoreError, StoreOptions, StoreWorker, now_ms, resolve_store_path,
+    ModelIdentity, NewPrediction, PendingOpen, PredictionId, PredictionStore, ReportTarget,
+    RerunInput, StoreDone, StoreOptions, StoreWorker, now_ms, open_in_background_then,
+    resolve_store_path,
 };
 use crate::ui::dashboard::{Dashboard, DashboardEvent, ReportDialog, ReportSubmission};
 use crate::ui::{StatusLevel, StatusMessage};
 
 pub struct StoreLink {
-    pending: Option<PendingWorker>,
+    /// The store being opened; the opening thread also starts the writer, so the frame
+    /// that picks the result up only takes a running [`StoreWorker`] (a frame starts no
+    /// thread).
+    pending: Option<PendingOpen<StoreWorker>>,
     worker: Option<StoreWorker>,
     /// Why there is no store, once that is known.
     unavailable: Option<String>,
@@ -49,7 +52,17 @@ impl StoreLink {
             rerun_queue: VecDeque::new(),
         };
         match resolve_store_path(explicit) {
-            Ok(path) => link.pending = Some(PendingWorker::start(path, ctx.clone())),
+            Ok(path) => {
+                let (repaint, opened) = (ctx.clone(), ctx.clone());
+                link.pending = Some(open_in_background_then(
+                    path,
+                    StoreOptions::default(),
+                    move |store| {
+                        StoreWorker::spawn_with_notify(store, move || repaint.request_repaint())
+                    },
+                    move || opened.request_repaint(),
+                ));
+            }
             Err(e) => link.unavailable = Some(e.to_string()),
         }
         link
@@ -214,43 +227,6 @@ pub fn model_identity(name: &str, path: &Path) -> ModelIdentity {
     ModelIdentity::of_file(name, path).unwrap_or_else(|_| ModelIdentity::from_file_bytes(name, &[]))
 }
 
-/// A store being opened on a thread of its own, which also starts the writer thread: the
-/// frame that picks the result up only takes a running [`StoreWorker`] (a frame starts no
-/// thread). Opening reads the whole file once (redb's integrity check, about a second per
-/// gigabyte), which a frame must not wait for.
-struct PendingWorker {
-    result: Receiver<Result<StoreWorker, StoreError>>,
-}
-
-impl PendingWorker {
-    fn start(path: PathBuf, ctx: egui::Context) -> PendingWorker {
-        let (tx, result) = mpsc::channel();
-        let started = std::thread::Builder::new()
-            .name("cnnviz-store-open".into())
-            .spawn(move || {
-                let opened = PredictionStore::open_with(&path, &StoreOptions::default());
-                let repaint = ctx.clone();
-                let worker = opened.map(|store| {
-                    StoreWorker::spawn_with_notify(store, move || repaint.request_repaint())
-                });
-                let _ = tx.send(worker);
-                ctx.request_repaint();
-            });
-        // Without a thread the sender is gone, and the first poll reports it.
-        drop(started);
-        PendingWorker { result }
-    }
-
-    /// The running worker once the store is open; `None` while it opens. Never blocks.
-    fn poll(&mut self) -> Option<Result<StoreWorker, StoreError>> {
-        match self.result.try_recv() {
-            Ok(result) => Some(result),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Err(StoreError::WorkerGone)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,11 +259,7 @@ mod tests {
         // Wait for the opener as a test may (a frame never would), without polling the link:
         // the worker that arrives is already running, so the frame's poll only takes it.
         let pending = link.pending.take().expect("the store is being opened");
-        let worker = pending
-            .result
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .expect("the opener answers")
-            .expect("the store opens");
+        let worker = pending.wait().expect("the store opens");
         // A thread names itself once it runs (Linux sets the name from inside it), so the
         // spawned writer may still carry its parent's name for a moment.
         let named = (0..500).any(|_| {

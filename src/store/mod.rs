@@ -51,6 +51,7 @@ pub use record::{
 pub use time::{now_ms, utc_text};
 pub use worker::{
     PendingOpen, ReportTarget, StoreDone, StoreOutcome, StoreWorker, Ticket, open_in_background,
+    open_in_background_then,
 };
 
 /// An open store. Cheap to clone (the clones share one database handle), and usable from

@@ -202,9 +202,11 @@ impl Drop for StoreWorker {
 
 /// A store being opened on a thread of its own. Opening reads the whole file once (redb's
 /// integrity check, about a second per gigabyte), which a window must not wait for: start it
-/// with [`open_in_background`] and poll between frames.
-pub struct PendingOpen {
-    result: Receiver<Result<PredictionStore, StoreError>>,
+/// with [`open_in_background`] (or [`open_in_background_then`], which also readies what
+/// the caller needs next on that thread, e.g. a running [`StoreWorker`]) and poll between
+/// frames.
+pub struct PendingOpen<T = PredictionStore> {
+    result: Receiver<Result<T, StoreError>>,
 }
 
 /// Starts opening the store at `path`; `notify` is called when the result is ready.
@@ -213,11 +215,22 @@ pub fn open_in_background(
     options: StoreOptions,
     notify: impl Fn() + Send + 'static,
 ) -> PendingOpen {
+    open_in_background_then(path, options, |store| store, notify)
+}
+
+/// [`open_in_background`], then `then` on the opened store, still on the opening thread
+/// (so a window's frame only takes the finished result and starts no thread itself).
+pub fn open_in_background_then<T: Send + 'static>(
+    path: PathBuf,
+    options: StoreOptions,
+    then: impl FnOnce(PredictionStore) -> T + Send + 'static,
+    notify: impl Fn() + Send + 'static,
+) -> PendingOpen<T> {
     let (tx, result) = mpsc::channel();
     let started = std::thread::Builder::new()
         .name("cnnviz-store-open".into())
         .spawn(move || {
-            let _ = tx.send(PredictionStore::open_with(&path, &options));
+            let _ = tx.send(PredictionStore::open_with(&path, &options).map(then));
             notify();
         });
     // Without a thread the sender is gone, and the first poll reports it.
@@ -225,9 +238,9 @@ pub fn open_in_background(
     PendingOpen { result }
 }
 
-impl PendingOpen {
+impl<T> PendingOpen<T> {
     /// The result once it is ready; `None` while still opening.
-    pub fn poll(&mut self) -> Option<Result<PredictionStore, StoreError>> {
+    pub fn poll(&mut self) -> Option<Result<T, StoreError>> {
         match self.result.try_recv() {
             Ok(result) => Some(result),
             Err(TryRecvError::Empty) => None,
@@ -236,7 +249,7 @@ impl PendingOpen {
     }
 
     /// Waits for the result (CLI and tests).
-    pub fn wait(self) -> Result<PredictionStore, StoreError> {
+    pub fn wait(self) -> Result<T, StoreError> {
         self.result.recv().unwrap_or(Err(StoreError::WorkerGone))
     }
 }
