@@ -7,6 +7,7 @@ pub mod app;
 pub mod bench;
 pub mod colormap;
 pub mod data;
+pub mod explain;
 pub mod gpu;
 pub mod heatmap;
 pub mod kiosk;
