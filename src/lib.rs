@@ -10,6 +10,7 @@ pub mod data;
 pub mod explain;
 pub mod gpu;
 pub mod heatmap;
+pub mod inspect;
 pub mod kiosk;
 pub mod logging;
 pub mod model;
