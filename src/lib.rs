@@ -16,4 +16,5 @@ pub mod logging;
 pub mod model;
 pub mod scene;
 pub mod store;
+pub mod survey;
 pub mod ui;
