@@ -4,6 +4,7 @@ pub mod bench;
 pub mod channels;
 pub mod convert;
 pub mod eval;
+pub mod explain_out;
 pub mod info;
 pub mod kiosk;
 pub mod predict;
