@@ -8,6 +8,10 @@
 //! aliases. The terms are summed in f64 in index order, so the shown sum is the exact sum
 //! of the shown terms; it matches the GPU's f32 activation to rounding.
 
+mod readback;
+
+pub use readback::{InspectedUnit, UnitReadback, UnitTag};
+
 use crate::model::{ConvGeometry, LayerOp, Model, Shape};
 
 /// One term `weight × input` of a weighted sum.

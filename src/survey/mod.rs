@@ -188,7 +188,7 @@ impl Survey {
             encoder.copy_buffer_to_buffer(&pass.stats, 0, &staging, 0, (pass.floats * 4) as u64);
             queue.submit([encoder.finish()]);
             let bytes = wait::map_read(device, &staging, 0..(pass.floats * 4) as u64)?;
-            let floats: &[f32] = bytemuck::cast_slice(&bytes);
+            let floats: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
             for (survey, &offset) in surveys.iter_mut().zip(&pass.block_offsets) {
                 let len = images as usize * survey.channels * STATS_PER_CHANNEL;
                 survey.stats.extend(
