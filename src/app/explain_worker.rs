@@ -13,16 +13,25 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::gpu::ViewerGpu;
 use crate::explain::{ExplainOptions, ExplainRequest, Explained, Explainer};
 use crate::model::Model;
 
 /// The engine the window explains with, made in this one place.
-pub fn explain_engine(gpu: &ViewerGpu, model: &Model) -> anyhow::Result<Box<dyn Explainer>> {
-    // LEAD: GpuExplainer at merge (`cnnviz::gpu::explain::GpuExplainer::new(&gpu.device,
-    // &gpu.queue, model, options)`); until then the CPU twin answers the same trait.
-    let _ = (gpu, model, ExplainOptions::default());
-    anyhow::bail!("no explanation engine on this branch yet")
+/// The window, `render --method` and the tests all explain through it.
+pub fn explain_engine(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    model: &Model,
+) -> anyhow::Result<Box<dyn Explainer>> {
+    // LEAD: GpuExplainer at merge (`cnnviz::gpu::explain::GpuExplainer::new(device, queue,
+    // model, ExplainOptions::default())`); until then the CPU twin answers the same trait.
+    let _ = (device, queue);
+    Ok(Box::new(
+        crate::explain::reference::ReferenceExplainer::new(
+            model.clone(),
+            ExplainOptions::default(),
+        ),
+    ))
 }
 
 /// One answer: the generation and request it was computed for, and the explanation or

@@ -114,7 +114,7 @@ impl Session {
             KernelTimer::new(&gpu.device, &gpu.queue, network.max_kernels_per_inference()).ok();
         let reruns = Reruns::new(&gpu.device, model).context("building the re-run network")?;
         let repaint = repaint.clone();
-        let explain = explain_engine(&gpu, model)
+        let explain = explain_engine(&gpu.device, &gpu.queue, model)
             .and_then(|engine| ExplainWorker::start(engine, move || repaint.request_repaint()))
             .map_err(|e| format!("Explanations are unavailable: {e:#}"));
         Ok(Session {

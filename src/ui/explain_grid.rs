@@ -98,13 +98,26 @@ pub fn show(
         return;
     };
     let content = ctx.content_rect();
-    let width = (content.width() * 0.66).clamp(320.0, 900.0);
+    let columns = match grid {
+        ExplainGrid::Methods => 5,
+        ExplainGrid::Classes => 6,
+    };
+    let rows = view.explain.tiles.len().div_ceil(columns).max(1);
+    let gap = 10.0;
+    // Tiles as large as the screen's height allows (1280×720 included) and at most two
+    // thirds of its width; the window is as wide as its tiles.
+    let by_width = ((content.width() * 0.66).clamp(320.0, 900.0) - gap * (columns - 1) as f32)
+        / columns as f32;
+    let by_height = (content.height() * 0.84 - 80.0) / rows as f32 - 46.0;
+    let side = by_width.min(by_height).clamp(56.0, 170.0).floor();
+    let width = side * columns as f32 + gap * (columns - 1) as f32;
     let mut open = true;
     egui::Window::new("Compare explanations")
         .open(&mut open)
         .collapsible(false)
         .resizable(false)
         .default_width(width)
+        .max_width(width)
         .default_pos(content.center() - Vec2::new(width / 2.0, content.height() * 0.45))
         .show(ctx, |ui| {
             ui.set_width(width);
@@ -114,16 +127,6 @@ pub fn show(
                 ui.label(egui::RichText::new("Draw a digit first.").color(theme::WEAK_TEXT));
                 return;
             }
-            let columns = match grid {
-                ExplainGrid::Methods => 5,
-                ExplainGrid::Classes => 6,
-            };
-            let rows = view.explain.tiles.len().div_ceil(columns).max(1);
-            let gap = 10.0;
-            // Fit the window's width and the screen's height (1280×720 included).
-            let by_width = (width - gap * (columns - 1) as f32) / columns as f32;
-            let by_height = (content.height() * 0.78 - 70.0) / rows as f32 - 44.0;
-            let side = by_width.min(by_height).clamp(56.0, 170.0).floor();
             egui::Grid::new("cnnviz explain tiles")
                 .spacing([gap, 6.0])
                 .show(ui, |ui| {

@@ -240,9 +240,13 @@ fn faithfulness_section(ui: &mut Ui, chosen: Option<MapView>, width: f32) {
 /// Deletion (falling is good) and insertion (rising is good) over the share of pixels
 /// touched, probability 0..1 upward.
 fn curves(ui: &mut Ui, f: &Faithfulness, width: f32, stale: bool) {
-    let (rect, _) = ui.allocate_exact_size(Vec2::new(width, 96.0), Sense::hover());
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(width, 112.0), Sense::hover());
     let painter = ui.painter();
-    let plot = rect.shrink2(Vec2::new(2.0, 12.0));
+    // A legend row, the plot, an axis row.
+    let plot = Rect::from_min_max(
+        rect.min + Vec2::new(2.0, 16.0),
+        rect.max - Vec2::new(2.0, 14.0),
+    );
     painter.rect_filled(plot, 2.0, Color32::from_rgb(14, 16, 20));
     let dim = if stale { 0.4 } else { 1.0 };
     let deletion = theme::ERROR.gamma_multiply(dim);
@@ -262,32 +266,32 @@ fn curves(ui: &mut Ui, f: &Faithfulness, width: f32, stale: bool) {
         painter.add(egui::Shape::line(points, Stroke::new(2.0, colour)));
     }
     let font = egui::FontId::proportional(11.0);
-    painter.text(
-        plot.left_top() + Vec2::new(4.0, 2.0),
+    let text = |pos: egui::Pos2, align: egui::Align2, text: &str, colour: Color32| {
+        painter.text(pos, align, text, font.clone(), colour);
+    };
+    text(
+        rect.left_top(),
         egui::Align2::LEFT_TOP,
-        "deletion",
-        font.clone(),
+        "— deletion: probability as pixels are removed",
         deletion,
     );
-    painter.text(
-        plot.right_top() + Vec2::new(-4.0, 2.0),
+    text(
+        rect.right_top(),
         egui::Align2::RIGHT_TOP,
-        "insertion",
-        font.clone(),
+        "— insertion",
         insertion,
     );
-    painter.text(
-        plot.left_bottom() + Vec2::new(0.0, 1.0),
+    let axis = plot.bottom() + 1.0;
+    text(
+        egui::pos2(plot.left(), axis),
         egui::Align2::LEFT_TOP,
         "0 % of pixels",
-        font.clone(),
         theme::WEAK_TEXT,
     );
-    painter.text(
-        plot.right_bottom() + Vec2::new(0.0, 1.0),
+    text(
+        egui::pos2(plot.right(), axis),
         egui::Align2::RIGHT_TOP,
         "100 %",
-        font,
         theme::WEAK_TEXT,
     );
 }

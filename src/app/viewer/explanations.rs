@@ -236,8 +236,10 @@ mod tests {
 
     #[test]
     fn the_grids_ask_for_every_method_or_every_class_and_the_counterfactual() {
-        let mut e = Explanations::default();
-        e.grid = Some(ExplainGrid::Methods);
+        let mut e = Explanations {
+            grid: Some(ExplainGrid::Methods),
+            ..Explanations::default()
+        };
         let methods = e.grid_requests(&choice());
         assert_eq!(methods.len(), 15);
         assert!(methods.iter().all(|r| r.faithfulness && r.class.is_none()));
