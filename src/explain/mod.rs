@@ -11,6 +11,8 @@
 //! The display map and the deletion/insertion curves are cnnviz's own; they are defined
 //! here because both engines must compute them the same way.
 
+pub mod reference;
+
 use std::fmt;
 
 use crate::gpu::GpuError;

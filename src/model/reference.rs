@@ -23,8 +23,13 @@ fn map_dims(shape: Shape) -> (usize, usize, usize) {
 
 /// Runs the whole network on one normalised input; returns every activation.
 pub fn forward(model: &Model, input: &[f32]) -> Vec<Vec<f64>> {
+    forward_f64(model, input.iter().map(|&v| v as f64).collect())
+}
+
+/// [`forward`] from an input already in f64 (the explanation methods' perturbed inputs).
+pub fn forward_f64(model: &Model, input: Vec<f64>) -> Vec<Vec<f64>> {
     assert_eq!(input.len(), model.input_len(), "input length");
-    let mut activations = vec![input.iter().map(|&v| v as f64).collect::<Vec<f64>>()];
+    let mut activations = vec![input];
     for layer in &model.layers {
         let next = layer_forward(layer, activations.last().expect("input pushed"));
         activations.push(next);
@@ -396,8 +401,39 @@ pub fn min_max_normalize(values: &[f64]) -> Vec<f64> {
 /// Bilinear resize with half-pixel centres (`align_corners = false`), clamping at the
 /// edges — what OpenCV's `INTER_LINEAR` and PyTorch's `interpolate` do.
 pub fn bilinear_resize(src: &[f64], h: usize, w: usize, out_h: usize, out_w: usize) -> Vec<f64> {
+    bilinear_resize_at(src, (h, w), (out_h, out_w), |o, out, inp| {
+        ((o as f64 + 0.5) * inp as f64 / out as f64 - 0.5).max(0.0)
+    })
+}
+
+/// Bilinear resize with `align_corners = True` (PyTorch's `UpsamplingBilinear2d`, which
+/// Score-CAM uses): output pixel `o` samples source `o · (in − 1) / (out − 1)`.
+pub fn bilinear_resize_align_corners(
+    src: &[f64],
+    h: usize,
+    w: usize,
+    out_h: usize,
+    out_w: usize,
+) -> Vec<f64> {
+    bilinear_resize_at(src, (h, w), (out_h, out_w), |o, out, inp| {
+        if out > 1 {
+            o as f64 * (inp - 1) as f64 / (out - 1) as f64
+        } else {
+            0.0
+        }
+    })
+}
+
+/// Bilinear interpolation where `source(o, out, in)` says which source coordinate output
+/// index `o` samples along an axis.
+fn bilinear_resize_at(
+    src: &[f64],
+    (h, w): (usize, usize),
+    (out_h, out_w): (usize, usize),
+    source: impl Fn(usize, usize, usize) -> f64,
+) -> Vec<f64> {
     let axis = |o: usize, out: usize, inp: usize| -> (usize, usize, f64) {
-        let s = ((o as f64 + 0.5) * inp as f64 / out as f64 - 0.5).max(0.0);
+        let s = source(o, out, inp);
         let i0 = (s.floor() as usize).min(inp - 1);
         let i1 = (i0 + 1).min(inp - 1);
         (i0, i1, s - i0 as f64)
