@@ -5,7 +5,7 @@
 //! curves and areas, contiguous so one copy reads them), then what the kernels read (the
 //! input, the sign, the blank value, IG's nodes, SmoothGrad's noise) and their scratch.
 
-use crate::explain::ExplainOptions;
+use crate::explain::{ExplainError, ExplainOptions, reference};
 use crate::gpu::GpuError;
 use crate::gpu::arena::{ArenaLayout, CamLayout};
 use crate::gpu::params::ExplainParams;
@@ -69,7 +69,11 @@ impl ExplainLayout {
         let in_len = model.input_len();
         let plane = input.height * input.width;
         let classes = model.num_classes();
-        check_options(options, input.height, input.width)?;
+        // The twin's check, so both engines refuse the same options with the same words.
+        reference::check_options(options, model).map_err(|e| match e {
+            ExplainError::BadOption(message) => message,
+            other => other.to_string(),
+        })?;
         let blocks = model.conv_blocks();
         let max_channels = blocks.iter().map(|b| b.channels).max().unwrap_or(0);
         let max_act = blocks
@@ -141,33 +145,6 @@ impl ExplainLayout {
     pub fn occlusion_patches(&self) -> usize {
         self.occlusion_rows * self.occlusion_cols
     }
-}
-
-/// Options every method can compute with on an input of `height × width`.
-fn check_options(o: &ExplainOptions, height: usize, width: usize) -> Result<(), String> {
-    let positive = [
-        ("ig_steps", o.ig_steps),
-        ("smoothgrad_samples", o.smoothgrad_samples),
-        ("occlusion_window", o.occlusion_window),
-        ("occlusion_stride", o.occlusion_stride),
-        ("faithfulness_steps", o.faithfulness_steps),
-    ];
-    if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
-        return Err(format!("{name} must be at least 1"));
-    }
-    if o.occlusion_window > height.min(width) {
-        return Err(format!(
-            "occlusion_window {} is larger than the {height}×{width} input",
-            o.occlusion_window
-        ));
-    }
-    if !(o.smoothgrad_stdev.is_finite() && o.smoothgrad_stdev >= 0.0) {
-        return Err(format!(
-            "smoothgrad_stdev must be a finite number ≥ 0, not {}",
-            o.smoothgrad_stdev
-        ));
-    }
-    Ok(())
 }
 
 /// The kernels' uniform for `block` (`None`: a model without conv blocks).

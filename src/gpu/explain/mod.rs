@@ -27,13 +27,13 @@
 
 mod launches;
 mod layout;
-mod twin_shim;
 
 pub use launches::EXPLAIN_KERNELS;
 pub use layout::{ExplainLayout, RANK_CHUNK, Region, occlusion_positions};
 
 use launches::{BlockLaunches, Launches};
 
+use crate::explain::reference;
 use crate::explain::{
     ExplainError, ExplainOptions, ExplainRequest, Explained, Explainer, Faithfulness, Family,
     Method,
@@ -172,12 +172,12 @@ impl GpuExplainer {
                 bytemuck::cast_slice(&values),
             );
         };
-        write(layout.blank, &[twin_shim::blank_value(model)]);
-        let (alphas, weights) = twin_shim::integrated_gradients_path(options.ig_steps);
+        write(layout.blank, &[reference::blank_value(model)]);
+        let (alphas, weights) = reference::quadrature::integrated_gradients_path(options.ig_steps);
         write(layout.ig, &[alphas, weights].concat());
         write(
             layout.noise,
-            &twin_shim::smoothgrad_noise(
+            &reference::attribution::smoothgrad_noise(
                 options.seed,
                 options.smoothgrad_samples,
                 model.input_len(),
