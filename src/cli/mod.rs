@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod convert;
 pub mod eval;
+pub mod explain_out;
 pub mod info;
 pub mod kiosk;
 pub mod predict;

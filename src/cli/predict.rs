@@ -1,4 +1,5 @@
-//! `cnnviz predict`: the digit in each image, all class probabilities, and Grad-CAM.
+//! `cnnviz predict`: the digit in each image, all class probabilities, and Grad-CAM (or,
+//! with `--method`, any explanation method: `explain_out`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +11,8 @@ use cnnviz::gpu::{CamTarget, GpuNetwork, InferenceRequest};
 use cnnviz::heatmap;
 use cnnviz::model::Model;
 use serde_json::json;
+
+use super::explain_out::{self, ExplainArgs, ExplainInput, ExplainJob};
 
 /// Images go to the GPU in batches of at most this many.
 const MAX_BATCH: usize = 256;
@@ -38,6 +41,8 @@ pub struct PredictArgs {
     /// One JSON object per line instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    explain: ExplainArgs,
 }
 
 /// An image that preprocessed into a model input.
@@ -47,9 +52,23 @@ struct Prepared {
 }
 
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
+    let methods = match args
+        .explain
+        .method
+        .as_deref()
+        .map(explain_out::parse_methods)
+    {
+        None => None,
+        Some(Ok(methods)) => Some(methods),
+        Some(Err(e)) => {
+            // A usage error, like clap's own: exit status 2.
+            eprintln!("cnnviz: error: --method: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let (_, model) = super::load(&args.model)?;
     let block = resolve_block(&model, args.layer.as_deref())?;
-    if block.is_none() {
+    if block.is_none() && methods.is_none() {
         eprintln!("{NO_GRAD_CAM}");
     }
     let target = match args.target {
@@ -88,6 +107,27 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     }
     if prepared.is_empty() {
         return Ok(ExitCode::FAILURE);
+    }
+    if let Some(methods) = methods {
+        let job = ExplainJob {
+            args: &args.explain,
+            methods,
+            class: args.target,
+            block,
+            json: args.json,
+            heatmap_out: args.heatmap_out.as_deref(),
+            colormap: args.colormap,
+        };
+        let images: Vec<ExplainInput> = prepared
+            .iter()
+            .map(|p| ExplainInput {
+                file: &p.file,
+                pixels: &p.input,
+                input: model.normalize(&p.input),
+            })
+            .collect();
+        let code = explain_out::run(&job, &model, &images)?;
+        return Ok(if failed { ExitCode::FAILURE } else { code });
     }
 
     let gpu = super::gpu()?;
@@ -188,7 +228,7 @@ pub fn resolve_block(model: &Model, layer: Option<&str>) -> anyhow::Result<Optio
     )
 }
 
-fn print_text(model: &Model, file: &Path, predicted: usize, probabilities: &[f32]) {
+pub fn print_text(model: &Model, file: &Path, predicted: usize, probabilities: &[f32]) {
     let classes = &model.architecture.classes;
     println!(
         "{}: {} ({:.2} %)",
