@@ -132,7 +132,9 @@ fn choosing_a_method_shows_its_map_of_the_drawing_and_tints_the_scene() {
     let grad_cam_picture = headless.screenshot().expect("picture");
 
     for method in [Method::Saliency, Method::ScoreCam] {
-        headless.viewer_mut().send(&[OverlayEvent::SetMethod(method)]);
+        headless
+            .viewer_mut()
+            .send(&[OverlayEvent::SetMethod(method)]);
         // Before the worker answers, the panel has no map of this drawing for the method
         // and the scene is not tinted with another method's map.
         assert!(headless.viewer().shown_explanation().is_none());
@@ -205,7 +207,11 @@ fn after_quick_changes_the_grid_shows_only_maps_of_the_final_drawing() {
     put_sample_on_canvas(&mut headless, "1-mnist-test-2.png");
     settle_explained(&mut headless);
     // Drawings changing frame after frame, faster than the worker answers.
-    for name in ["0-mnist-test-3.png", "8-mnist-test-61.png", "3-mnist-test-18.png"] {
+    for name in [
+        "0-mnist-test-3.png",
+        "8-mnist-test-61.png",
+        "3-mnist-test-18.png",
+    ] {
         put_sample_on_canvas(&mut headless, name);
         headless.frame().expect("frame");
     }
@@ -264,7 +270,11 @@ fn the_all_classes_grid_has_a_map_per_class_and_the_counterfactual() {
     settle_explained(&mut headless);
     let shown = tiles(&headless);
     let classes = headless.viewer().model().architecture.classes.len();
-    assert_eq!(shown.len(), classes + 1, "a map per class and the counterfactual");
+    assert_eq!(
+        shown.len(),
+        classes + 1,
+        "a map per class and the counterfactual"
+    );
     for (i, (request, tile)) in shown.iter().enumerate() {
         let (current, explained) = tile.as_ref().expect("every map came back");
         assert!(current);
@@ -308,7 +318,10 @@ fn render_draws_a_method_and_refuses_what_it_cannot() {
         .expect("runs");
     assert!(!unknown.status.success());
     let stderr = String::from_utf8_lossy(&unknown.stderr);
-    assert!(stderr.contains("integrated-gradients"), "lists the methods: {stderr}");
+    assert!(
+        stderr.contains("integrated-gradients"),
+        "lists the methods: {stderr}"
+    );
     let no_overlay = cnnviz()
         .args(["render", "--explain-grid", "methods", "--input"])
         .arg(&sample)
@@ -327,7 +340,9 @@ fn render_draws_a_method_and_refuses_what_it_cannot() {
     for method in ["gradcam", "occlusion"] {
         let path = dir.path().join(format!("{method}.png"));
         let run = cnnviz()
-            .args(["render", "--width", "320", "--height", "200", "--method", method])
+            .args([
+                "render", "--width", "320", "--height", "200", "--method", method,
+            ])
             .arg("--input")
             .arg(&sample)
             .arg("--out")

@@ -13,25 +13,24 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use crate::explain::{ExplainOptions, ExplainRequest, Explained, Explainer};
+use crate::gpu::explain::GpuExplainer;
 use crate::model::Model;
 
-/// The engine the window explains with, made in this one place.
-/// The window, `render --method` and the tests all explain through it.
+/// The engine the window explains with, made in this one place: every method in WGSL on
+/// the window's own device (`GpuExplainer`, which keeps clones of the device and queue and
+/// waits for its results on the worker thread, never in a frame). The window,
+/// `render --method` and the tests all explain through it.
 pub fn explain_engine(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
     model: &Model,
 ) -> anyhow::Result<Box<dyn Explainer>> {
-    // LEAD: GpuExplainer at merge (`cnnviz::gpu::explain::GpuExplainer::new(device, queue,
-    // model, ExplainOptions::default())`); until then the CPU twin answers the same trait.
-    let _ = (device, queue);
-    Ok(Box::new(
-        crate::explain::reference::ReferenceExplainer::new(
-            model.clone(),
-            ExplainOptions::default(),
-        ),
-    ))
+    let engine = GpuExplainer::new(device, queue, model, ExplainOptions::default())
+        .context("building the explanation methods on the GPU")?;
+    Ok(Box::new(engine))
 }
 
 /// One answer: the generation and request it was computed for, and the explanation or
