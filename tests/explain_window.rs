@@ -4,57 +4,29 @@
 //! the final drawing or "Computing…"; the all-classes grid has a map per class and the
 //! counterfactual; no frame ever waits. Plus `cnnviz render --method` and `--explain-grid`.
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
-use cnnviz::app::{HeadlessViewer, Redraw, StoreChoice, ViewerGpu, ViewerOptions};
-use cnnviz::data::preprocess::{ink_from_image, load_image};
+use cnnviz::app::{HeadlessViewer, Redraw, StoreChoice, ViewerOptions};
 use cnnviz::explain::{ExplainRequest, Explained, Method};
-use cnnviz::model::{Model, load_model};
 use cnnviz::ui::{ExplainGrid, GridTile, OverlayEvent};
+use common::viewer::put_sample_on_canvas;
 
 const SIZE: [u32; 2] = [1280, 720];
 /// Generous: the CPU twin computes the fifteen methods of a grid in seconds.
 const WAIT: Duration = Duration::from_secs(300);
 
-fn model() -> Model {
-    load_model(&Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/mnist-cnn.safetensors"))
-        .expect("the committed model loads")
-}
-
-/// A headless viewer without a store; `None` (with a note) when there is no adapter outside
-/// CI, a failure under `CI`.
+/// A headless viewer without a store, the animation off.
 fn headless() -> Option<HeadlessViewer> {
-    let gpu = match ViewerGpu::headless() {
-        Ok(gpu) => gpu,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set, so a GPU adapter is required: {e}")
-        }
-        Err(e) => {
-            eprintln!("note: skipping GPU test: {e}");
-            return None;
-        }
-    };
     let options = ViewerOptions {
         store: StoreChoice::None,
         ..ViewerOptions::default()
     };
-    let mut headless = HeadlessViewer::with_gpu(model(), options, gpu, SIZE, 1.0)
-        .unwrap_or_else(|e| panic!("viewer: {e:#}"));
+    let mut headless = common::viewer::headless_viewer(options, SIZE)?;
     headless.viewer_mut().set_animation(false);
     Some(headless)
-}
-
-fn put_sample_on_canvas(headless: &mut HeadlessViewer, name: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("samples")
-        .join(name);
-    let ink = ink_from_image(&load_image(&path).expect("sample loads"));
-    headless
-        .viewer_mut()
-        .overlay_mut()
-        .canvas_mut()
-        .load_image(&ink);
 }
 
 /// Frames until the viewer rests, waiting for the explanation worker between them (never

@@ -7,9 +7,9 @@
 //! The maps come back to the CPU from the explanation worker, so their pictures are egui
 //! textures made here, once per answer and colour map.
 
-use egui::{Color32, Rect, Sense, Stroke, TextureHandle, Ui, Vec2};
+use egui::{Color32, Sense, Stroke, TextureHandle, Ui, Vec2};
 
-use super::explain_panel::computing_badge;
+use super::explain_panel::{FRAME, computing_badge, paint_frame, paint_image};
 use super::prediction_panel::class_label;
 use super::theme;
 use super::view::{ExplainGrid, GridTile, MapView, OverlayEvent, OverlayView};
@@ -203,43 +203,26 @@ fn show_tile(
         };
         textures.get(ui.ctx(), key, explained, view.explain.input)
     });
-    let painter = ui.painter();
-    match texture {
-        Some(id) => {
-            let uv = Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
-            let stale = tile.map.is_some_and(|m| !m.current);
-            let tint = if stale {
-                Color32::from_gray(110)
-            } else {
-                Color32::WHITE
-            };
-            painter.image(id, rect, uv, tint);
-            if stale {
-                computing_badge(ui, rect);
-            }
-        }
-        None => {
-            painter.rect_filled(rect, 4.0, Color32::BLACK);
-            let text = match tile.map.map(|m| m.result) {
-                Some(Err(_)) => "failed",
-                _ => "Computing…",
-            };
-            painter.text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                text,
-                egui::FontId::proportional(13.0),
-                Color32::from_gray(120),
-            );
-        }
+    let stale = texture.is_some() && tile.map.is_some_and(|m| !m.current);
+    let tint = if stale {
+        Color32::from_gray(110)
+    } else {
+        Color32::WHITE
+    };
+    let empty = match tile.map.map(|m| m.result) {
+        Some(Err(_)) => "failed",
+        _ => "Computing…",
+    };
+    paint_image(ui.painter(), rect, texture, tint, empty);
+    if stale {
+        computing_badge(ui, rect);
     }
     let border = if chosen {
         Stroke::new(2.5, theme::TARGET)
     } else {
-        Stroke::new(1.0, Color32::from_rgb(52, 60, 72))
+        Stroke::new(1.0, FRAME)
     };
-    ui.painter()
-        .rect_stroke(rect, 4.0, border, egui::StrokeKind::Outside);
+    paint_frame(ui.painter(), rect, border);
     let response = match tile.map.and_then(|m| m.result.err()) {
         Some(why) => response.on_hover_text(why),
         None => response,

@@ -360,11 +360,26 @@ pub fn image_square(
     empty_text: &str,
 ) -> egui::Response {
     let (rect, response) = ui.allocate_exact_size(Vec2::splat(side), Sense::hover());
-    let painter = ui.painter();
+    paint_image(ui.painter(), rect, texture, Color32::WHITE, empty_text);
+    paint_frame(ui.painter(), rect, Stroke::new(1.0, FRAME));
+    response
+}
+
+/// The colour of an image's frame.
+pub const FRAME: Color32 = Color32::from_rgb(52, 60, 72);
+
+/// `texture` over `rect` multiplied by `tint`, or a dark square with `empty_text`.
+pub fn paint_image(
+    painter: &egui::Painter,
+    rect: Rect,
+    texture: Option<egui::TextureId>,
+    tint: Color32,
+    empty_text: &str,
+) {
     match texture {
         Some(id) => {
             let uv = Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
-            painter.image(id, rect, uv, Color32::WHITE);
+            painter.image(id, rect, uv, tint);
         }
         None => {
             painter.rect_filled(rect, 6.0, Color32::BLACK);
@@ -373,17 +388,15 @@ pub fn image_square(
                 egui::Align2::CENTER_CENTER,
                 empty_text,
                 egui::FontId::proportional(13.0),
-                Color32::from_gray(90),
+                Color32::from_gray(110),
             );
         }
     }
-    painter.rect_stroke(
-        rect,
-        6.0,
-        Stroke::new(1.0, Color32::from_rgb(52, 60, 72)),
-        egui::StrokeKind::Outside,
-    );
-    response
+}
+
+/// A rounded frame around an image.
+pub fn paint_frame(painter: &egui::Painter, rect: Rect, stroke: Stroke) {
+    painter.rect_stroke(rect, 6.0, stroke, egui::StrokeKind::Outside);
 }
 
 /// The colour map from 0 to 1, so a colour can be read as a value.
