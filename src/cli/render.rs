@@ -80,9 +80,10 @@ pub struct RenderArgs {
     /// The explanation method whose map tints the scene (and the Explain panel shows with
     /// --overlay): one of gradcam, gradcam++, hirescam, xgradcam, layercam,
     /// gradcam-elementwise, eigencam, scorecam, saliency, input-x-gradient, guided-backprop,
-    /// guided-gradcam, integrated-gradients, smoothgrad, occlusion.
-    #[arg(long, default_value = "gradcam", value_parser = parse_method)]
-    method: Method,
+    /// guided-gradcam, integrated-gradients, smoothgrad, occlusion. Default: gradcam (off
+    /// for a model without conv blocks).
+    #[arg(long, value_parser = parse_method)]
+    method: Option<Method>,
     /// With --overlay: open a comparison grid, every method's map (`methods`) or the
     /// method's map for every class and the counterfactual (`classes`).
     #[arg(long, value_enum)]
@@ -112,14 +113,15 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let ink = ink_from_image(&image);
     let pixels = mnist_input(&ink, input.height, input.width)
         .with_context(|| args.input.display().to_string())?;
-    if args.method.uses_block() && block.is_none() && !args.no_grad_cam {
-        bail!(
-            "--method {}: this model has no conv block",
-            args.method.name()
-        );
+    if let Some(method) = args.method
+        && method.uses_block()
+        && block.is_none()
+    {
+        bail!("--method {}: this model has no conv block", method.name());
     }
+    let method = args.method.unwrap_or(Method::GradCam);
     if args.overlay {
-        return render_window(args, model, block, &ink);
+        return render_window(args, model, block, method, &ink);
     }
     if args.explain_grid.is_some() {
         bail!("--explain-grid needs --overlay (the grids are part of the window)");
@@ -166,17 +168,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     };
     // Grad-CAM is computed by the network itself; any other method's map is written where
     // the scene reads it, and the network then runs without Grad-CAM so it stays there.
-    let network_cam = args.method == Method::GradCam && !args.no_grad_cam;
+    let network_cam = method == Method::GradCam && !args.no_grad_cam;
     if !network_cam && !args.no_grad_cam {
-        write_method_tint(
-            &gpu,
-            &network,
-            &model,
-            &pixels,
-            args.method,
-            block,
-            tint_block,
-        )?;
+        write_method_tint(&gpu, &network, &model, &pixels, method, block, tint_block)?;
     }
     let request = InferenceRequest {
         block,
@@ -243,6 +237,7 @@ fn render_window(
     args: &RenderArgs,
     model: Model,
     block: Option<usize>,
+    method: Method,
     ink: &InkImage,
 ) -> anyhow::Result<ExitCode> {
     let options = ViewerOptions {
@@ -256,7 +251,7 @@ fn render_window(
     viewer.send(&[
         OverlayEvent::SetColorMap(args.colormap),
         OverlayEvent::SetGradCam(!args.no_grad_cam && block.is_some()),
-        OverlayEvent::SetMethod(args.method),
+        OverlayEvent::SetMethod(method),
         OverlayEvent::SetExplainGrid(args.explain_grid.map(ExplainGrid::from)),
     ]);
     if let Some(block) = block {
