@@ -107,3 +107,50 @@ struct NormaliseParams {
     _pad1: u32,
     _pad2: u32,
 }
+
+// The explanation kernels' uniform (shaders/explain_*.wgsl), one per conv block (the block
+// fields are zero for a model without one). `*_off` fields count floats in the explanation
+// buffer (binding 11; src/gpu/explain/layout.rs); `cam_*` fields are image 0 of the CAM
+// buffer's regions; the rest are arena offsets and shapes.
+struct ExplainParams {
+    input_offset: u32, // activation 0 (the model's input) in the arena
+    in_len: u32,       // floats per input image: in_channels * in_height * in_width
+    in_channels: u32,
+    in_height: u32,
+    in_width: u32,
+    act_offset: u32,   // the target block's output (its ReLU's) in both arenas
+    act_len: u32,      // channels * height * width
+    channels: u32,
+    height: u32,
+    width: u32,
+    logits_offset: u32, // the last activation in the arena
+    classes: u32,
+    ig_steps: u32,
+    samples: u32,      // SmoothGrad's noisy copies
+    occ_window: u32,
+    occ_stride: u32,
+    occ_rows: u32,     // occlusion patch positions down and across
+    occ_cols: u32,
+    faith_steps: u32,  // deletion/insertion curves have faith_steps + 1 points each
+    rank_chunks: u32,  // pixels ranked per invocation in chunks of RANK_CHUNK
+    logits_off: u32,   // the input's logits (classes floats), then its class (u32 bits)
+    class_off: u32,
+    attr_off: u32,     // attribution (in_len), display map (in_height * in_width), curves
+    map_off: u32,
+    curve_off: u32,
+    x_off: u32,        // the input itself
+    sign_off: u32,     // +1, or -1 for the counterfactual
+    blank_off: u32,    // the blank canvas value, (0 - mean) / std
+    ig_off: u32,       // IG's alphas (ig_steps), then its weights (ig_steps)
+    noise_off: u32,    // SmoothGrad's noise, samples * in_len
+    saved_off: u32,    // the block's activations of the input (Score-CAM)
+    eig_off: u32,      // EigenCAM: means (K), matrix (K²), scratch (K²), vector (K)
+    mask_off: u32,     // Score-CAM: (min, max) of each upsampled channel
+    rank_off: u32,     // faithfulness: rank partials, rank_chunks * in_height * in_width
+    cam_weights: u32,
+    cam_raw: u32,
+    cam_heat: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}

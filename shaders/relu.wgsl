@@ -43,3 +43,20 @@ fn backward(
     let passes = activations[p.in_offset + image] > 0.0;
     gradients[p.in_offset + image] = select(0.0, gradients[p.out_offset + image], passes);
 }
+
+// Guided backpropagation's rule (Captum's ModifiedReluGradientAttribution): the plain
+// gradient, then clamped at 0 — it passes where the input is > 0 AND it is positive.
+@compute @workgroup_size(64)
+fn backward_guided(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element_index(wg, nwg, lid);
+    if i >= p.len {
+        return;
+    }
+    let image = wg.y * p.len + i;
+    let passes = activations[p.in_offset + image] > 0.0;
+    gradients[p.in_offset + image] = select(0.0, max(gradients[p.out_offset + image], 0.0), passes);
+}

@@ -493,6 +493,25 @@ fn shortcut_keys_emit_the_store_and_camera_events() {
 }
 
 #[test]
+fn the_explain_keys_and_buttons_pick_the_next_method_and_open_the_grids() {
+    let mut harness = harness([1280.0, 720.0], 1.0);
+    harness.key_press(egui::Key::N);
+    harness.key_press(egui::Key::E);
+    harness.run();
+    harness.get_by_label("Every class").click();
+    harness.run();
+    let app = harness.state();
+    for wanted in [
+        // The view says Grad-CAM (the default), so N asks for the method after it.
+        OverlayEvent::SetMethod(cnnviz::explain::Method::GradCamPlusPlus),
+        OverlayEvent::SetExplainGrid(Some(cnnviz::ui::ExplainGrid::Methods)),
+        OverlayEvent::SetExplainGrid(Some(cnnviz::ui::ExplainGrid::Classes)),
+    ] {
+        assert!(app.events().any(|e| *e == wanted), "no {wanted:?}");
+    }
+}
+
+#[test]
 fn the_layout_fits_from_1024x600_to_4k() {
     for (size, ppp) in [
         ([1024.0, 600.0], 1.0),

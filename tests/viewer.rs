@@ -6,19 +6,16 @@ mod common;
 
 use std::path::Path;
 
-use cnnviz::app::{
-    HeadlessViewer, KioskOptions, StoreChoice, ViewerGpu, ViewerOptions, WindowRequest,
-};
-use cnnviz::data::preprocess::{ink_from_image, load_image};
+use cnnviz::app::{HeadlessViewer, KioskOptions, StoreChoice, ViewerOptions, WindowRequest};
 use cnnviz::kiosk::{AttractDigits, KioskConfig};
-use cnnviz::model::{Model, load_model};
+use cnnviz::model::Model;
 use cnnviz::ui::OverlayFeatures;
+use common::viewer::put_sample_on_canvas;
 
 const SIZE: [u32; 2] = [1024, 640];
 
 fn model() -> Model {
-    load_model(&Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/mnist-cnn.safetensors"))
-        .expect("the committed model loads")
+    common::viewer::model()
 }
 
 /// A headless viewer without a store; `None` (with a note) when there is no adapter outside
@@ -28,37 +25,12 @@ fn headless() -> Option<HeadlessViewer> {
 }
 
 fn headless_with(features: OverlayFeatures) -> Option<HeadlessViewer> {
-    let gpu = match ViewerGpu::headless() {
-        Ok(gpu) => gpu,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set, so a GPU adapter is required: {e}")
-        }
-        Err(e) => {
-            eprintln!("note: skipping GPU test: {e}");
-            return None;
-        }
-    };
     let options = ViewerOptions {
         store: StoreChoice::None,
         features,
         ..ViewerOptions::default()
     };
-    Some(
-        HeadlessViewer::with_gpu(model(), options, gpu, SIZE, 1.0)
-            .unwrap_or_else(|e| panic!("viewer: {e:#}")),
-    )
-}
-
-fn put_sample_on_canvas(headless: &mut HeadlessViewer, name: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("samples")
-        .join(name);
-    let ink = ink_from_image(&load_image(&path).expect("sample loads"));
-    headless
-        .viewer_mut()
-        .overlay_mut()
-        .canvas_mut()
-        .load_image(&ink);
+    common::viewer::headless_viewer(options, SIZE)
 }
 
 /// Mean absolute difference of two pictures per channel, 0..255.
@@ -146,16 +118,7 @@ fn a_lost_device_is_rebuilt_with_the_drawing_kept() {
 }
 
 fn kiosk(idle_seconds: f64) -> Option<HeadlessViewer> {
-    let gpu = match ViewerGpu::headless() {
-        Ok(gpu) => gpu,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set, so a GPU adapter is required: {e}")
-        }
-        Err(e) => {
-            eprintln!("note: skipping GPU test: {e}");
-            return None;
-        }
-    };
+    let gpu = common::viewer::viewer_gpu()?;
     // Shorter than a config file may say (10 s at least), so the test is quick.
     let mut config = KioskConfig {
         idle_seconds,
@@ -295,16 +258,7 @@ fn only_the_admin_chord_and_the_right_pin_exit_the_kiosk() {
 
 /// A viewer with a store in `dir`.
 fn headless_with_store(dir: &Path) -> Option<HeadlessViewer> {
-    let gpu = match ViewerGpu::headless() {
-        Ok(gpu) => gpu,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set, so a GPU adapter is required: {e}")
-        }
-        Err(e) => {
-            eprintln!("note: skipping GPU test: {e}");
-            return None;
-        }
-    };
+    let gpu = common::viewer::viewer_gpu()?;
     let options = ViewerOptions {
         store: StoreChoice::At(dir.join("store.redb")),
         ..ViewerOptions::default()
@@ -530,15 +484,8 @@ fn save_report_and_rerun_never_wait_in_a_frame_and_save_stores_what_is_shown() {
 
 #[test]
 fn a_model_without_conv_layers_runs_in_the_window_with_grad_cam_off() {
-    let gpu = match ViewerGpu::headless() {
-        Ok(gpu) => gpu,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set, so a GPU adapter is required: {e}")
-        }
-        Err(e) => {
-            eprintln!("note: skipping GPU test: {e}");
-            return;
-        }
+    let Some(gpu) = common::viewer::viewer_gpu() else {
+        return;
     };
     let architecture = common::architecture(
         "dense-only",
@@ -577,16 +524,7 @@ fn status_texts(headless: &HeadlessViewer) -> Vec<String> {
 
 #[test]
 fn a_store_failure_in_the_frame_path_is_on_the_status_line_and_the_window_goes_on() {
-    let Some(gpu) = (match ViewerGpu::headless() {
-        Ok(gpu) => Some(gpu),
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set, so a GPU adapter is required: {e}")
-        }
-        Err(e) => {
-            eprintln!("note: skipping GPU test: {e}");
-            None
-        }
-    }) else {
+    let Some(gpu) = common::viewer::viewer_gpu() else {
         return;
     };
     // The failure: the store's folder is a regular file, so opening it fails on the

@@ -3,6 +3,8 @@
 //! everything the person sees and has done, so a lost surface or a lost device is repaired
 //! here without the person losing their drawing.
 
+mod explain_tint;
+mod explain_worker;
 mod gpu;
 mod headless;
 mod kiosk_mode;
@@ -16,6 +18,8 @@ pub mod survey_worker;
 mod texture_mirror;
 mod viewer;
 
+pub use explain_tint::{tint_maps, write_tint};
+pub use explain_worker::{ExplainResult, ExplainWorker, explain_engine};
 pub use gpu::ViewerGpu;
 pub use headless::HeadlessViewer;
 pub use viewer::{

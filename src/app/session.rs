@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::explain_worker::{ExplainWorker, explain_engine};
 use super::gpu::ViewerGpu;
 use super::reruns::Reruns;
+use crate::explain::Method;
 use crate::gpu::{
     AsyncReadback, CamTarget, GpuError, GpuNetwork, ImageOutput, InferenceRequest, KernelTimer,
     KernelTiming, OutputPlan,
@@ -38,6 +40,8 @@ pub struct Session {
     pub hovered: ValueReadback,
     /// Stored inputs re-run away from the scene.
     pub reruns: Reruns,
+    /// The explanation engine on its own thread; why not, when it could not be made.
+    pub explain: Result<ExplainWorker, String>,
     timer: Option<KernelTimer>,
     last_timing: Option<Instant>,
     pub timings: Vec<KernelTiming>,
@@ -48,7 +52,10 @@ pub struct Session {
 pub struct Analysis {
     pub target: CamTarget,
     pub block: usize,
+    /// The chosen method's map is computed and shown.
     pub grad_cam: bool,
+    /// The explanation method the Explain panel and the scene show.
+    pub method: Method,
 }
 
 impl Analysis {
@@ -59,7 +66,10 @@ impl Analysis {
             batch: 1,
             target: self.target,
             block,
-            grad_cam: self.grad_cam && block.is_some(),
+            // Only Grad-CAM runs inside the network (its zero-copy path to the scene);
+            // every other method's map is written into the CAM buffer by the window, which
+            // an inference without Grad-CAM leaves alone.
+            grad_cam: self.grad_cam && self.method == Method::GradCam && block.is_some(),
             value_ranges: true,
         }
     }
@@ -67,7 +77,8 @@ impl Analysis {
 
 impl Session {
     /// Everything for frames of any size (the scene's target follows the scene's area).
-    pub fn new(gpu: ViewerGpu, model: &Model) -> anyhow::Result<Session> {
+    /// `repaint` wakes the window when an explanation comes back.
+    pub fn new(gpu: ViewerGpu, model: &Model, repaint: &egui::Context) -> anyhow::Result<Session> {
         // The tuned plan (tuned once per adapter and model, then cached): not a frame yet,
         // so the tuner may wait on the GPU.
         let options = crate::gpu::NetworkOptions::default();
@@ -102,6 +113,10 @@ impl Session {
         let timer =
             KernelTimer::new(&gpu.device, &gpu.queue, network.max_kernels_per_inference()).ok();
         let reruns = Reruns::new(&gpu.device, model).context("building the re-run network")?;
+        let repaint = repaint.clone();
+        let explain = explain_engine(&gpu.device, &gpu.queue, model)
+            .and_then(|engine| ExplainWorker::start(engine, move || repaint.request_repaint()))
+            .map_err(|e| format!("Explanations are unavailable: {e:#}"));
         Ok(Session {
             outputs: AsyncReadback::new(
                 &gpu.device,
@@ -110,6 +125,7 @@ impl Session {
             ),
             hovered: ValueReadback::new(&gpu.device),
             reruns,
+            explain,
             gpu,
             network,
             layout,

@@ -12,7 +12,9 @@
 //! - `eval`: images/s of batched forward passes at several batch sizes;
 //! - `render`: frames/s of the 3D scene offscreen;
 //! - `window`: frames/s of the whole viewer (overlay included) while a stroke is drawn,
-//!   and where each frame's CPU and GPU time goes ([`window`]).
+//!   and where each frame's CPU and GPU time goes ([`window`]);
+//! - `explain`: each explanation method's time at batch 1 on the GPU explainer
+//!   ([`explain`]).
 //!
 //! Everything takes the caller's device (nothing here creates one), every figure is a median
 //! over repeated runs after warm-up ([`stats::Schedule`]), and the result is one
@@ -20,6 +22,7 @@
 
 pub mod clock;
 pub mod cost;
+pub mod explain;
 pub mod frame;
 pub mod kernels;
 pub mod latency;
@@ -62,16 +65,18 @@ pub enum Section {
     Eval,
     Render,
     Window,
+    Explain,
 }
 
 impl Section {
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 7] = [
         Section::Peak,
         Section::Kernels,
         Section::Latency,
         Section::Eval,
         Section::Render,
         Section::Window,
+        Section::Explain,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,10 +87,11 @@ impl Section {
             Section::Eval => "eval",
             Section::Render => "render",
             Section::Window => "window",
+            Section::Explain => "explain",
         }
     }
 
-    /// Parses `peak`, `kernels`, `latency`, `eval`, `render` or `window`.
+    /// Parses `peak`, `kernels`, `latency`, `eval`, `render`, `window` or `explain`.
     pub fn parse(name: &str) -> Result<Section, BenchError> {
         Section::ALL
             .into_iter()
@@ -338,6 +344,16 @@ pub fn run(
             model,
             options.render_size,
             &options.budgeted(10),
+        )?);
+    }
+    if options.wants(Section::Explain) {
+        progress("timing every explanation method at batch 1");
+        report.explain = Some(explain::measure_explain(
+            gpu,
+            model,
+            &image,
+            &options.budgeted(5),
+            progress,
         )?);
     }
     Ok(report)

@@ -96,6 +96,9 @@ pub struct BenchReport {
     /// The whole viewer while drawing (added after `cnnviz.bench/1` first shipped; older
     /// reports lack the field).
     pub window: Option<WindowReport>,
+    /// Each explanation method's time at batch 1 (added with the explanation methods;
+    /// older reports lack the field).
+    pub explain: Option<super::explain::ExplainReport>,
     /// Anything measured other than asked (e.g. a batch too big for the device).
     pub notes: Vec<String>,
 }
@@ -151,6 +154,7 @@ impl BenchReport {
             render: None,
             kernel_choices: Vec::new(),
             window: None,
+            explain: None,
             notes: Vec::new(),
         }
     }
@@ -270,6 +274,10 @@ impl BenchReport {
         }
         if let Some(w) = &self.window {
             write_window(out, w)?;
+        }
+        if let Some(e) = &self.explain {
+            writeln!(out)?;
+            e.write_text(out)?;
         }
         Ok(())
     }

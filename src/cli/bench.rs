@@ -15,7 +15,8 @@ pub struct BenchArgs {
     /// Model file (.safetensors, or .onnx imported); default: weights/mnist-cnn.safetensors.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Sections to run, comma-separated: peak, kernels, latency, eval, render, window;
+    /// Sections to run, comma-separated: peak, kernels, latency, eval, render, window,
+    /// explain;
     /// default: all. The kernels' fractions of peak need `peak` too.
     #[arg(long, value_delimiter = ',', value_parser = parse_section)]
     only: Vec<Section>,

@@ -8,12 +8,38 @@ use anyhow::{Context, bail};
 use cnnviz::app::{HeadlessViewer, StoreChoice, ViewerOptions};
 use cnnviz::colormap::ColorMap;
 use cnnviz::data::preprocess::{InkImage, ink_from_image, load_image, mnist_input};
+use cnnviz::explain::{ExplainRequest, Method};
 use cnnviz::gpu::{GpuNetwork, InferenceRequest};
 use cnnviz::model::Model;
 use cnnviz::scene::{
     CamTint, CubeRenderer, RendererConfig, SceneLayout, SceneSettings, render_offscreen,
 };
-use cnnviz::ui::OverlayEvent;
+use cnnviz::ui::{ExplainGrid, OverlayEvent};
+use std::time::Duration;
+
+/// `--explain-grid`'s values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GridArg {
+    Methods,
+    Classes,
+}
+
+impl From<GridArg> for ExplainGrid {
+    fn from(grid: GridArg) -> ExplainGrid {
+        match grid {
+            GridArg::Methods => ExplainGrid::Methods,
+            GridArg::Classes => ExplainGrid::Classes,
+        }
+    }
+}
+
+fn parse_method(name: &str) -> Result<Method, String> {
+    Method::parse(name).map_err(|e| e.to_string())
+}
+
+/// How long a headless picture waits for its explanations (the CPU engine computes the
+/// whole comparison grid in seconds; a stuck engine must not hang the command).
+const EXPLAIN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Pictures larger than this on a side are refused (a 16k² RGBA image is 1 GiB).
 const MAX_SIDE: u32 = 8192;
@@ -51,6 +77,17 @@ pub struct RenderArgs {
     /// No Grad-CAM tint.
     #[arg(long)]
     no_grad_cam: bool,
+    /// The explanation method whose map tints the scene (and the Explain panel shows with
+    /// --overlay): one of gradcam, gradcam++, hirescam, xgradcam, layercam,
+    /// gradcam-elementwise, eigencam, scorecam, saliency, input-x-gradient, guided-backprop,
+    /// guided-gradcam, integrated-gradients, smoothgrad, occlusion. Default: gradcam (off
+    /// for a model without conv blocks).
+    #[arg(long, value_parser = parse_method)]
+    method: Option<Method>,
+    /// With --overlay: open a comparison grid, every method's map (`methods`) or the
+    /// method's map for every class and the counterfactual (`classes`).
+    #[arg(long, value_enum)]
+    explain_grid: Option<GridArg>,
     /// The whole window as a person sees it: the egui overlay (canvas with the digit,
     /// prediction, probabilities, Grad-CAM, feature maps) around the scene.
     #[arg(long)]
@@ -76,8 +113,18 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let ink = ink_from_image(&image);
     let pixels = mnist_input(&ink, input.height, input.width)
         .with_context(|| args.input.display().to_string())?;
+    if let Some(method) = args.method
+        && method.uses_block()
+        && block.is_none()
+    {
+        bail!("--method {}: this model has no conv block", method.name());
+    }
+    let method = args.method.unwrap_or(Method::GradCam);
     if args.overlay {
-        return render_window(args, model, block, &ink);
+        return render_window(args, model, block, method, &ink);
+    }
+    if args.explain_grid.is_some() {
+        bail!("--explain-grid needs --overlay (the grids are part of the window)");
     }
 
     let gpu = super::gpu()?;
@@ -105,18 +152,29 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         camera.set_goal(goal);
         camera.snap();
     }
+    // The tint's block: the map is drawn on the block's output (the last for methods that
+    // use none).
+    let tint_block = block.or(model.conv_blocks().len().checked_sub(1));
     let settings = SceneSettings {
         color_map: args.colormap,
-        grad_cam: block.filter(|_| !args.no_grad_cam).map(|block| CamTint {
-            block,
-            layer: true,
-            input: true,
-        }),
+        grad_cam: tint_block
+            .filter(|_| !args.no_grad_cam)
+            .map(|block| CamTint {
+                block,
+                layer: true,
+                input: true,
+            }),
         ..SceneSettings::default()
     };
+    // Grad-CAM is computed by the network itself; any other method's map is written where
+    // the scene reads it, and the network then runs without Grad-CAM so it stays there.
+    let network_cam = method == Method::GradCam && !args.no_grad_cam;
+    if !network_cam && !args.no_grad_cam {
+        write_method_tint(&gpu, &network, &model, &pixels, method, block, tint_block)?;
+    }
     let request = InferenceRequest {
         block,
-        grad_cam: block.is_some(),
+        grad_cam: block.is_some() && network_cam,
         ..InferenceRequest::default()
     };
     let picture = render_offscreen(
@@ -143,11 +201,43 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Computes `method`'s map of `pixels` (waiting for it: a picture is not a frame) and
+/// writes it where the scene's tint reads it.
+fn write_method_tint(
+    gpu: &cnnviz::gpu::GpuContext,
+    network: &GpuNetwork,
+    model: &Model,
+    pixels: &[f32],
+    method: Method,
+    block: Option<usize>,
+    tint_block: Option<usize>,
+) -> anyhow::Result<()> {
+    let blocks = model.conv_blocks();
+    let Some(target) = tint_block.and_then(|b| blocks.get(b)) else {
+        // No conv block: the input could still be tinted, but the scene's tint needs a
+        // block; say so rather than draw nothing silently.
+        eprintln!("note: this model has no conv block to tint; the scene is drawn untinted");
+        return Ok(());
+    };
+    let mut engine = cnnviz::app::explain_engine(&gpu.device, &gpu.queue, model)?;
+    let request = ExplainRequest {
+        block,
+        faithfulness: false,
+        ..ExplainRequest::new(method)
+    };
+    let explained = engine
+        .explain(&model.normalize(pixels), &request)
+        .with_context(|| format!("computing {method}"))?;
+    cnnviz::app::write_tint(&gpu.queue, network, &explained, target);
+    Ok(())
+}
+
 /// `--overlay`: the viewer the window runs, headless, with the digit on its canvas.
 fn render_window(
     args: &RenderArgs,
     model: Model,
     block: Option<usize>,
+    method: Method,
     ink: &InkImage,
 ) -> anyhow::Result<ExitCode> {
     let options = ViewerOptions {
@@ -161,6 +251,8 @@ fn render_window(
     viewer.send(&[
         OverlayEvent::SetColorMap(args.colormap),
         OverlayEvent::SetGradCam(!args.no_grad_cam && block.is_some()),
+        OverlayEvent::SetMethod(method),
+        OverlayEvent::SetExplainGrid(args.explain_grid.map(ExplainGrid::from)),
     ]);
     if let Some(block) = block {
         viewer.send(&[OverlayEvent::SetCamBlock(block)]);
@@ -180,6 +272,16 @@ fn render_window(
     goal.distance = args.distance.unwrap_or(goal.distance);
     camera.set_goal(goal);
     camera.snap();
+    headless.settle()?;
+    // The explanations come from the worker thread: wait for them (outside any frame),
+    // then draw until they are shown.
+    if !headless
+        .viewer_mut()
+        .wait_for_explanations(EXPLAIN_TIMEOUT)?
+        && headless.viewer().explaining()
+    {
+        bail!("the explanations took longer than {EXPLAIN_TIMEOUT:?}");
+    }
     headless.settle()?;
     let picture = headless.screenshot()?;
     picture

@@ -93,7 +93,14 @@ impl Buffers {
                 wgpu::BufferUsages::COPY_DST,
             ),
             gradients: storage(device, "gradient arena", layout.total_floats(), none),
-            cam: storage(device, "grad-cam", cam.total_floats, none),
+            // COPY_DST: the window writes other explanation methods' maps here for the
+            // scene's tint (`app::write_tint`).
+            cam: storage(
+                device,
+                "grad-cam",
+                cam.total_floats,
+                wgpu::BufferUsages::COPY_DST,
+            ),
             ranges: storage(
                 device,
                 "value ranges",

@@ -51,60 +51,13 @@ impl Dispatches {
         pipelines: &Pipelines,
         buffers: &Buffers,
     ) -> Result<Dispatches, GpuError> {
-        let limits = device.limits();
-        let max_dim = limits.max_compute_workgroups_per_dimension.max(1);
         let steps = plan.steps();
-
-        // Every uniform in one buffer, each at an offset the device accepts for a binding.
-        let align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
-        let mut data: Vec<u8> = Vec::new();
-        let mut offsets = Vec::with_capacity(steps.len());
-        for step in &steps {
-            let offset = (data.len() as u64).next_multiple_of(align);
-            data.resize(offset as usize, 0);
-            data.extend_from_slice(&step.params);
-            offsets.push(offset);
-        }
-        data.resize(data.len().max(16), 0);
-        // The bind groups keep this buffer alive; nothing else needs it.
-        let uniforms = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("kernel uniforms"),
-            contents: &data,
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-
-        let mut next_offset = offsets.into_iter();
-        let mut make = |step: &Step| -> Result<Dispatch, GpuError> {
-            let offset = next_offset.next().expect("one offset per step");
-            let x = step.groups.clamp(1, max_dim);
-            let z = step.groups.div_ceil(x).max(1);
-            if z > max_dim {
-                return Err(GpuError::ModelTooLarge(format!(
-                    "`{}` needs {} workgroups per image, more than {max_dim}²",
-                    step.label, step.groups
-                )));
-            }
-            Ok(Dispatch {
-                kernel: step.kernel,
-                label: step.label.clone(),
-                bind_group: bind_group(device, pipelines, buffers, &uniforms, step, offset),
-                x,
-                z,
-                images_per_group: step.images_per_group,
-            })
-        };
-        // Same order as `KernelPlan::steps`, so each step meets its own uniform offset.
-        let forward = plan
-            .forward
-            .iter()
-            .map(&mut make)
-            .collect::<Result<_, _>>()?;
-        let backward = plan
-            .backward
-            .iter()
-            .map(|block| block.iter().map(&mut make).collect::<Result<_, _>>())
-            .collect::<Result<_, _>>()?;
-        let value_range = plan.value_ranges.as_ref().map(&mut make).transpose()?;
+        let mut made = build_dispatches(device, &steps, pipelines, buffers, None)?.into_iter();
+        // Same order as `KernelPlan::steps`.
+        let mut take = |n: usize| -> Vec<Dispatch> { made.by_ref().take(n).collect() };
+        let forward = take(plan.forward.len());
+        let backward = plan.backward.iter().map(|b| take(b.len())).collect();
+        let value_range = take(usize::from(plan.value_ranges.is_some())).pop();
         Ok(Dispatches {
             forward,
             backward,
@@ -113,16 +66,86 @@ impl Dispatches {
     }
 }
 
+/// Bound launches of `steps`, in order: every uniform packed into one buffer at offsets
+/// the device accepts, one bind group per step. `explain` is the buffer bound as
+/// [`Resource::Explain`] (only the explanation kernels bind it).
+pub(super) fn build_dispatches(
+    device: &wgpu::Device,
+    steps: &[&Step],
+    pipelines: &Pipelines,
+    buffers: &Buffers,
+    explain: Option<&wgpu::Buffer>,
+) -> Result<Vec<Dispatch>, GpuError> {
+    let limits = device.limits();
+    let max_dim = limits.max_compute_workgroups_per_dimension.max(1);
+
+    // Every uniform in one buffer, each at an offset the device accepts for a binding.
+    let align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
+    let mut data: Vec<u8> = Vec::new();
+    let mut offsets = Vec::with_capacity(steps.len());
+    for step in steps {
+        let offset = (data.len() as u64).next_multiple_of(align);
+        data.resize(offset as usize, 0);
+        data.extend_from_slice(&step.params);
+        offsets.push(offset);
+    }
+    data.resize(data.len().max(16), 0);
+    // The bind groups keep this buffer alive; nothing else needs it.
+    let uniforms = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("kernel uniforms"),
+        contents: &data,
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+
+    steps
+        .iter()
+        .zip(offsets)
+        .map(|(step, offset)| {
+            let x = step.groups.clamp(1, max_dim);
+            let z = step.groups.div_ceil(x).max(1);
+            if z > max_dim {
+                return Err(GpuError::ModelTooLarge(format!(
+                    "`{}` needs {} workgroups per image, more than {max_dim}²",
+                    step.label, step.groups
+                )));
+            }
+            let resources = Resources {
+                buffers,
+                uniforms: &uniforms,
+                explain,
+            };
+            Ok(Dispatch {
+                kernel: step.kernel,
+                label: step.label.clone(),
+                bind_group: bind_group(device, pipelines, &resources, step, offset)?,
+                x,
+                z,
+                images_per_group: step.images_per_group,
+            })
+        })
+        .collect()
+}
+
+/// The buffers a bind group may name.
+struct Resources<'a> {
+    buffers: &'a Buffers,
+    uniforms: &'a wgpu::Buffer,
+    explain: Option<&'a wgpu::Buffer>,
+}
 /// The bind group of one launch: its kernel's resources at their global binding numbers,
 /// its own slice of the uniform buffer at binding 0.
 fn bind_group(
     device: &wgpu::Device,
     pipelines: &Pipelines,
-    buffers: &Buffers,
-    uniforms: &wgpu::Buffer,
+    resources: &Resources<'_>,
     step: &Step,
     uniform_offset: u64,
-) -> wgpu::BindGroup {
+) -> Result<wgpu::BindGroup, GpuError> {
+    let Resources {
+        buffers,
+        uniforms,
+        explain,
+    } = *resources;
     let entries: Vec<wgpu::BindGroupEntry> = step
         .kernel
         .resources()
@@ -144,16 +167,24 @@ fn bind_group(
                 Resource::Request => buffers.request.as_entire_binding(),
                 Resource::Ranges => buffers.ranges.as_entire_binding(),
                 Resource::RangeTable => buffers.range_table.as_entire_binding(),
+                Resource::Explain => explain
+                    .ok_or_else(|| {
+                        GpuError::ModelTooLarge(format!(
+                            "`{}` binds the explanation buffer, which this network lacks",
+                            step.label
+                        ))
+                    })?
+                    .as_entire_binding(),
             };
-            wgpu::BindGroupEntry {
+            Ok(wgpu::BindGroupEntry {
                 binding: resource as u32,
                 resource: buffer,
-            }
+            })
         })
-        .collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        .collect::<Result<_, GpuError>>()?;
+    Ok(device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some(&step.label),
         layout: &pipelines.get(step.kernel).get_bind_group_layout(0),
         entries: &entries,
-    })
+    }))
 }

@@ -31,6 +31,7 @@ mod context;
 mod conv_gemm;
 mod dispatch;
 mod error;
+pub mod explain;
 mod fused_plan;
 pub mod kernel_choice;
 mod layer_plan;

@@ -254,6 +254,16 @@ impl GpuNetwork {
         Ok(())
     }
 
+    /// Records the forward launches (softmax, argmax and gradient seed included) for
+    /// `batch` images into `pass`, without the target-class copy that
+    /// [`GpuNetwork::encode`] records first: the explanation methods' batched passes, whose
+    /// target the first pass already resolved.
+    pub(super) fn record_forward(&self, pass: &mut wgpu::ComputePass<'_>, batch: u32) {
+        for step in &self.dispatches.forward {
+            step.record(pass, &self.pipelines, batch);
+        }
+    }
+
     /// Where every activation (and gradient) lives in the arenas.
     pub fn layout(&self) -> &ArenaLayout {
         &self.layout

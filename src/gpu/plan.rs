@@ -134,11 +134,17 @@ impl Step {
                 let p: NormaliseParams = read(&self.params);
                 2 * u64::from(p.len.div_ceil(256)) + 8
             }
-            Kernel::ReluForward | Kernel::ReluBackward | Kernel::CamUpsample => 0,
+            Kernel::ReluForward
+            | Kernel::ReluBackward
+            | Kernel::ReluBackwardGuided
+            | Kernel::CamUpsample => 0,
             Kernel::ValueRange => 0, // needs the range table: see KernelPlan
             Kernel::FusedForward | Kernel::FusedBackward => {
                 super::fused_plan::walk_loops(self.kernel, &read::<FusedParams>(&self.params))
             }
+            // The explanation kernels never join a network's plan; `gpu::explain` sizes
+            // their loops (and checks its own) instead.
+            _ => 0,
         }
     }
 }

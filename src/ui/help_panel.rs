@@ -10,7 +10,8 @@ use super::theme;
 /// Pointer and touch controls, handled by the canvas and the scene.
 const POINTER_HELP: &[(&str, &str)] = &[
     ("Drag on the canvas", "Draw (mouse, pen or one finger)"),
-    ("Click a probability bar", "Grad-CAM for that class"),
+    ("Click a probability bar", "Explain that class"),
+    ("Tap a map in a grid", "Explain with that method or class"),
     ("Left drag in the scene", "Orbit the camera"),
     ("Right or middle drag", "Pan the camera"),
     ("Wheel / pinch", "Zoom the camera"),

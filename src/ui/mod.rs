@@ -1,5 +1,5 @@
 //! The egui overlay over the 3D scene: the drawing canvas, the prediction and its
-//! probabilities, Grad-CAM, feature maps, timing and help, plus the store's dashboard.
+//! probabilities, the Explain panel and its comparison grids, feature maps, timing and help, plus the store's dashboard.
 //!
 //! The window drives it once per frame: [`Overlay::show`] takes an [`OverlayView`] (what
 //! the window knows) and returns [`OverlayEvents`] (what the person did). The GPU images
@@ -9,8 +9,9 @@
 
 mod canvas;
 pub mod dashboard;
+mod explain_grid;
+mod explain_panel;
 mod feature_map_panel;
-mod grad_cam_panel;
 mod help_panel;
 pub mod inspector_panel;
 mod overlay;
@@ -34,6 +35,6 @@ pub use overlay::Overlay;
 pub use pin_pad::{PinPadAction, PinPadView};
 pub use shortcuts::{Action, SHORTCUTS, Shortcut};
 pub use view::{
-    GpuTimes, HoverInfo, OverlayEvent, OverlayEvents, OverlayFeatures, OverlayView, PredictionView,
-    StatusLevel, StatusMessage,
+    ExplainGrid, ExplainView, GpuTimes, GridTile, HoverInfo, MapView, OverlayEvent, OverlayEvents,
+    OverlayFeatures, OverlayView, PredictionView, StatusLevel, StatusMessage,
 };

@@ -1,7 +1,7 @@
 //! [`Overlay`]: the panels around the scene and the per-frame contract with the window.
 //!
 //! Layout: a title bar on top, the drawing panel on the left (canvas, answer, chart), the
-//! inspection panel on the right (Grad-CAM, feature maps, timing); both slide away (H, or
+//! inspection panel on the right (Explain, feature maps, timing); both slide away (H, or
 //! the title bar's toggles) and are resizable; whatever they leave is the scene. Panel
 //! widths follow the window in points, so the layout is the same at any display scale.
 
@@ -12,10 +12,13 @@ use super::shortcuts::{self, Action};
 use super::timing_panel::{self, FrameHistory};
 use super::view::{OverlayEvent, OverlayEvents, OverlayView};
 use super::{
-    feature_map_panel, grad_cam_panel, help_panel, prediction_panel, status, theme, top_bar,
+    explain_grid, explain_panel, feature_map_panel, help_panel, prediction_panel, status, theme,
+    top_bar,
 };
 use crate::colormap::ColorMap;
+use crate::explain::Method;
 use crate::gpu::CamTarget;
+use crate::ui::ExplainGrid;
 
 /// The overlay's own state: the drawing, which panels are open, the frame-time history.
 pub struct Overlay {
@@ -24,6 +27,8 @@ pub struct Overlay {
     draw_open: bool,
     inspect_open: bool,
     help_open: bool,
+    /// The comparison grids' map pictures.
+    grid_textures: explain_grid::MapTextures,
     /// The `large_controls` the theme was installed for.
     theme: Option<bool>,
 }
@@ -42,6 +47,7 @@ impl Overlay {
             draw_open: true,
             inspect_open: true,
             help_open: false,
+            grid_textures: explain_grid::MapTextures::default(),
             theme: None,
         }
     }
@@ -143,6 +149,7 @@ impl Overlay {
 
         let scene_rect = ui.available_rect_before_wrap();
         status::show(&ctx, view, scene_rect);
+        explain_grid::show(&ctx, view, &mut self.grid_textures, &mut frame.events);
         help_panel::show(&ctx, &mut self.help_open);
 
         if self.canvas.take_changed() {
@@ -223,6 +230,14 @@ impl Overlay {
             Action::Dashboard if features.dashboard => events.push(OverlayEvent::Dashboard),
             Action::Save | Action::Report | Action::Dashboard => {}
             Action::ToggleGradCam => events.push(OverlayEvent::SetGradCam(!view.grad_cam)),
+            Action::NextMethod => {
+                let at = Method::ALL.iter().position(|m| *m == view.explain.method);
+                let next = at.map_or(0, |i| (i + 1) % Method::ALL.len());
+                events.push(OverlayEvent::SetMethod(Method::ALL[next]));
+            }
+            Action::ToggleExplainGrid => events.push(OverlayEvent::SetExplainGrid(
+                view.explain.grid.is_none().then_some(ExplainGrid::Methods),
+            )),
             Action::TargetPredicted => {
                 events.push(OverlayEvent::SetCamTarget(CamTarget::Predicted))
             }
@@ -321,7 +336,7 @@ fn canvas_buttons(ui: &mut Ui, canvas: &Canvas) -> Vec<Action> {
     actions
 }
 
-/// The right panel: Grad-CAM, feature maps, timing.
+/// The right panel: Explain, feature maps, timing.
 fn inspect_panel(
     ui: &mut Ui,
     view: &OverlayView,
@@ -333,12 +348,10 @@ fn inspect_panel(
         .id_salt("cnnviz inspect scroll")
         .show(ui, |ui| {
             ui.add_space(4.0);
-            egui::CollapsingHeader::new(egui::RichText::new("Grad-CAM").heading())
-                .id_salt("cnnviz grad-cam section")
+            egui::CollapsingHeader::new(egui::RichText::new("Explain").heading())
+                .id_salt("cnnviz explain section")
                 .default_open(true)
-                .show(ui, |ui| {
-                    grad_cam_panel::show(ui, view, canvas_empty, events)
-                });
+                .show(ui, |ui| explain_panel::show(ui, view, canvas_empty, events));
             egui::CollapsingHeader::new(egui::RichText::new("Feature maps").heading())
                 .id_salt("cnnviz feature-map section")
                 .default_open(true)

@@ -195,7 +195,7 @@ pub fn show_chart(ui: &mut Ui, view: &OverlayView, canvas_empty: bool) -> Option
 pub fn show_target(ui: &mut Ui, view: &OverlayView) -> Option<Action> {
     let mut action = None;
     ui.horizontal_wrapped(|ui| {
-        ui.label(egui::RichText::new("Grad-CAM explains").color(theme::WEAK_TEXT));
+        ui.label(egui::RichText::new("Explaining").color(theme::WEAK_TEXT));
         let predicted = view.cam_target == CamTarget::Predicted;
         if ui.selectable_label(predicted, "predicted class").clicked() && !predicted {
             action = Some(Action::TargetPredicted);

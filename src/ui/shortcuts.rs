@@ -14,6 +14,10 @@ pub enum Action {
     Report,
     Dashboard,
     ToggleGradCam,
+    /// The next explanation method of the Explain panel.
+    NextMethod,
+    /// The comparison grid (every method) open / closed.
+    ToggleExplainGrid,
     /// Grad-CAM explains the predicted class again.
     TargetPredicted,
     /// Grad-CAM explains this class.
@@ -86,7 +90,7 @@ const fn key(key: Key, action: Action, help: &'static str) -> Shortcut {
     }
 }
 
-const TARGET_HELP: &str = "Grad-CAM for that class";
+const TARGET_HELP: &str = "Explain that class";
 const ORBIT_HELP: &str = "Orbit the camera (hold)";
 const ZOOM_HELP: &str = "Zoom the camera (hold)";
 
@@ -106,7 +110,13 @@ pub const SHORTCUTS: &[Shortcut] = &[
     key(Key::S, Action::Save, "Save the prediction"),
     key(Key::R, Action::Report, "Report a misclassification"),
     key(Key::D, Action::Dashboard, "Open the dashboard"),
-    key(Key::G, Action::ToggleGradCam, "Grad-CAM on / off"),
+    key(Key::G, Action::ToggleGradCam, "Explanation map on / off"),
+    key(Key::N, Action::NextMethod, "Next explanation method"),
+    key(
+        Key::E,
+        Action::ToggleExplainGrid,
+        "Compare every explanation method",
+    ),
     key(
         Key::P,
         Action::TargetPredicted,
@@ -122,7 +132,7 @@ pub const SHORTCUTS: &[Shortcut] = &[
     key(Key::Num7, Action::TargetClass(7), TARGET_HELP),
     key(Key::Num8, Action::TargetClass(8), TARGET_HELP),
     key(Key::Num9, Action::TargetClass(9), TARGET_HELP),
-    key(Key::B, Action::NextBlock, "Next conv block for Grad-CAM"),
+    key(Key::B, Action::NextBlock, "Next conv block to explain"),
     key(Key::M, Action::NextColorMap, "Next colour map"),
     key(Key::A, Action::ToggleAnimation, "Layer animation on / off"),
     key(Key::Home, Action::ResetCamera, "Reset the camera"),

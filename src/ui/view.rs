@@ -5,6 +5,7 @@
 
 use crate::colormap::ColorMap;
 use crate::data::preprocess::InkImage;
+use crate::explain::{ExplainRequest, Explained, Method};
 use crate::gpu::{CamTarget, KernelTiming};
 use crate::model::ConvBlock;
 
@@ -130,6 +131,63 @@ pub struct OverlayView<'a> {
     pub hover: Option<&'a HoverInfo>,
     pub status: &'a [StatusMessage],
     pub features: OverlayFeatures,
+    /// The Explain panel's method, its answer and the grids.
+    pub explain: ExplainView<'a>,
+}
+
+/// Which comparison grid is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExplainGrid {
+    /// Every method's map for the drawing, each with its deletion/insertion areas.
+    Methods,
+    /// The chosen method's map for every class, and the counterfactual of the chosen class.
+    Classes,
+}
+
+/// One explanation as the overlay shows it: the last answer for its request, which may
+/// belong to an earlier drawing (`current` false: shown marked "Computing…").
+#[derive(Clone, Copy, Debug)]
+pub struct MapView<'a> {
+    pub result: Result<&'a Explained, &'a str>,
+    /// The input generation it was computed for.
+    pub generation: u64,
+    /// It belongs to the drawing on the canvas.
+    pub current: bool,
+}
+
+/// One tile of a grid: what it explains and its last answer, if any.
+#[derive(Clone, Debug)]
+pub struct GridTile<'a> {
+    pub request: ExplainRequest,
+    pub map: Option<MapView<'a>>,
+}
+
+/// Everything the Explain panel and the grids show.
+#[derive(Clone, Debug)]
+pub struct ExplainView<'a> {
+    pub method: Method,
+    /// The chosen method's last answer for the chosen class.
+    pub chosen: Option<MapView<'a>>,
+    /// Why the engine is missing, when it is.
+    pub unavailable: Option<&'a str>,
+    pub grid: Option<ExplainGrid>,
+    /// The open grid's tiles in order (empty when none is open).
+    pub tiles: Vec<GridTile<'a>>,
+    /// The canvas's model input (0..1), drawn faintly under the grids' maps.
+    pub input: Option<&'a [f32]>,
+}
+
+impl Default for ExplainView<'_> {
+    fn default() -> Self {
+        ExplainView {
+            method: Method::GradCam,
+            chosen: None,
+            unavailable: None,
+            grid: None,
+            tiles: Vec::new(),
+            input: None,
+        }
+    }
 }
 
 /// Something the person did that the window acts on.
@@ -145,6 +203,10 @@ pub enum OverlayEvent {
     SetCamBlock(usize),
     SetColorMap(ColorMap),
     SetGradCam(bool),
+    /// The Explain panel's method.
+    SetMethod(Method),
+    /// Open a comparison grid, or close it (`None`).
+    SetExplainGrid(Option<ExplainGrid>),
     SetAnimation(bool),
     /// Open the store's dialogs (implemented beside the overlay, in the store UI).
     Save,

@@ -9,6 +9,7 @@ use super::super::kiosk_mode::KioskActions;
 use super::overlay_phase::OverlayRequests;
 use super::{Viewer, WindowRequest, scene_input, store_link};
 use crate::data::preprocess::mnist_input;
+use crate::explain::Method;
 use crate::scene::{DEFAULT_TOP_K, HighlightSet, influence};
 use crate::ui::dashboard::DashboardEvent;
 use crate::ui::{OverlayEvent, StatusLevel, StatusMessage};
@@ -49,6 +50,7 @@ impl Viewer {
             }
         }
         self.apply_gesture(&pass.gesture, pixels_per_point);
+        self.ask_for_explanations();
         let camera_moving = self.camera.update(self.clock.since_last());
         Applied {
             requests,
@@ -129,6 +131,19 @@ impl Viewer {
                     self.analysis.grad_cam = *on && !self.blocks.is_empty();
                     self.generations.advance();
                 }
+                OverlayEvent::SetMethod(method) => {
+                    let was_grad_cam = self.analysis.method == Method::GradCam;
+                    self.analysis.method = *method;
+                    // Grad-CAM runs inside the network and writes the CAM buffer that other
+                    // methods' maps are written into: switching to or from it runs the
+                    // scene's inference again (the same generation: the drawing's answer
+                    // is unchanged).
+                    if was_grad_cam != (*method == Method::GradCam) {
+                        self.generations.rerun_scene();
+                        self.explanations.tint = None;
+                    }
+                }
+                OverlayEvent::SetExplainGrid(grid) => self.explanations.grid = *grid,
                 OverlayEvent::SetColorMap(map) => {
                     self.color_map = *map;
                     self.images_due = true;
@@ -154,6 +169,25 @@ impl Viewer {
             self.camera.orbit(yaw * 240.0 * dt, -pitch * 240.0 * dt);
             self.camera.zoom(zoom * 6.0 * dt);
         }
+    }
+
+    /// Hands the explanation worker what the current generation still needs (nothing
+    /// when it has it all); an empty canvas drops its queue.
+    fn ask_for_explanations(&mut self) {
+        let choice = self.explain_choice();
+        let generation = self.generations.current();
+        let input = match &self.current_input {
+            Some(pixels) if self.explanations.needs_input(generation) => {
+                Some(self.model.normalize(pixels))
+            }
+            // Already given for this generation: `ask` keeps its own copy.
+            Some(_) => Some(Vec::new()),
+            None => None,
+        };
+        let Some(Ok(worker)) = self.session.as_ref().map(|s| &s.explain) else {
+            return;
+        };
+        self.explanations.ask(worker, generation, input, &choice);
     }
 
     /// While the person has not moved the camera, the home view follows the shape of the

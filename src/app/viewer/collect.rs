@@ -1,5 +1,6 @@
 //! Phase 6 of a frame: collect what came back from earlier frames (the inference results
-//! with their generation, re-run results, the hovered value, kernel timings). Never waits:
+//! with their generation, explanations, re-run results, the hovered value, kernel
+//! timings). Never waits:
 //! one non-blocking poll, then whatever has arrived. A failed readback is said on the
 //! status line and asked for again; the window goes on.
 
@@ -41,6 +42,16 @@ impl Viewer {
                     "Reading the prediction back failed ({e}); retrying."
                 ));
             }
+        }
+        if let Ok(worker) = session.explain.as_mut() {
+            let results = worker.take();
+            // Not `waiting`: a job may take seconds, and the worker wakes the window itself
+            // when it answers, so the window need not spin meanwhile.
+            arrived |= !results.is_empty();
+            failures.extend(
+                self.explanations
+                    .receive(results, self.generations.current()),
+            );
         }
         let reruns = session.reruns.try_take();
         let hovered = session.hovered.try_take();

@@ -23,6 +23,7 @@
 mod apply;
 mod clock;
 mod collect;
+mod explanations;
 mod generations;
 mod overlay_phase;
 mod pointer;
@@ -48,6 +49,7 @@ use crate::model::Model;
 use crate::scene::Camera;
 use crate::ui::{Overlay, OverlayEvent, OverlayFeatures, StatusLevel, StatusMessage};
 use clock::{FrameClock, WaveState};
+use explanations::{Choice, Explanations};
 use generations::Generations;
 use pointer::Pointer;
 use resolution::DynamicResolution;
@@ -156,6 +158,8 @@ pub struct Viewer {
     resolution: DynamicResolution,
     /// The last frame asked to be followed at once.
     continuous: bool,
+    /// What the explanation worker was asked and answered.
+    explanations: Explanations,
 }
 
 impl Viewer {
@@ -167,10 +171,10 @@ impl Viewer {
         size: [u32; 2],
     ) -> anyhow::Result<Viewer> {
         let adapter = gpu.describe();
-        let session = Session::new(gpu, &model)?;
+        let egui_ctx = egui::Context::default();
+        let session = Session::new(gpu, &model, &egui_ctx)?;
         let aspect = size[0].max(1) as f32 / size[1].max(1) as f32;
         let camera = session.layout.home_camera(aspect);
-        let egui_ctx = egui::Context::default();
         let store = match &options.store {
             StoreChoice::None => None,
             StoreChoice::Default => Some(None),
@@ -209,6 +213,7 @@ impl Viewer {
                 target: CamTarget::Predicted,
                 block: last,
                 grad_cam: blocks > 0,
+                method: crate::explain::Method::GradCam,
             },
             color_map,
             generations: Generations::default(),
@@ -227,6 +232,7 @@ impl Viewer {
             split: FrameSplit::default(),
             resolution: DynamicResolution::default(),
             continuous: false,
+            explanations: Explanations::default(),
         };
         // The empty canvas still runs once, so the scene shows the network at rest.
         viewer.write_current_input();
@@ -264,7 +270,7 @@ impl Viewer {
     pub fn replace_gpu(&mut self, gpu: ViewerGpu, _size: [u32; 2]) -> anyhow::Result<()> {
         // Drop the old first: its buffers belong to a dead device.
         self.session = None;
-        let mut session = Session::new(gpu, &self.model)?;
+        let mut session = Session::new(gpu, &self.model, &self.egui_ctx)?;
         for (id, delta) in self.textures.full_uploads() {
             session
                 .egui
@@ -275,6 +281,7 @@ impl Viewer {
         self.pointer = Pointer::default();
         self.write_current_input();
         self.generations.gpu_replaced();
+        self.explanations.worker_replaced();
         self.images_due = true;
         log::info!("GPU side rebuilt on {}", self.adapter);
         Ok(())
@@ -319,6 +326,65 @@ impl Viewer {
                 .session
                 .as_ref()
                 .is_some_and(|s| s.outputs.in_flight() || s.reruns.busy())
+    }
+
+    /// Whether the explanation worker has jobs queued or running.
+    pub fn explaining(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.explain.as_ref().is_ok_and(|w| w.busy()))
+    }
+
+    /// Blocks until the explanation worker is idle, at most `timeout` (headless pictures
+    /// and tests; refused inside a frame). False when the time ran out or there is no
+    /// worker.
+    pub fn wait_for_explanations(&mut self, timeout: std::time::Duration) -> anyhow::Result<bool> {
+        let Some(Ok(worker)) = self.session.as_mut().map(|s| s.explain.as_mut()) else {
+            return Ok(false);
+        };
+        Ok(worker.wait_idle(timeout)?)
+    }
+
+    /// The model input (0..1, before normalisation) of the drawing on the canvas.
+    pub fn model_input(&self) -> Option<&[f32]> {
+        self.current_input.as_deref()
+    }
+
+    /// The method the Explain panel shows.
+    pub fn method(&self) -> crate::explain::Method {
+        self.analysis.method
+    }
+
+    /// The Explain panel's explanation of the drawing on the canvas, once it has come back;
+    /// `None` while it is computed (never an earlier drawing's).
+    pub fn shown_explanation(&self) -> Option<&crate::explain::Explained> {
+        let request = self.explanations.chosen(&self.explain_choice())?;
+        self.current_input.as_ref()?;
+        self.explanations
+            .current(&request, self.generations.current())
+    }
+
+    /// The open grid's tiles as the overlay shows them: each request and its last answer
+    /// with whether it belongs to the drawing on the canvas.
+    pub fn explain_tiles(&self) -> Vec<crate::ui::GridTile<'_>> {
+        self.explanations
+            .tiles(&self.explain_choice(), self.generations.current())
+    }
+
+    /// Whether the scene is tinted with the chosen method's map of the drawing on the
+    /// canvas (Grad-CAM's own, or another method's written into the CAM buffer).
+    pub fn scene_tinted(&self) -> bool {
+        self.scene_tint().is_some()
+    }
+
+    fn explain_choice(&self) -> Choice {
+        Choice {
+            method: self.analysis.method,
+            target: self.analysis.target,
+            block: (!self.blocks.is_empty()).then_some(self.analysis.block),
+            classes: self.model.architecture.classes.len(),
+            show: self.analysis.grad_cam,
+        }
     }
 
     /// Image 0's activations in the scene's arena, read back with a blocking wait: a test

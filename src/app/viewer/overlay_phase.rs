@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use super::{Viewer, WindowRequest, scene_input, store_link};
 use crate::app::kiosk_mode::KioskActions;
-use crate::ui::{GpuTimes, OverlayEvent, OverlayView, PredictionView, StatusMessage};
+use crate::ui::{ExplainView, GpuTimes, OverlayEvent, OverlayView, PredictionView, StatusMessage};
 
 /// What one overlay pass produced.
 pub(super) struct OverlayPass {
@@ -85,6 +85,24 @@ impl Viewer {
             .generations
             .shown()
             .filter(|_| self.current_input.is_some());
+        let choice = self.explain_choice();
+        let generation = self.generations.current();
+        let explain = ExplainView {
+            method: self.analysis.method,
+            chosen: self
+                .explanations
+                .chosen(&choice)
+                .filter(|_| self.current_input.is_some())
+                .and_then(|request| self.explanations.answer(&request, generation)),
+            unavailable: session.explain.as_ref().err().map(String::as_str),
+            grid: self.explanations.grid,
+            tiles: self
+                .current_input
+                .as_ref()
+                .map(|_| self.explanations.tiles(&choice, generation))
+                .unwrap_or_default(),
+            input: self.current_input.as_deref(),
+        };
         let view = OverlayView {
             model_name: &self.model.architecture.name,
             adapter: &self.adapter,
@@ -105,6 +123,7 @@ impl Viewer {
             hover: self.pointer.hover.as_ref(),
             status: &status,
             features: self.options.features,
+            explain,
         };
         let mut events = crate::ui::OverlayEvents::default();
         let mut gesture = scene_input::Gesture::default();

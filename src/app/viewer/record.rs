@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use super::overlay_phase::OverlayPaint;
 use super::{FrameTarget, Viewer};
+use crate::explain::{ExplainRequest, Method};
 use crate::scene::{CamTint, DEFAULT_BACKGROUND, FrameParams, SceneSettings, Wave};
 use crate::ui::StatusLevel;
 
@@ -19,6 +20,36 @@ pub(super) struct Recorded {
 }
 
 impl Viewer {
+    /// The tint the scene draws: the chosen method's map of the drawing on the canvas, if
+    /// it is there (Grad-CAM's from the network, another's once written).
+    pub(super) fn scene_tint(&self) -> Option<CamTint> {
+        if self.current_input.is_none() || !self.analysis.grad_cam || self.blocks.is_empty() {
+            return None;
+        }
+        let tint = CamTint {
+            block: self.analysis.block,
+            layer: true,
+            input: true,
+        };
+        if self.analysis.method == Method::GradCam {
+            return Some(tint);
+        }
+        let chosen = self.explanations.chosen(&self.explain_choice())?;
+        (self.explanations.tint == Some((self.generations.current(), chosen))).then_some(tint)
+    }
+
+    /// The chosen method's answer for the current generation has come back and the CAM
+    /// buffer does not hold it yet: its generation and request.
+    fn explain_tint_due(&self) -> Option<(u64, ExplainRequest)> {
+        if self.analysis.method == Method::GradCam || !self.analysis.grad_cam {
+            return None;
+        }
+        let generation = self.generations.current();
+        let chosen = self.explanations.chosen(&self.explain_choice())?;
+        self.explanations.current(&chosen, generation)?;
+        (self.explanations.tint != Some((generation, chosen))).then_some((generation, chosen))
+    }
+
     /// Records and submits the frame's GPU work into `target`.
     pub(super) fn record_and_submit(
         &mut self,
@@ -28,6 +59,8 @@ impl Viewer {
         let time = self.clock.time();
         let mut laps = super::Laps::start();
         let mut egui_ms = 0.0;
+        let tint_due = self.explain_tint_due();
+        let mut scene_tint = self.scene_tint();
         let session = self.session.as_mut().context("the GPU is being rebuilt")?;
         self.textures.record_uploads(&pass.textures);
         for (id, deltas) in &pass.textures.set {
@@ -46,6 +79,29 @@ impl Viewer {
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                     label: Some("frame"),
                 });
+
+        // Another method's map of this drawing, where the scene and the heatmap image read
+        // it (before the network and the images are recorded: the write comes first).
+        if let Some((generation, chosen)) = tint_due {
+            let explained = self.explanations.current(&chosen, generation);
+            let block = self.blocks.get(self.analysis.block);
+            if let (Some(explained), Some(block)) = (explained, block) {
+                crate::app::explain_tint::write_tint(
+                    &session.gpu.queue,
+                    &session.network,
+                    explained,
+                    block,
+                );
+                self.explanations.tint = Some((generation, chosen));
+                self.images_due = true;
+                // The write goes ahead of this frame's commands: the scene may draw it now.
+                scene_tint = Some(CamTint {
+                    block: self.analysis.block,
+                    layer: true,
+                    input: true,
+                });
+            }
+        }
 
         // The network, for the current generation.
         let request = self.analysis.request(self.blocks.len());
@@ -106,11 +162,7 @@ impl Viewer {
             time,
             wave,
             color_map: self.color_map,
-            grad_cam: (request.grad_cam && self.current_input.is_some()).then_some(CamTint {
-                block: self.analysis.block,
-                layer: true,
-                input: true,
-            }),
+            grad_cam: scene_tint,
             background: DEFAULT_BACKGROUND,
             ..SceneSettings::default()
         };
