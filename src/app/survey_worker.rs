@@ -15,6 +15,8 @@ use crate::survey::Survey;
 pub struct SurveyData {
     pub survey: Survey,
     pub data: Dataset,
+    /// `survey.confusion()`, computed once.
+    pub confusion: Vec<Vec<usize>>,
 }
 
 enum State {
@@ -68,7 +70,11 @@ impl SurveyWorker {
                                 ctx.request_repaint();
                             },
                         )
-                        .map(|(survey, _)| SurveyData { survey, data })
+                        .map(|(survey, _)| SurveyData {
+                            confusion: survey.confusion(),
+                            survey,
+                            data,
+                        })
                         .map_err(|e| e.to_string())
                     });
                 let next = match result {

@@ -69,6 +69,11 @@ impl UnitReadback {
         Ok(true)
     }
 
+    /// A copy is recorded and not yet taken.
+    pub fn in_flight(&self) -> bool {
+        self.readback.in_flight()
+    }
+
     /// Starts mapping after the submission that holds the copy.
     pub fn start_map(&self) {
         self.readback.start_map();
