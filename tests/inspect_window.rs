@@ -182,3 +182,55 @@ fn the_failure_view_opens_a_misclassified_test_digit_on_the_canvas() {
         cell[0]
     );
 }
+
+#[test]
+fn a_clicked_channel_shows_its_top_test_digits_and_opens_one() {
+    let Some(mut headless) = headless() else {
+        return;
+    };
+    headless.viewer_mut().send(&[OverlayEvent::OpenChannel {
+        block: 1,
+        channel: 5,
+    }]);
+    let started = Instant::now();
+    let shown = loop {
+        headless.frame().expect("frame");
+        if let Some(shown) = headless.viewer().channel_examples() {
+            break shown;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the survey never finished"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let survey = headless
+        .viewer()
+        .failure_survey()
+        .expect("the survey is in");
+    let expected: Vec<usize> = survey
+        .survey
+        .top_examples(1, 5, cnnviz::survey::Statistic::Max, 9)
+        .iter()
+        .map(|e| e.image)
+        .collect();
+    assert_eq!(shown, expected);
+    headless.viewer_mut().send(&[OverlayEvent::Channel(
+        cnnviz::ui::channel_panel::ChannelEvent::SetStatistic(cnnviz::survey::Statistic::Mean),
+    )]);
+    headless.frame().expect("frame");
+    let by_mean: Vec<usize> = survey
+        .survey
+        .top_examples(1, 5, cnnviz::survey::Statistic::Mean, 9)
+        .iter()
+        .map(|e| e.image)
+        .collect();
+    assert_eq!(headless.viewer().channel_examples(), Some(by_mean));
+    headless.viewer_mut().send(&[OverlayEvent::Channel(
+        cnnviz::ui::channel_panel::ChannelEvent::Open(shown[0]),
+    )]);
+    run_until_rest(&mut headless);
+    save_screenshot(&headless, "channel.png");
+    let (_, predicted) = headless.viewer().prediction().expect("a prediction");
+    assert_eq!(predicted, usize::from(survey.survey.predicted[shown[0]]));
+}

@@ -12,15 +12,17 @@ const MIN_CELL: f32 = 30.0;
 const MAX_CELL: f32 = 72.0;
 const GAP: f32 = 3.0;
 
-pub fn show(ui: &mut Ui, view: &OverlayView, canvas_empty: bool) {
+/// Draws the panel; a click on a channel returns `(block, channel)` (the channel explorer).
+pub fn show(ui: &mut Ui, view: &OverlayView, canvas_empty: bool) -> Option<(usize, usize)> {
     if view.conv_blocks.is_empty() {
         ui.label("This model has no conv blocks.");
-        return;
+        return None;
     }
     let Some(images) = view.images else {
         ui.label(egui::RichText::new("GPU images unavailable").color(theme::WARNING));
-        return;
+        return None;
     };
+    let mut clicked = None;
     let live = view.prediction.is_some() && !canvas_empty;
     if !live {
         ui.label(
@@ -39,12 +41,18 @@ pub fn show(ui: &mut Ui, view: &OverlayView, canvas_empty: bool) {
         egui::CollapsingHeader::new(title)
             .id_salt(("cnnviz feature maps", index))
             .default_open(true)
-            .show(ui, |ui| channel_grid(ui, &block.name, atlas, live));
+            .show(ui, |ui| {
+                if let Some(channel) = channel_grid(ui, &block.name, atlas, live) {
+                    clicked = Some((index, channel));
+                }
+            });
     }
+    clicked
 }
 
-/// The channels on a grid that fills the panel's width.
-fn channel_grid(ui: &mut Ui, name: &str, atlas: &ChannelAtlas, live: bool) {
+/// The channels on a grid that fills the panel's width; returns the clicked channel.
+fn channel_grid(ui: &mut Ui, name: &str, atlas: &ChannelAtlas, live: bool) -> Option<usize> {
+    let mut clicked = None;
     let width = ui.available_width();
     let columns = (((width + GAP) / (MIN_CELL + GAP)).floor() as usize).clamp(1, atlas.channels);
     let cell = ((width - GAP * (columns - 1) as f32) / columns as f32).min(MAX_CELL);
@@ -70,8 +78,11 @@ fn channel_grid(ui: &mut Ui, name: &str, atlas: &ChannelAtlas, live: bool) {
         let response = ui.interact(
             cell_rect,
             ui.scope_id().with((name, channel)),
-            Sense::hover(),
+            Sense::click(),
         );
+        if response.clicked() {
+            clicked = Some(channel);
+        }
         if response.hovered() {
             painter.rect_stroke(
                 cell_rect,
@@ -91,6 +102,12 @@ fn channel_grid(ui: &mut Ui, name: &str, atlas: &ChannelAtlas, live: bool) {
                         .color(theme::WEAK_TEXT),
                 );
             }
+            ui.label(
+                egui::RichText::new("Click: what this channel looks for")
+                    .small()
+                    .color(theme::WEAK_TEXT),
+            );
         });
     }
+    clicked
 }

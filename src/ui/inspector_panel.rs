@@ -80,7 +80,7 @@ pub fn show(ui: &mut Ui, view: &InspectorView) {
 }
 
 /// Blue for negative, orange for positive, transparent at zero, scaled by `scale`.
-fn heat(value: f32, scale: f32) -> Color32 {
+pub(super) fn heat(value: f32, scale: f32) -> Color32 {
     let t = if scale > 0.0 {
         (value / scale).clamp(-1.0, 1.0)
     } else {

@@ -8,6 +8,7 @@
 //! overlay only sees the egui textures it registered.
 
 mod canvas;
+pub mod channel_panel;
 pub mod dashboard;
 mod explain_grid;
 mod explain_panel;

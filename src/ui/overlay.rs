@@ -12,8 +12,8 @@ use super::shortcuts::{self, Action};
 use super::timing_panel::{self, FrameHistory};
 use super::view::{OverlayEvent, OverlayEvents, OverlayView};
 use super::{
-    explain_grid, explain_panel, feature_map_panel, help_panel, inspector_panel, prediction_panel,
-    status, testset_panel, theme, top_bar,
+    channel_panel, explain_grid, explain_panel, feature_map_panel, help_panel, inspector_panel,
+    prediction_panel, status, testset_panel, theme, top_bar,
 };
 use crate::colormap::ColorMap;
 use crate::explain::Method;
@@ -31,6 +31,8 @@ pub struct Overlay {
     grid_textures: explain_grid::MapTextures,
     /// The failure view's thumbnails.
     failures: testset_panel::TestSetPanel,
+    /// The channel explorer's pictures.
+    channel: channel_panel::ChannelPanel,
     /// The `large_controls` the theme was installed for.
     theme: Option<bool>,
 }
@@ -51,6 +53,7 @@ impl Overlay {
             help_open: false,
             grid_textures: explain_grid::MapTextures::default(),
             failures: testset_panel::TestSetPanel::default(),
+            channel: channel_panel::ChannelPanel::default(),
             theme: None,
         }
     }
@@ -155,6 +158,7 @@ impl Overlay {
         explain_grid::show(&ctx, view, &mut self.grid_textures, &mut frame.events);
         self.inspector_window(&ctx, view, &mut frame.events);
         self.failure_window(&ctx, view, &mut frame.events);
+        self.channel_window(&ctx, view, &mut frame.events);
         help_panel::show(&ctx, &mut self.help_open);
 
         if self.canvas.take_changed() {
@@ -220,6 +224,31 @@ impl Overlay {
         }
         if !open {
             events.push(OverlayEvent::SetFailureView(false));
+        }
+    }
+
+    /// The channel explorer: weights, top examples, feature visualisation.
+    fn channel_window(
+        &mut self,
+        ctx: &egui::Context,
+        view: &OverlayView,
+        events: &mut Vec<OverlayEvent>,
+    ) {
+        let Some(channel) = view.channel.as_ref() else {
+            return;
+        };
+        let mut open = true;
+        let shown = egui::Window::new("What a channel looks for")
+            .id(egui::Id::unique("cnnviz channel"))
+            .open(&mut open)
+            .default_width(360.0)
+            .default_pos(egui::pos2(ctx.content_rect().width() * 0.74 - 380.0, 56.0))
+            .show(ctx, |ui| self.channel.show(ui, channel));
+        if let Some(event) = shown.and_then(|r| r.inner).flatten() {
+            events.push(OverlayEvent::Channel(event));
+        }
+        if !open {
+            events.push(OverlayEvent::CloseChannel);
         }
     }
 
@@ -411,7 +440,12 @@ fn inspect_panel(
             egui::CollapsingHeader::new(egui::RichText::new("Feature maps").heading())
                 .id_salt("cnnviz feature-map section")
                 .default_open(true)
-                .show(ui, |ui| feature_map_panel::show(ui, view, canvas_empty));
+                .show(ui, |ui| {
+                    if let Some((block, channel)) = feature_map_panel::show(ui, view, canvas_empty)
+                    {
+                        events.push(OverlayEvent::OpenChannel { block, channel });
+                    }
+                });
             if view.features.timings {
                 egui::CollapsingHeader::new(egui::RichText::new("Timing").heading())
                     .id_salt("cnnviz timing section")

@@ -8,6 +8,7 @@ use crate::data::preprocess::InkImage;
 use crate::explain::{ExplainRequest, Explained, Method};
 use crate::gpu::{CamTarget, KernelTiming};
 use crate::model::ConvBlock;
+use crate::ui::channel_panel::{ChannelEvent, ChannelView};
 use crate::ui::inspector_panel::InspectorView;
 use crate::ui::testset_panel::{TestSetEvent, TestSetView};
 
@@ -142,6 +143,8 @@ pub struct OverlayView<'a> {
     pub inspector: Option<InspectorView<'a>>,
     /// The failure view (confusion matrices), while it is open.
     pub failures: Option<TestSetView<'a>>,
+    /// The channel explorer, while a channel is open.
+    pub channel: Option<ChannelView<'a>>,
 }
 
 /// Which comparison grid is open.
@@ -236,6 +239,14 @@ pub enum OverlayEvent {
     SetFailureView(bool),
     /// Something done in the failure view.
     Failures(TestSetEvent),
+    /// Open the channel explorer on channel `channel` of conv block `block`.
+    OpenChannel {
+        block: usize,
+        channel: usize,
+    },
+    CloseChannel,
+    /// Something done in the channel explorer.
+    Channel(ChannelEvent),
 }
 
 /// What one [`super::Overlay::show`] produced.

@@ -158,6 +158,19 @@ impl Viewer {
                 OverlayEvent::CloseInspector => self.inspector = None,
                 OverlayEvent::SetFailureView(open) => self.set_failure_view(*open),
                 OverlayEvent::Failures(event) => self.apply_failure_event(*event),
+                OverlayEvent::OpenChannel { block, channel } => {
+                    self.channel = super::channel::ChannelState::open(
+                        &self.model,
+                        &self.blocks,
+                        *block,
+                        *channel,
+                    );
+                    if self.channel.is_some() {
+                        self.start_survey();
+                    }
+                }
+                OverlayEvent::CloseChannel => self.channel = None,
+                OverlayEvent::Channel(event) => self.apply_channel_event(*event),
                 OverlayEvent::Save | OverlayEvent::Report | OverlayEvent::Dashboard => {
                     store_requests.push(event.clone());
                 }
@@ -185,30 +198,73 @@ impl Viewer {
         if self.failures.is_some() {
             return;
         }
+        if !self.start_survey() {
+            return;
+        }
+        let store = self.store.as_ref().and_then(|s| s.store());
+        self.failures = Some(super::failures::FailureState::open(store));
+    }
+
+    /// Starts the test-set survey on its own thread unless it runs already; `false` (said
+    /// on the status line) while the GPU is rebuilt.
+    pub(super) fn start_survey(&mut self) -> bool {
+        if self.survey.is_some() {
+            return true;
+        }
         let Some(session) = self.session.as_ref() else {
             self.say(StatusLevel::Warning, "The GPU is being rebuilt; try again.");
-            return;
+            return false;
         };
-        let worker = crate::app::survey_worker::SurveyWorker::start(
+        self.survey = Some(crate::app::survey_worker::SurveyWorker::start(
             session.gpu.device.clone(),
             session.gpu.queue.clone(),
             self.model.clone(),
             crate::data::default_data_dir(),
             self.egui_ctx.clone(),
-        );
-        let store = self.store.as_ref().and_then(|s| s.store());
-        self.failures = Some(super::failures::FailureState::open(worker, store));
+        ));
+        true
     }
 
     fn apply_failure_event(&mut self, event: crate::ui::testset_panel::TestSetEvent) {
         let store = self.store.as_ref().and_then(|s| s.store());
-        let Some(failures) = self.failures.as_mut() else {
+        let (Some(failures), Some(survey)) = (self.failures.as_mut(), self.survey.as_ref()) else {
             return;
         };
-        match failures.apply(event, store) {
+        match failures.apply(event, store, &survey.status()) {
             super::failures::FailureAction::None => {}
             super::failures::FailureAction::Say(why) => self.say(StatusLevel::Warning, why),
             super::failures::FailureAction::Open(ink) => {
+                self.overlay.canvas_mut().load_image(&ink);
+                self.apply_events(&[OverlayEvent::CanvasChanged(ink)]);
+            }
+        }
+    }
+
+    fn apply_channel_event(&mut self, event: crate::ui::channel_panel::ChannelEvent) {
+        use crate::ui::channel_panel::ChannelEvent;
+        match event {
+            ChannelEvent::SetStatistic(statistic) => {
+                if let Some(channel) = self.channel.as_mut() {
+                    channel.statistic = statistic;
+                }
+            }
+            ChannelEvent::Open(image) => {
+                let Some(crate::app::survey_worker::SurveyStatus::Ready(data)) =
+                    self.survey.as_ref().map(|s| s.status())
+                else {
+                    return;
+                };
+                if image >= data.data.len() {
+                    return;
+                }
+                let ink: Vec<f32> = data
+                    .data
+                    .image(image)
+                    .iter()
+                    .map(|&p| f32::from(p) / 255.0)
+                    .collect();
+                let ink =
+                    crate::data::preprocess::InkImage::new(data.data.cols, data.data.rows, ink);
                 self.overlay.canvas_mut().load_image(&ink);
                 self.apply_events(&[OverlayEvent::CanvasChanged(ink)]);
             }

@@ -1,8 +1,9 @@
-//! The failure view's state in the viewer: the test-set survey (computed on its own thread
-//! the first time the view opens, then cached on disk), the store's reports matrix, the
-//! selected cell and its digits. Opening a digit puts it on the canvas like a drawing.
+//! The failure view's state in the viewer: the store's reports matrix, the selected cell
+//! and its digits; the test-set matrix comes from the viewer's survey (computed on its own
+//! thread the first time a view needs it, then cached on disk). Opening a digit puts it on
+//! the canvas like a drawing.
 
-use crate::app::survey_worker::{SurveyStatus, SurveyWorker};
+use crate::app::survey_worker::SurveyStatus;
 use crate::data::preprocess::InkImage;
 use crate::store::PredictionStore;
 use crate::ui::testset_panel::{MatrixSource, MatrixView, TestSetEvent, TestSetView, Thumbnail};
@@ -11,7 +12,6 @@ use crate::ui::testset_panel::{MatrixSource, MatrixView, TestSetEvent, TestSetVi
 const CELL_DIGITS: usize = 60;
 
 pub(super) struct FailureState {
-    survey: SurveyWorker,
     /// The reports' matrix, or why there is none.
     reports: Result<Vec<Vec<usize>>, String>,
     selected: Option<(MatrixSource, usize, usize)>,
@@ -29,9 +29,8 @@ pub(super) enum FailureAction {
 }
 
 impl FailureState {
-    pub fn open(survey: SurveyWorker, store: Option<&PredictionStore>) -> FailureState {
+    pub fn open(store: Option<&PredictionStore>) -> FailureState {
         FailureState {
-            survey,
             reports: reports_of(store),
             selected: None,
             thumbnails: Vec::new(),
@@ -66,11 +65,12 @@ impl FailureState {
         }
     }
 
-    pub fn status(&self) -> SurveyStatus {
-        self.survey.status()
-    }
-
-    pub fn apply(&mut self, event: TestSetEvent, store: Option<&PredictionStore>) -> FailureAction {
+    pub fn apply(
+        &mut self,
+        event: TestSetEvent,
+        store: Option<&PredictionStore>,
+        survey: &SurveyStatus,
+    ) -> FailureAction {
         match event {
             TestSetEvent::SelectCell {
                 source,
@@ -81,7 +81,7 @@ impl FailureState {
                 self.thumbnails.clear();
                 match source {
                     MatrixSource::TestSet => {
-                        let SurveyStatus::Ready(data) = self.survey.status() else {
+                        let SurveyStatus::Ready(data) = survey else {
                             return FailureAction::None;
                         };
                         let cell = data.survey.cell(truth, predicted);
@@ -126,7 +126,7 @@ impl FailureState {
             }
             TestSetEvent::Open { source, key } => match source {
                 MatrixSource::TestSet => {
-                    let SurveyStatus::Ready(data) = self.survey.status() else {
+                    let SurveyStatus::Ready(data) = survey else {
                         return FailureAction::None;
                     };
                     let Some(pixels) = usize::try_from(key)

@@ -21,6 +21,7 @@
 //! of the [`Session`].
 
 mod apply;
+mod channel;
 mod clock;
 mod collect;
 mod explanations;
@@ -166,6 +167,11 @@ pub struct Viewer {
     inspector: Option<inspector::InspectorState>,
     /// The failure view, while open.
     failures: Option<failures::FailureState>,
+    /// The channel explorer, while open.
+    channel: Option<channel::ChannelState>,
+    /// The test-set survey behind the failure view and the channel explorer, started the
+    /// first time one of them opens.
+    survey: Option<crate::app::survey_worker::SurveyWorker>,
 }
 
 impl Viewer {
@@ -241,6 +247,8 @@ impl Viewer {
             explanations: Explanations::default(),
             inspector: None,
             failures: None,
+            channel: None,
+            survey: None,
         };
         // The empty canvas still runs once, so the scene shows the network at rest.
         viewer.write_current_input();
@@ -432,9 +440,15 @@ impl Viewer {
             .map(|a| (&inspector.pick, a))
     }
 
-    /// The failure view's survey once it is ready (`None` while closed or computing).
+    /// The channel explorer's examples (test-set indices) as shown, once the survey is in.
+    pub fn channel_examples(&self) -> Option<Vec<usize>> {
+        self.channel.as_ref()?.shown_images()
+    }
+
+    /// The test-set survey once it is ready (`None` before a view asked for it, or while
+    /// it computes).
     pub fn failure_survey(&self) -> Option<std::sync::Arc<crate::app::survey_worker::SurveyData>> {
-        match self.failures.as_ref()?.status() {
+        match self.survey.as_ref()?.status() {
             crate::app::survey_worker::SurveyStatus::Ready(data) => Some(data),
             _ => None,
         }

@@ -103,13 +103,29 @@ impl Viewer {
                 .unwrap_or_default(),
             input: self.current_input.as_deref(),
         };
-        let failure_status = self.failures.as_ref().map(|f| f.status());
+        let survey_status = self.survey.as_ref().map(|s| s.status());
+        if let (Some(channel), Some(status)) = (self.channel.as_mut(), survey_status.as_ref()) {
+            channel.refresh(&self.model, &self.blocks, status);
+        }
+        let mut channel_note = String::new();
+        let channel = self
+            .channel
+            .as_ref()
+            .map(|c| crate::ui::channel_panel::ChannelView {
+                title: &c.title,
+                weights: &c.weights,
+                kernel: c.kernel,
+                statistic: c.statistic,
+                examples: c.examples(survey_status.as_ref(), &mut channel_note),
+                feature_vis: None,
+                large: self.options.features.large_controls,
+            });
         let large = self.options.features.large_controls;
         let labels = &self.model.architecture.classes;
         let failures = self
             .failures
             .as_ref()
-            .zip(failure_status.as_ref())
+            .zip(survey_status.as_ref())
             .map(|(f, status)| f.view(labels, large, status));
         let inspected_generation = self
             .generations
@@ -143,6 +159,7 @@ impl Viewer {
             explain,
             inspector,
             failures,
+            channel,
         };
         let mut events = crate::ui::OverlayEvents::default();
         let mut gesture = scene_input::Gesture::default();
