@@ -342,3 +342,49 @@ fn mistakes_are_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn the_bench_section_times_every_method_with_and_without_curves() {
+    let Some(context) = gpu() else { return };
+    let model = committed_model();
+    let gpu = cnnviz::bench::Gpu {
+        adapter: &context.adapter,
+        device: &context.device,
+        queue: &context.queue,
+    };
+    let once = cnnviz::bench::Schedule {
+        warmup: 0,
+        runs: 1,
+        min_runs: 1,
+        budget: std::time::Duration::ZERO,
+    };
+    let mut lines = Vec::new();
+    let report = cnnviz::bench::explain::measure_explain(
+        &gpu,
+        &model,
+        &cnnviz::bench::synthetic_digit(&model),
+        &once,
+        &mut |line: &str| lines.push(line.to_string()),
+    )
+    .expect("the section runs");
+    assert_eq!(report.methods.len(), 2 * Method::ALL.len());
+    assert_eq!(report.adapter, context.info.name);
+    assert!(report.network_batch >= 169, "{}", report.network_batch);
+    for (timing, method) in report.methods.iter().zip(
+        Method::ALL
+            .iter()
+            .flat_map(|m| [(m.name(), false), (m.name(), true)]),
+    ) {
+        assert_eq!((timing.method, timing.faithfulness), method);
+        assert!(timing.median_ms > 0.0 && timing.p99_ms >= timing.median_ms);
+    }
+    let mut text = String::new();
+    report.write_text(&mut text).expect("text");
+    for method in Method::ALL {
+        assert!(text.contains(method.name()), "{text}");
+    }
+    let json = serde_json::to_value(&report).expect("serialises");
+    assert_eq!(json["methods"][0]["method"], "gradcam");
+    assert!(json["methods"][1]["median_ms"].as_f64().is_some());
+    assert_eq!(lines.len(), 2 * Method::ALL.len());
+}
