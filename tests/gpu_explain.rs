@@ -21,7 +21,9 @@ use cnnviz::gpu::explain::GpuExplainer;
 use cnnviz::model::builders::default_architecture;
 use cnnviz::model::{Model, load_model};
 
-use common::{architecture, assert_close, dense, flatten, gpu, random_inputs, random_model, relu};
+use common::{
+    architecture, assert_close, conv, dense, flatten, gpu, pool, random_inputs, random_model, relu,
+};
 
 fn committed_model() -> Model {
     load_model(Path::new("weights/mnist-cnn.safetensors")).expect("the committed model loads")
@@ -387,4 +389,52 @@ fn the_bench_section_times_every_method_with_and_without_curves() {
     assert_eq!(json["methods"][0]["method"], "gradcam");
     assert!(json["methods"][1]["median_ms"].as_f64().is_some());
     assert_eq!(lines.len(), 2 * Method::ALL.len());
+}
+
+#[test]
+fn a_non_square_input_matches_the_twin_with_its_curves() {
+    // A 12×10 input, blocks of 12×10 and 6×5, 5 classes: every index the kernels derive
+    // (pixel of an element, patch, mask, nearest and bilinear sources) off the square.
+    // (Models take one input channel: drawings are grey.)
+    let model = random_model(
+        architecture(
+            "non-square",
+            12,
+            10,
+            5,
+            vec![
+                conv("conv1", 1, 4, 3, 1, 1),
+                relu("relu1"),
+                pool("pool1", 2, 2),
+                conv("conv2", 4, 6, 3, 1, 1),
+                relu("relu2"),
+                flatten("flatten"),
+                dense("fc", 6 * 6 * 5, 5),
+            ],
+        ),
+        21,
+    );
+    let options = ExplainOptions {
+        ig_steps: 4,
+        smoothgrad_samples: 3,
+        occlusion_window: 3,
+        occlusion_stride: 2,
+        faithfulness_steps: 7,
+        ..ExplainOptions::default()
+    };
+    let Some((mut engine, mut twin)) = engines(&model, &options) else {
+        return;
+    };
+    let input = random_inputs(&model, 1, 8);
+    for method in Method::ALL {
+        for (block, counterfactual) in [(Some(0), false), (None, true)] {
+            let request = ExplainRequest {
+                block,
+                counterfactual,
+                ..ExplainRequest::new(method)
+            };
+            let gpu = compare(&mut engine, &mut twin, &input, &request, "non-square input");
+            compare_curves(&model, &input, &gpu, &options);
+        }
+    }
 }
