@@ -476,20 +476,22 @@ impl GpuExplainer {
                 self.one(pass, launches, ExplainGuidedGradCam, 1);
                 display(pass);
             }
-            Method::IntegratedGradients => {
-                let steps = o.ig_steps as u32;
-                self.one(pass, launches, ExplainIgInputs, steps);
-                self.network.record_forward(pass, steps);
-                self.backward(pass, launches, request, to_input, steps);
-                self.one(pass, launches, ExplainIgReduce, 1);
-                display(pass);
-            }
-            Method::SmoothGrad => {
-                let samples = o.smoothgrad_samples as u32;
-                self.one(pass, launches, ExplainNoiseInputs, samples);
-                self.network.record_forward(pass, samples);
-                self.backward(pass, launches, request, to_input, samples);
-                self.one(pass, launches, ExplainSmoothReduce, 1);
+            Method::IntegratedGradients | Method::SmoothGrad => {
+                // A batch of inputs (IG's scaled copies, SmoothGrad's noisy ones), their
+                // forward and backward passes, then the reduction over the batch.
+                let (images, inputs, reduce) = match request.method {
+                    Method::IntegratedGradients => (o.ig_steps, ExplainIgInputs, ExplainIgReduce),
+                    _ => (
+                        o.smoothgrad_samples,
+                        ExplainNoiseInputs,
+                        ExplainSmoothReduce,
+                    ),
+                };
+                let images = images as u32;
+                self.one(pass, launches, inputs, images);
+                self.network.record_forward(pass, images);
+                self.backward(pass, launches, request, to_input, images);
+                self.one(pass, launches, reduce, 1);
                 display(pass);
             }
             Method::Occlusion => {
