@@ -438,3 +438,127 @@ fn a_non_square_input_matches_the_twin_with_its_curves() {
         }
     }
 }
+
+#[test]
+fn intermediate_tensors_match_the_twin() {
+    use cnnviz::explain::reference::attribution::{gradient_at, smoothgrad_noise};
+    use cnnviz::explain::reference::backward::{ReluRule, gradients};
+    use cnnviz::explain::reference::cam::score_cam_masks;
+    use cnnviz::explain::reference::quadrature::integrated_gradients_path;
+    use cnnviz::explain::reference::score_cam_scores;
+    use cnnviz::model::reference::forward_f64;
+
+    let model = random_model(default_architecture(), 13);
+    let options = ExplainOptions {
+        ig_steps: 6,
+        smoothgrad_samples: 3,
+        ..ExplainOptions::default()
+    };
+    let Some((mut engine, _)) = engines(&model, &options) else {
+        return;
+    };
+    let input = random_inputs(&model, 1, 17);
+    let x = to_f64(&input);
+    let (class, sign) = (2, -1.0);
+    let request = |method, block| ExplainRequest {
+        method,
+        class: Some(class),
+        counterfactual: true,
+        block,
+        faithfulness: false,
+    };
+    let read = |engine: &GpuExplainer, gradients: bool, activation: usize, images: u32| {
+        engine
+            .read_arena(gradients, activation, images)
+            .expect("reads back")
+    };
+
+    // IG: every point of the path and the gradient there.
+    engine
+        .explain(&input, &request(Method::IntegratedGradients, None))
+        .expect("explains");
+    let (alphas, _) = integrated_gradients_path(options.ig_steps);
+    let points = read(&engine, false, 0, 6);
+    let grads = read(&engine, true, 0, 6);
+    for (n, alpha) in alphas.iter().enumerate() {
+        let scaled: Vec<f64> = x.iter().map(|v| alpha * v).collect();
+        assert_close(&format!("IG point {n}"), &points[n], &scaled);
+        let twin = gradient_at(&model, &scaled, class, sign, ReluRule::Plain);
+        assert_close(&format!("IG gradient {n}"), &grads[n], &twin);
+    }
+
+    // SmoothGrad: every noisy copy and its gradient.
+    engine
+        .explain(&input, &request(Method::SmoothGrad, None))
+        .expect("explains");
+    let noise = smoothgrad_noise(
+        options.seed,
+        3,
+        x.len(),
+        f64::from(options.smoothgrad_stdev),
+    );
+    let copies = read(&engine, false, 0, 3);
+    let grads = read(&engine, true, 0, 3);
+    for (n, noise) in noise.chunks(x.len()).enumerate() {
+        let noisy: Vec<f64> = x.iter().zip(noise).map(|(x, e)| x + e).collect();
+        assert_close(&format!("SmoothGrad copy {n}"), &copies[n], &noisy);
+        let twin = gradient_at(&model, &noisy, class, sign, ReluRule::Plain);
+        assert_close(&format!("SmoothGrad gradient {n}"), &grads[n], &twin);
+    }
+
+    // Grad-CAM at each block: the block's activations A and the gradient G there; then the
+    // guided gradient at the input.
+    let activations = forward_f64(&model, x.clone());
+    for (b, block) in model.conv_blocks().iter().enumerate() {
+        engine
+            .explain(&input, &request(Method::GradCam, Some(b)))
+            .expect("explains");
+        let target = block.output_layer + 1;
+        let twin_g = gradients(&model, &activations, class, sign, ReluRule::Plain, target)
+            .swap_remove(target)
+            .expect("down to the block");
+        assert_close(
+            &format!("A at block {b}"),
+            &read(&engine, false, target, 1)[0],
+            &activations[target],
+        );
+        assert_close(
+            &format!("G at block {b}"),
+            &read(&engine, true, target, 1)[0],
+            &twin_g,
+        );
+    }
+    engine
+        .explain(&input, &request(Method::GuidedBackprop, None))
+        .expect("explains");
+    assert_close(
+        "guided gradient",
+        &read(&engine, true, 0, 1)[0],
+        &gradient_at(&model, &x, class, sign, ReluRule::Guided),
+    );
+
+    // Score-CAM at block 0: every masked input and its score.
+    let block = &model.conv_blocks()[0];
+    engine
+        .explain(&input, &request(Method::ScoreCam, Some(0)))
+        .expect("explains");
+    let masks = score_cam_masks(
+        &activations[block.output_layer + 1],
+        block.height,
+        block.width,
+        28,
+        28,
+    );
+    let masked = read(&engine, false, 0, block.channels as u32);
+    for (k, mask) in masks.iter().enumerate() {
+        let twin: Vec<f64> = x.iter().zip(mask).map(|(x, m)| x * m).collect();
+        assert_close(&format!("Score-CAM input {k}"), &masked[k], &twin);
+    }
+    let logits = read(&engine, false, model.layers.len(), block.channels as u32);
+    let scores: Vec<f32> = logits.iter().map(|l| sign as f32 * l[class]).collect();
+    assert_close(
+        "Score-CAM scores",
+        &scores,
+        &score_cam_scores(&model, &x, &masks, class, sign),
+    );
+}

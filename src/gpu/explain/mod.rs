@@ -221,6 +221,51 @@ impl GpuExplainer {
         self.network.max_batch()
     }
 
+    /// Activation `activation` (0: the input, `i + 1`: layer `i`'s output) of the first
+    /// `images` images as the last explanation left it in the activation arena (`gradients`:
+    /// the gradient arena): e.g. IG's scaled inputs and their gradients, Score-CAM's
+    /// masked inputs' logits. Makes a staging buffer per call: a test and debugging aid.
+    pub fn read_arena(
+        &self,
+        gradients: bool,
+        activation: usize,
+        images: u32,
+    ) -> Result<Vec<Vec<f32>>, GpuError> {
+        let slots = &self.network.layout.slots;
+        let max_batch = self.network.max_batch();
+        let Some(slot) = slots.get(activation) else {
+            return Err(GpuError::ModelTooLarge(format!(
+                "activation {activation} does not exist; the model has {}",
+                slots.len()
+            )));
+        };
+        if images == 0 || images > max_batch {
+            return Err(GpuError::BadBatch {
+                batch: images,
+                max_batch,
+            });
+        }
+        let b = &self.network.buffers;
+        let arena = if gradients {
+            &b.gradients
+        } else {
+            &b.activations
+        };
+        let floats = u64::from(images) * slot.len as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("explanation arena readback"),
+            size: floats * F32,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(arena, slot.offset * F32, &staging, 0, floats * F32);
+        self.queue.submit([encoder.finish()]);
+        let bytes = wait::map_read(&self.device, &staging, 0..floats * F32)?;
+        let values: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
+        Ok(values.chunks(slot.len).map(<[f32]>::to_vec).collect())
+    }
+
     /// The request checked against the model: the block a method uses, if any.
     fn check(
         &self,
