@@ -23,7 +23,8 @@
 //!
 //! Why this shape: a separate small network per method (or a fused walk per method) would
 //! compile its pipelines and hold its arena once per method; one network at the largest
-//! batch costs 169 images of arena (≈ 30 MB for the shipped model) and every method shares
+//! batch costs 169 images of arenas (≈ 29 MB each for activations and gradients with the
+//! shipped model) and every method shares
 //! its forward kernels, backward steps and Grad-CAM kernels instead of near-copies. The
 //! one-image fused path is not used: the batched methods need the per-layer kernels anyway,
 //! and the batch-1 methods cost 2–8 ms on them (BENCHMARKS.md, "Explanation methods: time
