@@ -24,14 +24,14 @@
 //! Why this shape: a separate small network per method (or a fused walk per method) would
 //! compile its pipelines and hold its arena once per method; one network at the largest
 //! batch costs 169 images of arenas (≈ 29 MB each for activations and gradients with the
-//! shipped model) and every method shares
-//! its forward kernels, backward steps and Grad-CAM kernels instead of near-copies. The
-//! one-image fused path is not used: the batched methods need the per-layer kernels anyway,
-//! and the batch-1 methods cost 2–8 ms on them (BENCHMARKS.md, "Explanation methods: time
-//! per method"), well inside the worker's budget. No per-thread loop is long: maps and
-//! reductions are a thread per element or a workgroup per channel, the ranking of the
-//! display map compares chunks of `RANK_CHUNK` pixels, EigenCAM's K×K matrix is squared in
-//! one workgroup (K² / 256 entries per thread, K terms each).
+//! shipped model) and every method shares its forward kernels, backward steps and Grad-CAM
+//! kernels instead of near-copies. The one-image fused path is not used: the batched
+//! methods need the per-layer kernels anyway, and the batch-1 methods cost 2–8 ms on them
+//! (BENCHMARKS.md, "Explanation methods: time per method"), well inside the worker's
+//! budget. No per-thread loop is long: maps and reductions are a thread per element or a
+//! workgroup per channel, the ranking of the display map compares chunks of `RANK_CHUNK`
+//! pixels, EigenCAM's K×K matrix is squared in one workgroup (K² / 256 entries per thread,
+//! K terms each).
 //!
 //! Random numbers and quadrature nodes come from the CPU twin (SmoothGrad's noise from
 //! `options.seed`, IG's Gauss–Legendre path) and are uploaded once, so both engines use the
