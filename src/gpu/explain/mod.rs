@@ -51,6 +51,7 @@ use crate::explain::{
     Method,
 };
 use crate::gpu::dispatch::Dispatch;
+use crate::gpu::limits::{self, LLVMPIPE_LOOP_LIMIT};
 use crate::gpu::network::in_error_scopes;
 use crate::gpu::pipelines::Kernel;
 use crate::gpu::{GpuError, GpuNetwork, wait};
@@ -76,6 +77,9 @@ pub struct GpuExplainer {
     input_len: usize,
     plane: usize,
     classes: usize,
+    /// Why EigenCAM cannot run here, if it cannot: its mean and matrix kernels loop over a
+    /// block's pixels in one invocation, past llvmpipe's loop limit for very large blocks.
+    eigen_refusal: Option<String>,
 }
 
 /// Images the explanation methods run at once for `model` and `options`: what the
@@ -153,6 +157,12 @@ impl GpuExplainer {
         }
         let network = network(needed)?;
 
+        let max_plane = model
+            .conv_blocks()
+            .iter()
+            .map(|b| b.height * b.width)
+            .max()
+            .unwrap_or(0);
         let (explain, staging, launches) =
             in_error_scopes(device, "creating the GPU explainer", || {
                 let explain = device.create_buffer(&wgpu::BufferDescriptor {
@@ -163,12 +173,6 @@ impl GpuExplainer {
                         | wgpu::BufferUsages::COPY_SRC,
                     mapped_at_creation: false,
                 });
-                let max_plane = model
-                    .conv_blocks()
-                    .iter()
-                    .map(|b| b.height * b.width)
-                    .max()
-                    .unwrap_or(0);
                 let staging = device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("explanation readback"),
                     size: (layout.out().len + max_plane) as u64 * F32,
@@ -201,6 +205,16 @@ impl GpuExplainer {
             ),
         );
         let input = model.architecture.input;
+        let eigen_refusal = limits::is_llvmpipe(&device.adapter_info())
+            .then_some(max_plane as u64)
+            .filter(|&plane| plane > LLVMPIPE_LOOP_LIMIT)
+            .map(|plane| {
+                format!(
+                    "EigenCAM loops over a block's {plane} pixels per invocation, and Mesa's \
+                     llvmpipe stops loops after {LLVMPIPE_LOOP_LIMIT} iterations; use a real \
+                     GPU or a smaller block"
+                )
+            });
         Ok(GpuExplainer {
             device: device.clone(),
             queue: queue.clone(),
@@ -214,6 +228,7 @@ impl GpuExplainer {
             input_len: model.input_len(),
             plane: input.height * input.width,
             classes: model.num_classes(),
+            eigen_refusal,
         })
     }
 
@@ -286,6 +301,11 @@ impl GpuExplainer {
                 class,
                 classes: self.classes,
             });
+        }
+        if request.method == Method::EigenCam
+            && let Some(why) = &self.eigen_refusal
+        {
+            return Err(GpuError::ModelTooLarge(why.clone()).into());
         }
         let blocks = self.blocks.len();
         if !request.method.uses_block() {
