@@ -562,3 +562,57 @@ fn intermediate_tensors_match_the_twin() {
         &score_cam_scores(&model, &x, &masks, class, sign),
     );
 }
+
+#[test]
+fn eigencam_on_a_block_past_llvmpipes_loop_limit_is_refused_there() {
+    let Some(context) = gpu() else { return };
+    // A 256×256 block: 65 536 pixels, one more than llvmpipe lets a loop run.
+    let model = random_model(
+        architecture(
+            "large block",
+            256,
+            256,
+            2,
+            vec![
+                conv("conv", 1, 1, 3, 1, 1),
+                relu("relu"),
+                flatten("flatten"),
+                dense("fc", 256 * 256, 2),
+            ],
+        ),
+        5,
+    );
+    let options = ExplainOptions {
+        ig_steps: 1,
+        smoothgrad_samples: 1,
+        occlusion_window: 256,
+        occlusion_stride: 256,
+        faithfulness_steps: 1,
+        ..ExplainOptions::default()
+    };
+    let mut engine = GpuExplainer::new(&context.device, &context.queue, &model, options)
+        .expect("the explainer builds");
+    let input = random_inputs(&model, 1, 2);
+    let request = ExplainRequest {
+        faithfulness: false,
+        ..ExplainRequest::new(Method::EigenCam)
+    };
+    let answer = engine.explain(&input, &request);
+    if context.info.name.contains("llvmpipe") || context.info.driver.contains("llvmpipe") {
+        match answer {
+            Err(ExplainError::Gpu(GpuError::ModelTooLarge(why))) => {
+                assert!(why.contains("EigenCAM") && why.contains("65536"), "{why}")
+            }
+            other => panic!("expected EigenCAM to be refused, got {other:?}"),
+        }
+    } else {
+        assert_eq!(answer.expect("runs on a real GPU").map.len(), 256 * 256);
+    }
+    // Grad-CAM on the same block stays inside the limit and runs.
+    let grad_cam = ExplainRequest {
+        method: Method::GradCam,
+        ..request
+    };
+    let explained = engine.explain(&input, &grad_cam).expect("Grad-CAM runs");
+    assert_eq!(explained.raw.len(), 256 * 256);
+}
