@@ -321,23 +321,6 @@ impl GpuExplainer {
         }
     }
 
-    fn copy_to_explain(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        from: &wgpu::Buffer,
-        from_float: u64,
-        to: layout::Region,
-        floats: usize,
-    ) {
-        encoder.copy_buffer_to_buffer(
-            from,
-            from_float * F32,
-            &self.explain,
-            to.offset as u64 * F32,
-            floats as u64 * F32,
-        );
-    }
-
     /// Records one explanation into `encoder` (see the module doc for the passes).
     fn record(
         &self,
@@ -355,14 +338,30 @@ impl GpuExplainer {
         });
         // The class is resolved now: every later batch seeds it.
         encoder.copy_buffer_to_buffer(&b.targets, 0, &b.request, 0, 4);
-        self.copy_to_explain(encoder, &b.targets, 0, l.class, 1);
+        let ex = &self.explain;
+        let at = |r: layout::Region| r.offset as u64;
+        copy_floats(encoder, &b.targets, 0, ex, at(l.class), 1);
         let logits = self.network.layout.slots.last().expect("input slot").offset;
-        self.copy_to_explain(encoder, &b.activations, logits, l.logits, self.classes);
+        copy_floats(
+            encoder,
+            &b.activations,
+            logits,
+            ex,
+            at(l.logits),
+            self.classes,
+        );
         let block_slot = block.map(|i| &self.network.layout.slots[self.blocks[i].output_layer + 1]);
         if request.method == Method::ScoreCam
             && let Some(slot) = block_slot
         {
-            self.copy_to_explain(encoder, &b.activations, slot.offset, l.saved, slot.len);
+            copy_floats(
+                encoder,
+                &b.activations,
+                slot.offset,
+                ex,
+                at(l.saved),
+                slot.len,
+            );
         }
 
         self.pass(encoder, request.method.name(), |pass| {
@@ -374,12 +373,13 @@ impl GpuExplainer {
         {
             // Score-CAM's map weighs the input's own activations: put them back (the batch
             // overwrote image 0), then Grad-CAM's weighted map and the rest.
-            encoder.copy_buffer_to_buffer(
-                &self.explain,
-                l.saved.offset as u64 * F32,
+            copy_floats(
+                encoder,
+                ex,
+                at(l.saved),
                 &b.activations,
-                slot.offset * F32,
-                slot.len as u64 * F32,
+                slot.offset,
+                slot.len,
             );
             self.pass(encoder, "score-cam map", |pass| {
                 self.run(pass, &launches.grad_cam[1..2], 1);
@@ -388,7 +388,14 @@ impl GpuExplainer {
         }
         let cam = &self.network.cam_layout;
         if request.method.family() == Family::Cam {
-            self.copy_to_explain(encoder, &b.cam, cam.heatmap.offset, l.map, self.plane);
+            copy_floats(
+                encoder,
+                &b.cam,
+                cam.heatmap.offset,
+                ex,
+                at(l.map),
+                self.plane,
+            );
         }
         if request.faithfulness {
             let points = self.options.faithfulness_steps + 1;
@@ -402,23 +409,19 @@ impl GpuExplainer {
             });
         }
         let out = l.out();
-        encoder.copy_buffer_to_buffer(
-            &self.explain,
-            out.offset as u64 * F32,
-            &self.staging,
-            0,
-            out.len as u64 * F32,
-        );
+        copy_floats(encoder, ex, at(out), &self.staging, 0, out.len);
         if request.method.family() == Family::Cam
             && let Some(i) = block
         {
             let plane = self.blocks[i].height * self.blocks[i].width;
-            encoder.copy_buffer_to_buffer(
+            let raw_at = out.len as u64;
+            copy_floats(
+                encoder,
                 &b.cam,
-                cam.raw.offset * F32,
+                cam.raw.offset,
                 &self.staging,
-                out.len as u64 * F32,
-                plane as u64 * F32,
+                raw_at,
+                plane,
             );
         }
     }
@@ -617,6 +620,18 @@ impl GpuExplainer {
             faithfulness,
         }
     }
+}
+
+/// Copies `floats` f32s from float `from_at` of `from` to float `to_at` of `to`.
+fn copy_floats(
+    encoder: &mut wgpu::CommandEncoder,
+    from: &wgpu::Buffer,
+    from_at: u64,
+    to: &wgpu::Buffer,
+    to_at: u64,
+    floats: usize,
+) {
+    encoder.copy_buffer_to_buffer(from, from_at * F32, to, to_at * F32, floats as u64 * F32);
 }
 
 impl Explainer for GpuExplainer {
