@@ -22,7 +22,7 @@
 
 // Squarings of XᵀX before the power steps: the second eigenvalue's share shrinks as
 // (λ2/λ1)^(2^SQUARINGS), then again per power step.
-const SQUARINGS: u32 = 12u;
+const SQUARINGS: u32 = 16u;
 const POWER_STEPS: u32 = 8u;
 
 var<workgroup> red_a: array<f32, 256>;

@@ -21,7 +21,9 @@ use cnnviz::gpu::explain::GpuExplainer;
 use cnnviz::model::builders::default_architecture;
 use cnnviz::model::{Model, load_model};
 
-use common::{architecture, assert_close, dense, flatten, gpu, random_inputs, random_model, relu};
+use common::{
+    architecture, assert_close, conv, dense, flatten, gpu, pool, random_inputs, random_model, relu,
+};
 
 fn committed_model() -> Model {
     load_model(Path::new("weights/mnist-cnn.safetensors")).expect("the committed model loads")
@@ -294,6 +296,18 @@ fn mistakes_are_errors_not_panics() {
         other => panic!("expected a bad option, got {:?}", other.err()),
     }
 
+    // More noisy copies than the device holds at once: a clear error before any buffer.
+    let huge = ExplainOptions {
+        smoothgrad_samples: 10_000_000,
+        ..ExplainOptions::default()
+    };
+    match GpuExplainer::new(&gpu.device, &gpu.queue, &model, huge) {
+        Err(e @ GpuError::BatchTooLarge { .. }) => {
+            assert!(e.to_string().contains("SmoothGrad"), "{e}")
+        }
+        other => panic!("expected a batch too large, got {:?}", other.err()),
+    }
+
     // A model without conv blocks: the attribution methods run, the CAM family says why not.
     let dense_only = random_model(
         architecture(
@@ -329,4 +343,276 @@ fn mistakes_are_errors_not_panics() {
             compare(&mut plain, &mut twin, &input, &request, "dense-only model");
         }
     }
+}
+
+#[test]
+fn the_bench_section_times_every_method_with_and_without_curves() {
+    let Some(context) = gpu() else { return };
+    let model = committed_model();
+    let gpu = cnnviz::bench::Gpu {
+        adapter: &context.adapter,
+        device: &context.device,
+        queue: &context.queue,
+    };
+    let once = cnnviz::bench::Schedule {
+        warmup: 0,
+        runs: 1,
+        min_runs: 1,
+        budget: std::time::Duration::ZERO,
+    };
+    let mut lines = Vec::new();
+    let report = cnnviz::bench::explain::measure_explain(
+        &gpu,
+        &model,
+        &cnnviz::bench::synthetic_digit(&model),
+        &once,
+        &mut |line: &str| lines.push(line.to_string()),
+    )
+    .expect("the section runs");
+    assert_eq!(report.methods.len(), 2 * Method::ALL.len());
+    assert_eq!(report.adapter, context.info.name);
+    assert!(report.network_batch >= 169, "{}", report.network_batch);
+    for (timing, method) in report.methods.iter().zip(
+        Method::ALL
+            .iter()
+            .flat_map(|m| [(m.name(), false), (m.name(), true)]),
+    ) {
+        assert_eq!((timing.method, timing.faithfulness), method);
+        assert!(timing.median_ms > 0.0 && timing.p99_ms >= timing.median_ms);
+    }
+    let mut text = String::new();
+    report.write_text(&mut text).expect("text");
+    for method in Method::ALL {
+        assert!(text.contains(method.name()), "{text}");
+    }
+    let json = serde_json::to_value(&report).expect("serialises");
+    assert_eq!(json["methods"][0]["method"], "gradcam");
+    assert!(json["methods"][1]["median_ms"].as_f64().is_some());
+    assert_eq!(lines.len(), 2 * Method::ALL.len());
+}
+
+#[test]
+fn a_non_square_input_matches_the_twin_with_its_curves() {
+    // A 12×10 input, blocks of 12×10 and 6×5, 5 classes: every index the kernels derive
+    // (pixel of an element, patch, mask, nearest and bilinear sources) off the square.
+    // (Models take one input channel: drawings are grey.)
+    let model = random_model(
+        architecture(
+            "non-square",
+            12,
+            10,
+            5,
+            vec![
+                conv("conv1", 1, 4, 3, 1, 1),
+                relu("relu1"),
+                pool("pool1", 2, 2),
+                conv("conv2", 4, 6, 3, 1, 1),
+                relu("relu2"),
+                flatten("flatten"),
+                dense("fc", 6 * 6 * 5, 5),
+            ],
+        ),
+        21,
+    );
+    let options = ExplainOptions {
+        ig_steps: 4,
+        smoothgrad_samples: 3,
+        occlusion_window: 3,
+        occlusion_stride: 2,
+        faithfulness_steps: 7,
+        ..ExplainOptions::default()
+    };
+    let Some((mut engine, mut twin)) = engines(&model, &options) else {
+        return;
+    };
+    let input = random_inputs(&model, 1, 8);
+    for method in Method::ALL {
+        for (block, counterfactual) in [(Some(0), false), (None, true)] {
+            let request = ExplainRequest {
+                block,
+                counterfactual,
+                ..ExplainRequest::new(method)
+            };
+            let gpu = compare(&mut engine, &mut twin, &input, &request, "non-square input");
+            compare_curves(&model, &input, &gpu, &options);
+        }
+    }
+}
+
+#[test]
+fn intermediate_tensors_match_the_twin() {
+    use cnnviz::explain::reference::attribution::{gradient_at, smoothgrad_noise};
+    use cnnviz::explain::reference::backward::{ReluRule, gradients};
+    use cnnviz::explain::reference::cam::score_cam_masks;
+    use cnnviz::explain::reference::quadrature::integrated_gradients_path;
+    use cnnviz::explain::reference::score_cam_scores;
+    use cnnviz::model::reference::forward_f64;
+
+    let model = random_model(default_architecture(), 13);
+    let options = ExplainOptions {
+        ig_steps: 6,
+        smoothgrad_samples: 3,
+        ..ExplainOptions::default()
+    };
+    let Some((mut engine, _)) = engines(&model, &options) else {
+        return;
+    };
+    let input = random_inputs(&model, 1, 17);
+    let x = to_f64(&input);
+    let (class, sign) = (2, -1.0);
+    let request = |method, block| ExplainRequest {
+        method,
+        class: Some(class),
+        counterfactual: true,
+        block,
+        faithfulness: false,
+    };
+    let read = |engine: &GpuExplainer, gradients: bool, activation: usize, images: u32| {
+        engine
+            .read_arena(gradients, activation, images)
+            .expect("reads back")
+    };
+
+    // IG: every point of the path and the gradient there.
+    engine
+        .explain(&input, &request(Method::IntegratedGradients, None))
+        .expect("explains");
+    let (alphas, _) = integrated_gradients_path(options.ig_steps);
+    let points = read(&engine, false, 0, 6);
+    let grads = read(&engine, true, 0, 6);
+    for (n, alpha) in alphas.iter().enumerate() {
+        let scaled: Vec<f64> = x.iter().map(|v| alpha * v).collect();
+        assert_close(&format!("IG point {n}"), &points[n], &scaled);
+        let twin = gradient_at(&model, &scaled, class, sign, ReluRule::Plain);
+        assert_close(&format!("IG gradient {n}"), &grads[n], &twin);
+    }
+
+    // SmoothGrad: every noisy copy and its gradient.
+    engine
+        .explain(&input, &request(Method::SmoothGrad, None))
+        .expect("explains");
+    let noise = smoothgrad_noise(
+        options.seed,
+        3,
+        x.len(),
+        f64::from(options.smoothgrad_stdev),
+    );
+    let copies = read(&engine, false, 0, 3);
+    let grads = read(&engine, true, 0, 3);
+    for (n, noise) in noise.chunks(x.len()).enumerate() {
+        let noisy: Vec<f64> = x.iter().zip(noise).map(|(x, e)| x + e).collect();
+        assert_close(&format!("SmoothGrad copy {n}"), &copies[n], &noisy);
+        let twin = gradient_at(&model, &noisy, class, sign, ReluRule::Plain);
+        assert_close(&format!("SmoothGrad gradient {n}"), &grads[n], &twin);
+    }
+
+    // Grad-CAM at each block: the block's activations A and the gradient G there; then the
+    // guided gradient at the input.
+    let activations = forward_f64(&model, x.clone());
+    for (b, block) in model.conv_blocks().iter().enumerate() {
+        engine
+            .explain(&input, &request(Method::GradCam, Some(b)))
+            .expect("explains");
+        let target = block.output_layer + 1;
+        let twin_g = gradients(&model, &activations, class, sign, ReluRule::Plain, target)
+            .swap_remove(target)
+            .expect("down to the block");
+        assert_close(
+            &format!("A at block {b}"),
+            &read(&engine, false, target, 1)[0],
+            &activations[target],
+        );
+        assert_close(
+            &format!("G at block {b}"),
+            &read(&engine, true, target, 1)[0],
+            &twin_g,
+        );
+    }
+    engine
+        .explain(&input, &request(Method::GuidedBackprop, None))
+        .expect("explains");
+    assert_close(
+        "guided gradient",
+        &read(&engine, true, 0, 1)[0],
+        &gradient_at(&model, &x, class, sign, ReluRule::Guided),
+    );
+
+    // Score-CAM at block 0: every masked input and its score.
+    let block = &model.conv_blocks()[0];
+    engine
+        .explain(&input, &request(Method::ScoreCam, Some(0)))
+        .expect("explains");
+    let masks = score_cam_masks(
+        &activations[block.output_layer + 1],
+        block.height,
+        block.width,
+        28,
+        28,
+    );
+    let masked = read(&engine, false, 0, block.channels as u32);
+    for (k, mask) in masks.iter().enumerate() {
+        let twin: Vec<f64> = x.iter().zip(mask).map(|(x, m)| x * m).collect();
+        assert_close(&format!("Score-CAM input {k}"), &masked[k], &twin);
+    }
+    let logits = read(&engine, false, model.layers.len(), block.channels as u32);
+    let scores: Vec<f32> = logits.iter().map(|l| sign as f32 * l[class]).collect();
+    assert_close(
+        "Score-CAM scores",
+        &scores,
+        &score_cam_scores(&model, &x, &masks, class, sign),
+    );
+}
+
+#[test]
+fn eigencam_on_a_block_past_llvmpipes_loop_limit_is_refused_there() {
+    let Some(context) = gpu() else { return };
+    // A 256×256 block: 65 536 pixels, one more than llvmpipe lets a loop run.
+    let model = random_model(
+        architecture(
+            "large block",
+            256,
+            256,
+            2,
+            vec![
+                conv("conv", 1, 1, 3, 1, 1),
+                relu("relu"),
+                flatten("flatten"),
+                dense("fc", 256 * 256, 2),
+            ],
+        ),
+        5,
+    );
+    let options = ExplainOptions {
+        ig_steps: 1,
+        smoothgrad_samples: 1,
+        occlusion_window: 256,
+        occlusion_stride: 256,
+        faithfulness_steps: 1,
+        ..ExplainOptions::default()
+    };
+    let mut engine = GpuExplainer::new(&context.device, &context.queue, &model, options)
+        .expect("the explainer builds");
+    let input = random_inputs(&model, 1, 2);
+    let request = ExplainRequest {
+        faithfulness: false,
+        ..ExplainRequest::new(Method::EigenCam)
+    };
+    let answer = engine.explain(&input, &request);
+    if context.info.name.contains("llvmpipe") || context.info.driver.contains("llvmpipe") {
+        match answer {
+            Err(ExplainError::Gpu(GpuError::ModelTooLarge(why))) => {
+                assert!(why.contains("EigenCAM") && why.contains("65536"), "{why}")
+            }
+            other => panic!("expected EigenCAM to be refused, got {other:?}"),
+        }
+    } else {
+        assert_eq!(answer.expect("runs on a real GPU").map.len(), 256 * 256);
+    }
+    // Grad-CAM on the same block stays inside the limit and runs.
+    let grad_cam = ExplainRequest {
+        method: Method::GradCam,
+        ..request
+    };
+    let explained = engine.explain(&input, &grad_cam).expect("Grad-CAM runs");
+    assert_eq!(explained.raw.len(), 256 * 256);
 }

@@ -95,10 +95,15 @@ pub fn check_weights(plan: &KernelPlan, limits: &wgpu::Limits) -> Result<(), Gpu
     Ok(())
 }
 
+/// Whether the adapter is Mesa's llvmpipe, whose loops stop at [`LLVMPIPE_LOOP_LIMIT`].
+pub(super) fn is_llvmpipe(info: &wgpu::AdapterInfo) -> bool {
+    info.name.contains("llvmpipe") || info.driver.contains("llvmpipe")
+}
+
 /// On llvmpipe, refuses a model whose kernels would loop longer than it allows: a clear
 /// error beats a wrong heatmap. Real GPUs have no such limit.
 pub fn check_loop_limit(info: &wgpu::AdapterInfo, plan: &KernelPlan) -> Result<(), GpuError> {
-    if !(info.name.contains("llvmpipe") || info.driver.contains("llvmpipe")) {
+    if !is_llvmpipe(info) {
         return Ok(());
     }
     match plan

@@ -55,10 +55,10 @@ pub struct ExplainLayout {
     pub rank_chunks: usize,
 }
 
-/// Patch positions along a side of `size` pixels, as Captum's Occlusion counts them:
-/// `ceil((size − window) / stride) + 1` (the last patch may pass the border; it is cut).
+/// Patch positions along a side of `size` pixels, as Captum's Occlusion counts them (the
+/// twin's [`reference::attribution::occlusion_offsets`]).
 pub fn occlusion_positions(size: usize, window: usize, stride: usize) -> usize {
-    (size - window).div_ceil(stride) + 1
+    reference::attribution::occlusion_offsets(size, window, stride).len()
 }
 
 impl ExplainLayout {

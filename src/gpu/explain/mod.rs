@@ -21,6 +21,18 @@
 //! method). The counterfactual negates the one-hot seed (`explain_attribution.negate_seed`)
 //! and the scores of Score-CAM and occlusion.
 //!
+//! Why this shape: a separate small network per method (or a fused walk per method) would
+//! compile its pipelines and hold its arena once per method; one network at the largest
+//! batch costs 169 images of arenas (≈ 29 MB each for activations and gradients with the
+//! shipped model) and every method shares its forward kernels, backward steps and Grad-CAM
+//! kernels instead of near-copies. The one-image fused path is not used: the batched
+//! methods need the per-layer kernels anyway, and the batch-1 methods cost 2–8 ms on them
+//! (BENCHMARKS.md, "Explanation methods: time per method"), well inside the worker's
+//! budget. No per-thread loop is long: maps and reductions are a thread per element or a
+//! workgroup per channel, the ranking of the display map compares chunks of `RANK_CHUNK`
+//! pixels, EigenCAM's K×K matrix is squared in one workgroup (K² / 256 entries per thread,
+//! K terms each).
+//!
 //! Random numbers and quadrature nodes come from the CPU twin (SmoothGrad's noise from
 //! `options.seed`, IG's Gauss–Legendre path) and are uploaded once, so both engines use the
 //! same ones.
@@ -28,7 +40,7 @@
 mod launches;
 mod layout;
 
-pub use launches::EXPLAIN_KERNELS;
+pub use launches::explain_kernels;
 pub use layout::{ExplainLayout, RANK_CHUNK, Region, occlusion_positions};
 
 use launches::{BlockLaunches, Launches};
@@ -39,6 +51,8 @@ use crate::explain::{
     Method,
 };
 use crate::gpu::dispatch::Dispatch;
+use crate::gpu::limits::{self, LLVMPIPE_LOOP_LIMIT};
+use crate::gpu::network::in_error_scopes;
 use crate::gpu::pipelines::Kernel;
 use crate::gpu::{GpuError, GpuNetwork, wait};
 use crate::model::{ConvBlock, Model};
@@ -63,6 +77,9 @@ pub struct GpuExplainer {
     input_len: usize,
     plane: usize,
     classes: usize,
+    /// Why EigenCAM cannot run here, if it cannot: its mean and matrix kernels loop over a
+    /// block's pixels in one invocation, past llvmpipe's loop limit for very large blocks.
+    eigen_refusal: Option<String>,
 }
 
 /// Images the explanation methods run at once for `model` and `options`: what the
@@ -91,11 +108,28 @@ impl GpuExplainer {
     /// Builds the network, the buffers and every launch for `model` and `options`. Options
     /// that cannot be computed, and batches or buffers past the device's limits, are
     /// errors that say so (never a panic).
+    ///
+    /// The network's conv and dense layers run the default kernel choice
+    /// ([`crate::gpu::NetworkOptions::default`]: `CNNVIZ_KERNELS`, else the rule). The
+    /// tuner's measured choice was tried too: at the explainer's batch (169) it sped
+    /// occlusion up 2× and slowed IG (batch 32) down 1.7×, so the rule stays.
     pub fn new(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         model: &Model,
         options: ExplainOptions,
+    ) -> Result<GpuExplainer, GpuError> {
+        Self::build(device, queue, model, options, |batch| {
+            GpuNetwork::new(device, model, batch)
+        })
+    }
+
+    fn build(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        model: &Model,
+        options: ExplainOptions,
+        network: impl FnOnce(u32) -> Result<GpuNetwork, GpuError>,
     ) -> Result<GpuExplainer, GpuError> {
         let layout = ExplainLayout::new(model, &options).map_err(GpuError::BadExplainOption)?;
         let limits = device.limits();
@@ -121,47 +155,33 @@ impl GpuExplainer {
                 limits.max_storage_buffer_binding_size
             )));
         }
-        let network = GpuNetwork::new(device, model, needed)?;
+        let network = network(needed)?;
 
-        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let explain = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("explanation buffer"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
         let max_plane = model
             .conv_blocks()
             .iter()
             .map(|b| b.height * b.width)
             .max()
             .unwrap_or(0);
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("explanation readback"),
-            size: (layout.out().len + max_plane) as u64 * F32,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let launches = Launches::new(device, model, &network, &layout, &options, &explain);
-        let validation = pollster::block_on(validation.pop());
-        let oom = pollster::block_on(oom.pop());
-        let launches = launches?;
-        let during = "creating the GPU explainer".to_string();
-        if let Some(e) = oom {
-            return Err(GpuError::OutOfMemory {
-                during,
-                message: e.to_string(),
-            });
-        }
-        if let Some(e) = validation {
-            return Err(GpuError::Validation {
-                during,
-                message: e.to_string(),
-            });
-        }
+        let (explain, staging, launches) =
+            in_error_scopes(device, "creating the GPU explainer", || {
+                let explain = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("explanation buffer"),
+                    size: bytes.max(4),
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("explanation readback"),
+                    size: (layout.out().len + max_plane) as u64 * F32,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                let launches = Launches::new(device, model, &network, &layout, &options, &explain)?;
+                Ok((explain, staging, launches))
+            })?;
 
         // The constants every explanation reads: the blank canvas, IG's path, the noise.
         let write = |region: layout::Region, values: &[f64]| {
@@ -185,6 +205,16 @@ impl GpuExplainer {
             ),
         );
         let input = model.architecture.input;
+        let eigen_refusal = limits::is_llvmpipe(&device.adapter_info())
+            .then_some(max_plane as u64)
+            .filter(|&plane| plane > LLVMPIPE_LOOP_LIMIT)
+            .map(|plane| {
+                format!(
+                    "EigenCAM loops over a block's {plane} pixels per invocation, and Mesa's \
+                     llvmpipe stops loops after {LLVMPIPE_LOOP_LIMIT} iterations; use a real \
+                     GPU or a smaller block"
+                )
+            });
         Ok(GpuExplainer {
             device: device.clone(),
             queue: queue.clone(),
@@ -198,12 +228,58 @@ impl GpuExplainer {
             input_len: model.input_len(),
             plane: input.height * input.width,
             classes: model.num_classes(),
+            eigen_refusal,
         })
     }
 
     /// Images the network runs at once (see [`batch_needed`]).
     pub fn max_batch(&self) -> u32 {
         self.network.max_batch()
+    }
+
+    /// Activation `activation` (0: the input, `i + 1`: layer `i`'s output) of the first
+    /// `images` images as the last explanation left it in the activation arena (`gradients`:
+    /// the gradient arena): e.g. IG's scaled inputs and their gradients, Score-CAM's
+    /// masked inputs' logits. Makes a staging buffer per call: a test and debugging aid.
+    pub fn read_arena(
+        &self,
+        gradients: bool,
+        activation: usize,
+        images: u32,
+    ) -> Result<Vec<Vec<f32>>, GpuError> {
+        let slots = &self.network.layout.slots;
+        let max_batch = self.network.max_batch();
+        let Some(slot) = slots.get(activation) else {
+            return Err(GpuError::ModelTooLarge(format!(
+                "activation {activation} does not exist; the model has {}",
+                slots.len()
+            )));
+        };
+        if images == 0 || images > max_batch {
+            return Err(GpuError::BadBatch {
+                batch: images,
+                max_batch,
+            });
+        }
+        let b = &self.network.buffers;
+        let arena = if gradients {
+            &b.gradients
+        } else {
+            &b.activations
+        };
+        let floats = u64::from(images) * slot.len as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("explanation arena readback"),
+            size: floats * F32,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(arena, slot.offset * F32, &staging, 0, floats * F32);
+        self.queue.submit([encoder.finish()]);
+        let bytes = wait::map_read(&self.device, &staging, 0..floats * F32)?;
+        let values: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
+        Ok(values.chunks(slot.len).map(<[f32]>::to_vec).collect())
     }
 
     /// The request checked against the model: the block a method uses, if any.
@@ -226,6 +302,11 @@ impl GpuExplainer {
                 classes: self.classes,
             });
         }
+        if request.method == Method::EigenCam
+            && let Some(why) = &self.eigen_refusal
+        {
+            return Err(GpuError::ModelTooLarge(why.clone()).into());
+        }
         let blocks = self.blocks.len();
         if !request.method.uses_block() {
             return Ok(None);
@@ -238,23 +319,6 @@ impl GpuExplainer {
             Some(block) => Ok(Some(block)),
             None => Ok(Some(blocks - 1)),
         }
-    }
-
-    fn copy_to_explain(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        from: &wgpu::Buffer,
-        from_float: u64,
-        to: layout::Region,
-        floats: usize,
-    ) {
-        encoder.copy_buffer_to_buffer(
-            from,
-            from_float * F32,
-            &self.explain,
-            to.offset as u64 * F32,
-            floats as u64 * F32,
-        );
     }
 
     /// Records one explanation into `encoder` (see the module doc for the passes).
@@ -274,14 +338,30 @@ impl GpuExplainer {
         });
         // The class is resolved now: every later batch seeds it.
         encoder.copy_buffer_to_buffer(&b.targets, 0, &b.request, 0, 4);
-        self.copy_to_explain(encoder, &b.targets, 0, l.class, 1);
+        let ex = &self.explain;
+        let at = |r: layout::Region| r.offset as u64;
+        copy_floats(encoder, &b.targets, 0, ex, at(l.class), 1);
         let logits = self.network.layout.slots.last().expect("input slot").offset;
-        self.copy_to_explain(encoder, &b.activations, logits, l.logits, self.classes);
+        copy_floats(
+            encoder,
+            &b.activations,
+            logits,
+            ex,
+            at(l.logits),
+            self.classes,
+        );
         let block_slot = block.map(|i| &self.network.layout.slots[self.blocks[i].output_layer + 1]);
         if request.method == Method::ScoreCam
             && let Some(slot) = block_slot
         {
-            self.copy_to_explain(encoder, &b.activations, slot.offset, l.saved, slot.len);
+            copy_floats(
+                encoder,
+                &b.activations,
+                slot.offset,
+                ex,
+                at(l.saved),
+                slot.len,
+            );
         }
 
         self.pass(encoder, request.method.name(), |pass| {
@@ -293,12 +373,13 @@ impl GpuExplainer {
         {
             // Score-CAM's map weighs the input's own activations: put them back (the batch
             // overwrote image 0), then Grad-CAM's weighted map and the rest.
-            encoder.copy_buffer_to_buffer(
-                &self.explain,
-                l.saved.offset as u64 * F32,
+            copy_floats(
+                encoder,
+                ex,
+                at(l.saved),
                 &b.activations,
-                slot.offset * F32,
-                slot.len as u64 * F32,
+                slot.offset,
+                slot.len,
             );
             self.pass(encoder, "score-cam map", |pass| {
                 self.run(pass, &launches.grad_cam[1..2], 1);
@@ -307,7 +388,14 @@ impl GpuExplainer {
         }
         let cam = &self.network.cam_layout;
         if request.method.family() == Family::Cam {
-            self.copy_to_explain(encoder, &b.cam, cam.heatmap.offset, l.map, self.plane);
+            copy_floats(
+                encoder,
+                &b.cam,
+                cam.heatmap.offset,
+                ex,
+                at(l.map),
+                self.plane,
+            );
         }
         if request.faithfulness {
             let points = self.options.faithfulness_steps + 1;
@@ -321,23 +409,19 @@ impl GpuExplainer {
             });
         }
         let out = l.out();
-        encoder.copy_buffer_to_buffer(
-            &self.explain,
-            out.offset as u64 * F32,
-            &self.staging,
-            0,
-            out.len as u64 * F32,
-        );
+        copy_floats(encoder, ex, at(out), &self.staging, 0, out.len);
         if request.method.family() == Family::Cam
             && let Some(i) = block
         {
             let plane = self.blocks[i].height * self.blocks[i].width;
-            encoder.copy_buffer_to_buffer(
+            let raw_at = out.len as u64;
+            copy_floats(
+                encoder,
                 &b.cam,
-                cam.raw.offset * F32,
+                cam.raw.offset,
                 &self.staging,
-                out.len as u64 * F32,
-                plane as u64 * F32,
+                raw_at,
+                plane,
             );
         }
     }
@@ -442,19 +526,14 @@ impl GpuExplainer {
                 self.one(pass, launches, ExplainScoreWeights, 1);
                 // The map itself follows in a pass of its own (see `record`).
             }
-            Method::Saliency => {
-                self.backward(pass, launches, request, to_input, 1);
-                self.one(pass, launches, ExplainSaliency, 1);
-                display(pass);
-            }
-            Method::InputXGradient => {
-                self.backward(pass, launches, request, to_input, 1);
-                self.one(pass, launches, ExplainInputXGradient, 1);
-                display(pass);
-            }
-            Method::GuidedBackprop => {
-                self.backward(pass, launches, request, guided, 1);
-                self.one(pass, launches, ExplainGuidedBackprop, 1);
+            Method::Saliency | Method::InputXGradient | Method::GuidedBackprop => {
+                let (steps, kernel) = match request.method {
+                    Method::Saliency => (to_input, ExplainSaliency),
+                    Method::InputXGradient => (to_input, ExplainInputXGradient),
+                    _ => (guided, ExplainGuidedBackprop),
+                };
+                self.backward(pass, launches, request, steps, 1);
+                self.one(pass, launches, kernel, 1);
                 display(pass);
             }
             Method::GuidedGradCam => {
@@ -466,20 +545,22 @@ impl GpuExplainer {
                 self.one(pass, launches, ExplainGuidedGradCam, 1);
                 display(pass);
             }
-            Method::IntegratedGradients => {
-                let steps = o.ig_steps as u32;
-                self.one(pass, launches, ExplainIgInputs, steps);
-                self.network.record_forward(pass, steps);
-                self.backward(pass, launches, request, to_input, steps);
-                self.one(pass, launches, ExplainIgReduce, 1);
-                display(pass);
-            }
-            Method::SmoothGrad => {
-                let samples = o.smoothgrad_samples as u32;
-                self.one(pass, launches, ExplainNoiseInputs, samples);
-                self.network.record_forward(pass, samples);
-                self.backward(pass, launches, request, to_input, samples);
-                self.one(pass, launches, ExplainSmoothReduce, 1);
+            Method::IntegratedGradients | Method::SmoothGrad => {
+                // A batch of inputs (IG's scaled copies, SmoothGrad's noisy ones), their
+                // forward and backward passes, then the reduction over the batch.
+                let (images, inputs, reduce) = match request.method {
+                    Method::IntegratedGradients => (o.ig_steps, ExplainIgInputs, ExplainIgReduce),
+                    _ => (
+                        o.smoothgrad_samples,
+                        ExplainNoiseInputs,
+                        ExplainSmoothReduce,
+                    ),
+                };
+                let images = images as u32;
+                self.one(pass, launches, inputs, images);
+                self.network.record_forward(pass, images);
+                self.backward(pass, launches, request, to_input, images);
+                self.one(pass, launches, reduce, 1);
                 display(pass);
             }
             Method::Occlusion => {
@@ -539,6 +620,18 @@ impl GpuExplainer {
             faithfulness,
         }
     }
+}
+
+/// Copies `floats` f32s from float `from_at` of `from` to float `to_at` of `to`.
+fn copy_floats(
+    encoder: &mut wgpu::CommandEncoder,
+    from: &wgpu::Buffer,
+    from_at: u64,
+    to: &wgpu::Buffer,
+    to_at: u64,
+    floats: usize,
+) {
+    encoder.copy_buffer_to_buffer(from, from_at * F32, to, to_at * F32, floats as u64 * F32);
 }
 
 impl Explainer for GpuExplainer {
