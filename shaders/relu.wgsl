@@ -28,35 +28,37 @@ fn forward(
     activations[p.out_offset + image] = max(activations[p.in_offset + image], 0.0);
 }
 
-// PyTorch's rule: the gradient passes where the layer INPUT is strictly positive.
+// PyTorch's rule: the gradient passes where the layer INPUT is strictly positive. With
+// `guided`, guided backpropagation's (Captum's ModifiedReluGradientAttribution): that
+// gradient, then clamped at 0.
+fn backward_element(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, guided: bool) {
+    let i = element_index(wg, nwg, lid);
+    if i >= p.len {
+        return;
+    }
+    let image = wg.y * p.len + i;
+    let passes = activations[p.in_offset + image] > 0.0;
+    var g = gradients[p.out_offset + image];
+    if guided {
+        g = max(g, 0.0);
+    }
+    gradients[p.in_offset + image] = select(0.0, g, passes);
+}
+
 @compute @workgroup_size(64)
 fn backward(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = element_index(wg, nwg, lid);
-    if i >= p.len {
-        return;
-    }
-    let image = wg.y * p.len + i;
-    let passes = activations[p.in_offset + image] > 0.0;
-    gradients[p.in_offset + image] = select(0.0, gradients[p.out_offset + image], passes);
+    backward_element(wg, nwg, lid, false);
 }
 
-// Guided backpropagation's rule (Captum's ModifiedReluGradientAttribution): the plain
-// gradient, then clamped at 0 — it passes where the input is > 0 AND it is positive.
 @compute @workgroup_size(64)
 fn backward_guided(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = element_index(wg, nwg, lid);
-    if i >= p.len {
-        return;
-    }
-    let image = wg.y * p.len + i;
-    let passes = activations[p.in_offset + image] > 0.0;
-    gradients[p.in_offset + image] = select(0.0, max(gradients[p.out_offset + image], 0.0), passes);
+    backward_element(wg, nwg, lid, true);
 }

@@ -294,6 +294,18 @@ fn mistakes_are_errors_not_panics() {
         other => panic!("expected a bad option, got {:?}", other.err()),
     }
 
+    // More noisy copies than the device holds at once: a clear error before any buffer.
+    let huge = ExplainOptions {
+        smoothgrad_samples: 10_000_000,
+        ..ExplainOptions::default()
+    };
+    match GpuExplainer::new(&gpu.device, &gpu.queue, &model, huge) {
+        Err(e @ GpuError::BatchTooLarge { .. }) => {
+            assert!(e.to_string().contains("SmoothGrad"), "{e}")
+        }
+        other => panic!("expected a batch too large, got {:?}", other.err()),
+    }
+
     // A model without conv blocks: the attribution methods run, the CAM family says why not.
     let dense_only = random_model(
         architecture(

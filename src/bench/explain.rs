@@ -48,6 +48,7 @@ pub fn measure_explain(
     progress: Progress<'_>,
 ) -> Result<ExplainReport, BenchError> {
     let options = ExplainOptions::default();
+    // The engine the window and the CLI build.
     let mut explainer = GpuExplainer::new(gpu.device, gpu.queue, model, options.clone())?;
     let has_blocks = !model.conv_blocks().is_empty();
     let mut methods = Vec::new();

@@ -67,26 +67,9 @@ impl GpuNetwork {
         kernels: KernelVariant,
         choices: &LayerChoices,
     ) -> Result<Self, GpuError> {
-        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let built = Self::build(device, model, max_batch, kernels, choices);
-        let validation = pollster::block_on(validation.pop());
-        let oom = pollster::block_on(oom.pop());
-        let network = built?;
-        let during = "creating the GPU network".to_string();
-        if let Some(e) = oom {
-            return Err(GpuError::OutOfMemory {
-                during,
-                message: e.to_string(),
-            });
-        }
-        if let Some(e) = validation {
-            return Err(GpuError::Validation {
-                during,
-                message: e.to_string(),
-            });
-        }
-        Ok(network)
+        in_error_scopes(device, "creating the GPU network", || {
+            Self::build(device, model, max_batch, kernels, choices)
+        })
     }
 
     /// The largest `max_batch` whose buffers fit `limits`, and what stops a larger one.
@@ -355,6 +338,36 @@ impl GpuNetwork {
     pub fn weight_buffer(&self) -> &wgpu::Buffer {
         &self.buffers.weights
     }
+}
+
+/// Runs `create` inside out-of-memory and validation error scopes, so wgpu's errors while
+/// creating buffers, pipelines and bind groups come back as [`GpuError`] (naming `during`)
+/// instead of wgpu's default panic.
+pub(super) fn in_error_scopes<T>(
+    device: &wgpu::Device,
+    during: &str,
+    create: impl FnOnce() -> Result<T, GpuError>,
+) -> Result<T, GpuError> {
+    let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let created = create();
+    let validation = pollster::block_on(validation.pop());
+    let oom = pollster::block_on(oom.pop());
+    let created = created?;
+    let during = during.to_string();
+    if let Some(e) = oom {
+        return Err(GpuError::OutOfMemory {
+            during,
+            message: e.to_string(),
+        });
+    }
+    if let Some(e) = validation {
+        return Err(GpuError::Validation {
+            during,
+            message: e.to_string(),
+        });
+    }
+    Ok(created)
 }
 
 // The window shares one network between threads (render, UI); keep it Send + Sync.

@@ -15,36 +15,11 @@ use crate::gpu::pipelines::{Kernel, Pipelines};
 use crate::gpu::plan::{Step, WORKGROUP};
 use crate::model::Model;
 
-/// The `shaders/explain_*.wgsl` kernels; each is bound once per conv block.
-pub const EXPLAIN_KERNELS: [Kernel; 27] = [
-    Kernel::ExplainIgInputs,
-    Kernel::ExplainNoiseInputs,
-    Kernel::ExplainOcclusionInputs,
-    Kernel::ExplainScoreMaskRange,
-    Kernel::ExplainScoreInputs,
-    Kernel::ExplainRankPartials,
-    Kernel::ExplainFaithfulnessInputs,
-    Kernel::ExplainPlusPlusWeights,
-    Kernel::ExplainXGradWeights,
-    Kernel::ExplainHiResMap,
-    Kernel::ExplainLayerMap,
-    Kernel::ExplainElementwiseMap,
-    Kernel::ExplainEigenMeans,
-    Kernel::ExplainEigenMatrix,
-    Kernel::ExplainEigenVector,
-    Kernel::ExplainEigenProject,
-    Kernel::ExplainScoreWeights,
-    Kernel::ExplainNegateSeed,
-    Kernel::ExplainSaliency,
-    Kernel::ExplainInputXGradient,
-    Kernel::ExplainGuidedBackprop,
-    Kernel::ExplainGuidedGradCam,
-    Kernel::ExplainIgReduce,
-    Kernel::ExplainSmoothReduce,
-    Kernel::ExplainOcclusionReduce,
-    Kernel::ExplainDisplayMap,
-    Kernel::ExplainFaithfulnessCurves,
-];
+/// The `shaders/explain_*.wgsl` kernels, each bound once per conv block: the tail of
+/// [`Kernel::ALL`] (declaration order), from the first of them on.
+pub fn explain_kernels() -> &'static [Kernel] {
+    &Kernel::ALL[Kernel::ExplainIgInputs as usize..]
+}
 
 /// Workgroups per image (dispatch x) of an explanation kernel, from its WGSL comment.
 fn groups(kernel: Kernel, p: &ExplainParams) -> u32 {
@@ -73,13 +48,13 @@ pub(super) struct BlockLaunches {
     /// Grad-CAM at the block: channel weights, weighted map, normalise, upsample,
     /// normalise (`layer_plan::cam_steps`).
     pub grad_cam: Vec<Dispatch>,
-    /// One launch per [`EXPLAIN_KERNELS`] entry, in that order.
+    /// One launch per [`explain_kernels`] entry, in that order.
     kernels: Vec<Dispatch>,
 }
 
 impl BlockLaunches {
     pub fn kernel(&self, kernel: Kernel) -> &Dispatch {
-        let at = EXPLAIN_KERNELS
+        let at = explain_kernels()
             .iter()
             .position(|&k| k == kernel)
             .expect("only explanation kernels are looked up here");
@@ -160,7 +135,7 @@ impl Launches {
                 None => (Vec::new(), Vec::new()),
             };
             let name = block.map_or("explain", |b| b.name.as_str());
-            let kernels: Vec<Step> = EXPLAIN_KERNELS
+            let kernels: Vec<Step> = explain_kernels()
                 .iter()
                 .map(|&k| Step::new(k, name, &params, groups(k, &params)))
                 .collect();
@@ -210,4 +185,19 @@ fn guided(mut step: Step) -> Step {
         );
     }
     step
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_explanation_kernels_are_exactly_those_of_the_explain_shaders() {
+        let explain: Vec<Kernel> = Kernel::ALL
+            .into_iter()
+            .filter(|k| k.name().starts_with("explain_"))
+            .collect();
+        assert_eq!(explain, explain_kernels());
+        assert_eq!(explain.len(), 27);
+    }
 }

@@ -28,7 +28,7 @@
 mod launches;
 mod layout;
 
-pub use launches::EXPLAIN_KERNELS;
+pub use launches::explain_kernels;
 pub use layout::{ExplainLayout, RANK_CHUNK, Region, occlusion_positions};
 
 use launches::{BlockLaunches, Launches};
@@ -39,6 +39,7 @@ use crate::explain::{
     Method,
 };
 use crate::gpu::dispatch::Dispatch;
+use crate::gpu::network::in_error_scopes;
 use crate::gpu::pipelines::Kernel;
 use crate::gpu::{GpuError, GpuNetwork, wait};
 use crate::model::{ConvBlock, Model};
@@ -91,11 +92,28 @@ impl GpuExplainer {
     /// Builds the network, the buffers and every launch for `model` and `options`. Options
     /// that cannot be computed, and batches or buffers past the device's limits, are
     /// errors that say so (never a panic).
+    ///
+    /// The network's conv and dense layers run the default kernel choice
+    /// ([`crate::gpu::NetworkOptions::default`]: `CNNVIZ_KERNELS`, else the rule). The
+    /// tuner's measured choice was tried too: at the explainer's batch (169) it sped
+    /// occlusion up 2× and slowed IG (batch 32) down 1.7×, so the rule stays.
     pub fn new(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         model: &Model,
         options: ExplainOptions,
+    ) -> Result<GpuExplainer, GpuError> {
+        Self::build(device, queue, model, options, |batch| {
+            GpuNetwork::new(device, model, batch)
+        })
+    }
+
+    fn build(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        model: &Model,
+        options: ExplainOptions,
+        network: impl FnOnce(u32) -> Result<GpuNetwork, GpuError>,
     ) -> Result<GpuExplainer, GpuError> {
         let layout = ExplainLayout::new(model, &options).map_err(GpuError::BadExplainOption)?;
         let limits = device.limits();
@@ -121,47 +139,33 @@ impl GpuExplainer {
                 limits.max_storage_buffer_binding_size
             )));
         }
-        let network = GpuNetwork::new(device, model, needed)?;
+        let network = network(needed)?;
 
-        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let explain = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("explanation buffer"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let max_plane = model
-            .conv_blocks()
-            .iter()
-            .map(|b| b.height * b.width)
-            .max()
-            .unwrap_or(0);
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("explanation readback"),
-            size: (layout.out().len + max_plane) as u64 * F32,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let launches = Launches::new(device, model, &network, &layout, &options, &explain);
-        let validation = pollster::block_on(validation.pop());
-        let oom = pollster::block_on(oom.pop());
-        let launches = launches?;
-        let during = "creating the GPU explainer".to_string();
-        if let Some(e) = oom {
-            return Err(GpuError::OutOfMemory {
-                during,
-                message: e.to_string(),
-            });
-        }
-        if let Some(e) = validation {
-            return Err(GpuError::Validation {
-                during,
-                message: e.to_string(),
-            });
-        }
+        let (explain, staging, launches) =
+            in_error_scopes(device, "creating the GPU explainer", || {
+                let explain = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("explanation buffer"),
+                    size: bytes.max(4),
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                let max_plane = model
+                    .conv_blocks()
+                    .iter()
+                    .map(|b| b.height * b.width)
+                    .max()
+                    .unwrap_or(0);
+                let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("explanation readback"),
+                    size: (layout.out().len + max_plane) as u64 * F32,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                let launches = Launches::new(device, model, &network, &layout, &options, &explain)?;
+                Ok((explain, staging, launches))
+            })?;
 
         // The constants every explanation reads: the blank canvas, IG's path, the noise.
         let write = |region: layout::Region, values: &[f64]| {
@@ -442,19 +446,14 @@ impl GpuExplainer {
                 self.one(pass, launches, ExplainScoreWeights, 1);
                 // The map itself follows in a pass of its own (see `record`).
             }
-            Method::Saliency => {
-                self.backward(pass, launches, request, to_input, 1);
-                self.one(pass, launches, ExplainSaliency, 1);
-                display(pass);
-            }
-            Method::InputXGradient => {
-                self.backward(pass, launches, request, to_input, 1);
-                self.one(pass, launches, ExplainInputXGradient, 1);
-                display(pass);
-            }
-            Method::GuidedBackprop => {
-                self.backward(pass, launches, request, guided, 1);
-                self.one(pass, launches, ExplainGuidedBackprop, 1);
+            Method::Saliency | Method::InputXGradient | Method::GuidedBackprop => {
+                let (steps, kernel) = match request.method {
+                    Method::Saliency => (to_input, ExplainSaliency),
+                    Method::InputXGradient => (to_input, ExplainInputXGradient),
+                    _ => (guided, ExplainGuidedBackprop),
+                };
+                self.backward(pass, launches, request, steps, 1);
+                self.one(pass, launches, kernel, 1);
                 display(pass);
             }
             Method::GuidedGradCam => {
