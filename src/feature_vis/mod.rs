@@ -141,9 +141,11 @@ pub fn input_range(model: &Model) -> (f32, f32) {
     ((0.0 - n.mean) / n.std, (1.0 - n.mean) / n.std)
 }
 
-/// Ink of a starting pixel is uniform in `[0, START_INK)`: a nearly blank canvas with a
-/// little noise, so ascent draws strokes on black as the digits are.
-const START_INK: f32 = 0.1;
+/// Ink of a starting pixel is uniform in `START_INK`: mid grey with a little noise. Every
+/// channel responds to something there (from a blank canvas, channels whose bias is
+/// negative see no gradient at all), and the noise is faint enough that the first blur
+/// does not undo the first steps.
+const START_INK: std::ops::Range<f32> = 0.0..0.5;
 
 /// Image n's starting point (normalised), from its own stream of the seed: the same
 /// image n whatever the batch.
@@ -151,7 +153,7 @@ pub fn start_image(model: &Model, seed: u64, n: usize) -> Vec<f32> {
     let norm = model.architecture.normalization;
     let mut rng = Rng::derive(seed, &[0, n as u64]);
     (0..model.input_len())
-        .map(|_| (rng.uniform(0.0, START_INK) - norm.mean) / norm.std)
+        .map(|_| (rng.uniform(START_INK.start, START_INK.end) - norm.mean) / norm.std)
         .collect()
 }
 
@@ -166,4 +168,21 @@ pub fn jitter_offsets(options: &FeatureVisOptions) -> Vec<(i32, i32)> {
 /// Whether step `step` (from 0) ends with a blur.
 pub fn blurs_after(options: &FeatureVisOptions, step: usize) -> bool {
     options.blur_every > 0 && (step + 1).is_multiple_of(options.blur_every)
+}
+
+/// A normalised input as ink 0–255 per pixel (the mean over input channels), clipped to
+/// the input range: what the sheets and the window draw.
+pub fn to_ink(model: &Model, image: &[f32]) -> Vec<u8> {
+    let input = model.architecture.input;
+    let norm = model.architecture.normalization;
+    let plane = input.height * input.width;
+    (0..plane)
+        .map(|i| {
+            let mean = (0..input.channels)
+                .map(|c| image[c * plane + i] * norm.std + norm.mean)
+                .sum::<f32>()
+                / input.channels.max(1) as f32;
+            (mean.clamp(0.0, 1.0) * 255.0).round() as u8
+        })
+        .collect()
 }
