@@ -235,3 +235,35 @@ fn a_run_stops_at_its_planned_steps() {
     let s = vis.read().expect("read");
     assert_eq!((s.steps, s.history.len()), (3, 3));
 }
+
+#[test]
+fn channels_classes_writes_the_class_strip_and_json() {
+    if !common::gpu_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().to_str().expect("utf-8 path");
+    let output = common::cnnviz(&[
+        "channels",
+        "--classes",
+        "--vis-steps",
+        "8",
+        "--seed",
+        "4",
+        "--json",
+        "--out",
+        out,
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(line["objective"], "classes");
+    assert_eq!(line["steps"], 8);
+    assert_eq!(line["logits"].as_array().map(Vec::len), Some(10));
+    let strip = image::open(dir.path().join("classes.png")).expect("classes.png");
+    // Ten 28×28 images at 4× with gaps.
+    assert!(strip.width() > 10 * 28 * 4 && strip.height() > 28 * 4);
+
+    let output = common::cnnviz(&["channels", "--classes", "--vis-steps", "0"]);
+    common::assert_one_line_error(&output, "--vis-steps");
+}
