@@ -100,7 +100,8 @@ fn seed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }
 
 // One gradient-ascent step of image n: un-jitter the input gradient g,
-// x += lr · g / (mean |g| + 1e-8), every blur_every-th step a 3×3 Gaussian blur
+// x += lr · g / (mean |g| + 1e-8), then x = low + (1 − decay)(x − low) (a pull back to the
+// blank canvas), every blur_every-th step a 3×3 Gaussian blur
 // (weights 1-2-1 ⊗ 1-2-1, renormalised over the taps inside the image), then clip to the
 // input range. Dispatch (1, images, 1), one workgroup of 256 threads per image; the image
 // is held in workgroup memory, so in_len ≤ MAX_INPUT (checked on the CPU).
@@ -121,9 +122,10 @@ fn ascend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     let lr = fv[p.consts_off];
     let low = fv[p.consts_off + 1u];
     let high = fv[p.consts_off + 2u];
+    let keep = 1.0 - fv[p.consts_off + 3u];
     let scale = lr / (partial[0] / f32(p.in_len) + 1e-8);
     for (var i = lid; i < p.in_len; i += THREADS) {
-        image_tile[i] = fv[image_base + i] + scale * image_tile[i];
+        image_tile[i] = low + keep * (fv[image_base + i] + scale * image_tile[i] - low);
     }
     workgroupBarrier();
     let step = step_index();

@@ -172,7 +172,7 @@ struct FeatureVisParams {
     steps: u32,        // steps the history and jitter regions hold
     blur_every: u32,   // blur after every blur_every-th step; 0: never
     counter_off: u32,  // the step counter (a float)
-    consts_off: u32,   // learning rate, lowest and highest input value
+    consts_off: u32,   // learning rate, lowest and highest input value, decay
     image_off: u32,    // the images being optimised, images * in_len
     jitter_off: u32,   // (dy, dx) per step, steps * 2
     history_off: u32,  // the objective before each step, steps * images

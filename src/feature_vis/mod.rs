@@ -13,10 +13,12 @@
 //!    channel's plane: 1/plane on each of its units; a logit: one-hot), un-rolled;
 //! 3. `x += lr · g / (mean |g| + 1e-8)`: a normalised step, so every objective, strong or
 //!    dead-ish, moves at the same pace;
-//! 4. every `blur_every`-th step a 3×3 Gaussian blur (1-2-1 ⊗ 1-2-1, renormalised over the
+//! 4. `x = blank + (1 − decay)(x − blank)`: a pull back to the empty canvas, so ink stays
+//!    only where the objective keeps asking for it (strokes on black, as digits are);
+//! 5. every `blur_every`-th step a 3×3 Gaussian blur (1-2-1 ⊗ 1-2-1, renormalised over the
 //!    taps inside the image): the frequency penalty, cheap and what makes strokes, not
 //!    noise;
-//! 5. clip to the input range: ink 0 to 1, i.e. `[(0 − mean)/std, (1 − mean)/std]`.
+//! 6. clip to the input range: ink 0 to 1, i.e. `[(0 − mean)/std, (1 − mean)/std]`.
 //!
 //! The objective's value is recorded before each step's update (on the jittered image),
 //! so `history[s][n]` is what step `s` started from.
@@ -47,6 +49,8 @@ pub struct FeatureVisOptions {
     pub jitter: usize,
     /// Blur after every `blur_every`-th step; 0: never.
     pub blur_every: usize,
+    /// Fraction of the way back to the blank canvas each step (0: none).
+    pub decay: f32,
     /// Seeds the starting images and the jitter: the same seed reproduces a run exactly.
     pub seed: u64,
 }
@@ -55,9 +59,10 @@ impl Default for FeatureVisOptions {
     fn default() -> Self {
         FeatureVisOptions {
             steps: 256,
-            learning_rate: 0.05,
+            learning_rate: 0.1,
             jitter: 2,
             blur_every: 4,
+            decay: 0.02,
             seed: 0,
         }
     }
@@ -125,6 +130,9 @@ pub fn check_options(options: &FeatureVisOptions) -> Result<(), FeatureVisError>
             "learning_rate must be a finite number > 0, not {}",
             options.learning_rate
         ));
+    }
+    if !(0.0..1.0).contains(&options.decay) {
+        return bad(format!("decay must be in [0, 1), not {}", options.decay));
     }
     if options.jitter > 64 {
         return bad(format!(

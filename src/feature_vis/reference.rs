@@ -37,6 +37,8 @@ pub fn optimise(
     let (h, w) = (input.height, input.width);
     let (low, high) = input_range(model);
     let lr = f64::from(options.learning_rate);
+    let keep = 1.0 - f64::from(options.decay);
+    let low64 = f64::from(low);
     let jitter = jitter_offsets(options);
     let mut image: Vec<f64> = start_image(model, options.seed, n)
         .into_iter()
@@ -70,7 +72,7 @@ pub fn optimise(
         let stepped: Vec<f64> = image
             .iter()
             .zip(&unrolled)
-            .map(|(x, g)| x + scale * g)
+            .map(|(x, g)| low64 + keep * (x + scale * g - low64))
             .collect();
         let smoothed = if blurs_after(options, step) {
             blur(&stepped, h, w)
@@ -79,7 +81,7 @@ pub fn optimise(
         };
         image = smoothed
             .into_iter()
-            .map(|v| v.clamp(f64::from(low), f64::from(high)))
+            .map(|v| v.clamp(low64, f64::from(high)))
             .collect();
     }
     Ok(Optimised { image, history })

@@ -57,7 +57,7 @@ impl BufferLayout {
     fn new(images: usize, in_len: usize, steps: usize) -> BufferLayout {
         let counter = 0;
         let consts = 1;
-        let images_at = 4;
+        let images_at = 5;
         let jitter = images_at + images * in_len;
         let history = jitter + 2 * steps;
         BufferLayout {
@@ -204,7 +204,10 @@ impl FeatureVis {
             queue.write_buffer(&buffer, offset as u64 * F32, bytemuck::cast_slice(values));
         };
         let (low, high) = input_range(model);
-        write(layout.counter, &[0.0, options.learning_rate, low, high]);
+        write(
+            layout.counter,
+            &[0.0, options.learning_rate, low, high, options.decay],
+        );
         let images: Vec<f32> = (0..shape.count)
             .flat_map(|n| start_image(model, options.seed, n))
             .collect();
