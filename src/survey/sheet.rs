@@ -192,3 +192,70 @@ pub fn contact_sheet(
     }
     Some(sheet)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::train::default_architecture;
+
+    #[test]
+    fn the_feature_visualisation_column_sits_between_weights_and_examples() {
+        let model = Model::filled(default_architecture(), || 0.01).expect("model");
+        let block = &model.conv_blocks()[0];
+        let data = Dataset {
+            images: vec![0; 28 * 28],
+            labels: vec![3],
+            rows: 28,
+            cols: 28,
+        };
+        let examples = vec![
+            vec![TopExample {
+                image: 0,
+                value: 1.0,
+                at: (0, 0),
+            }];
+            block.channels
+        ];
+        let sheet = |visualised: &[InkImage]| {
+            contact_sheet(
+                &model,
+                block.conv_layer,
+                block.output_layer + 1,
+                &examples,
+                visualised,
+                &data,
+            )
+            .expect("a conv layer")
+        };
+        let plain = sheet(&[]);
+        let ink = InkImage {
+            width: 28,
+            height: 28,
+            ink: vec![255; 28 * 28],
+        };
+        let with_vis = sheet(&vec![ink; block.channels]);
+        let column = 28 * EXAMPLE_SCALE + 2 * GAP;
+        assert_eq!(with_vis.width(), plain.width() + column);
+        assert_eq!(with_vis.height(), plain.height());
+        // The white image starts where the examples started without it.
+        let examples_x = plain.width() - (28 * EXAMPLE_SCALE + GAP);
+        let inside = (examples_x + 40, GAP + 40);
+        assert_eq!(
+            with_vis.get_pixel(inside.0, inside.1),
+            &Rgb([255, 255, 255])
+        );
+        assert_eq!(plain.get_pixel(inside.0, inside.1), &Rgb([0, 0, 0]));
+
+        let small = InkImage {
+            width: 2,
+            height: 3,
+            ink: vec![9; 6],
+        };
+        let strip = ink_strip(&vec![small; 4], 2);
+        assert_eq!(
+            (strip.width(), strip.height()),
+            (GAP + 4 * (4 + GAP), 6 + 2 * GAP)
+        );
+        assert_eq!(strip.get_pixel(GAP, GAP), &Rgb([9, 9, 9]));
+    }
+}
