@@ -4,8 +4,10 @@
 //!
 //! **Design.** One [`GpuNetwork`] with a kernel per layer (`max_batch` = the number of
 //! objectives, at least 2 so it takes the per-layer path) runs the forward pass of the whole
-//! batch; its per-layer backward steps (`layer_plan::backward_layers`), sliced from the
-//! objective's activation down to the input as `gpu::explain` slices them, are bound again
+//! batch, stopping at the objective's activation (measured: half of conv1's time went to
+//! the layers after it); its per-layer backward steps (`layer_plan::backward_layers`),
+//! sliced from the objective's activation down to the input as `gpu::explain` slices
+//! them, are bound again
 //! here, and so are the four kernels of `shaders/feature_vis.wgsl` (jitter in, seed the
 //! objective's gradient and record its value, ascend, advance the step counter), all on a
 //! buffer of this module's own at the explanation binding. The step index lives in that
@@ -99,6 +101,8 @@ pub struct FeatureVis {
     pipelines: Pipelines,
     backward: Vec<Dispatch>,
     kernels: StepKernels,
+    /// Forward launches up to the objective's activation (the rest is not needed).
+    forward_launches: usize,
     buffer: wgpu::Buffer,
     staging: wgpu::Buffer,
     layout: BufferLayout,
@@ -154,6 +158,7 @@ impl FeatureVis {
             )));
         }
         let network = GpuNetwork::new(device, model, batch)?;
+        let forward_launches = forward_launches(model, &network, shape.activation);
         let params = feature_vis_params(model, &network, &shape, &layout, &options)?;
         let (pipelines, backward, kernels, buffer, staging) =
             in_error_scopes(device, "creating the feature visualisation", || {
@@ -225,6 +230,7 @@ impl FeatureVis {
             pipelines,
             backward,
             kernels,
+            forward_launches,
             buffer,
             staging,
             layout,
@@ -273,7 +279,8 @@ impl FeatureVis {
         let k = &self.kernels;
         let p = &self.pipelines;
         k.jitter_in.record(pass, p, count);
-        self.network.record_forward(pass, count);
+        self.network
+            .record_forward_prefix(pass, count, self.forward_launches);
         k.seed.record(pass, p, count);
         for d in &self.backward {
             d.record(pass, p, count);
@@ -317,6 +324,25 @@ impl FeatureVis {
     pub fn options(&self) -> &FeatureVisOptions {
         &self.options
     }
+}
+
+/// How many of the network's forward launches write the activations up to `activation`:
+/// those of the layers before it (a launch is named after its layer; a ReLU fused into the
+/// layer before it has no launch of its own, and softmax is named after no layer).
+fn forward_launches(model: &Model, network: &GpuNetwork, activation: usize) -> usize {
+    let layer_of = |label: &str| {
+        let name = label.split(' ').next().unwrap_or_default();
+        model
+            .layers
+            .iter()
+            .position(|l| l.plan.name == name)
+            .unwrap_or(model.layers.len())
+    };
+    network
+        .forward_kernels()
+        .iter()
+        .take_while(|label| layer_of(label) < activation)
+        .count()
 }
 
 /// The network's per-layer backward launches from activation `from` down to the input.
