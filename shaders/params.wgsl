@@ -154,3 +154,26 @@ struct ExplainParams {
     _pad1: u32,
     _pad2: u32,
 }
+
+// Feature visualisation (shaders/feature_vis.wgsl, Rust: gpu::feature_vis). Image n of the
+// batch excites objective n: the mean over `plane` floats starting at n * plane inside one
+// image's objective activation (a channel of a conv block's output, or, with plane 1, a
+// logit). Regions of the feature-visualisation buffer are float offsets.
+struct FeatureVisParams {
+    input_offset: u32, // activation 0 (the model's input) in the arena
+    in_len: u32,       // floats per input image: in_channels * in_height * in_width
+    in_channels: u32,
+    in_height: u32,
+    in_width: u32,
+    act_offset: u32,   // the objective's activation in both arenas
+    act_len: u32,      // floats per image of that activation
+    plane: u32,        // floats one objective averages (height * width, or 1 for a logit)
+    images: u32,       // objectives run at once (the batch)
+    steps: u32,        // steps the history and jitter regions hold
+    blur_every: u32,   // blur after every blur_every-th step; 0: never
+    counter_off: u32,  // the step counter (a float)
+    consts_off: u32,   // learning rate, lowest and highest input value, decay
+    image_off: u32,    // the images being optimised, images * in_len
+    jitter_off: u32,   // (dy, dx) per step, steps * 2
+    history_off: u32,  // the objective before each step, steps * images
+}

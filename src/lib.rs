@@ -8,6 +8,7 @@ pub mod bench;
 pub mod colormap;
 pub mod data;
 pub mod explain;
+pub mod feature_vis;
 pub mod gpu;
 pub mod heatmap;
 pub mod inspect;

@@ -113,6 +113,9 @@ fn wgsl_struct(file: &str, name: &str) -> (usize, Vec<(String, usize)>) {
 fn rust_twins_match_the_wgsl_structs_field_by_field() {
     let twins = params::twins();
     assert!(twins.len() >= 10, "{} twins", twins.len());
+    for name in ["ExplainParams", "FeatureVisParams"] {
+        assert!(twins.iter().any(|t| t.name == name), "no twin of {name}");
+    }
     for twin in twins {
         let (size, fields) = wgsl_struct(twin.file, twin.name);
         assert_eq!(size, twin.size, "{}: size of {}", twin.file, twin.name);
@@ -143,6 +146,15 @@ fn shader_constants_match_their_rust_twins() {
     for line in lines {
         assert!(fused.contains(&line), "fused.wgsl lacks `{line}`");
     }
+    let feature_vis = compiled_source("feature_vis.wgsl");
+    let line = format!(
+        "const MAX_INPUT: u32 = {}u;",
+        cnnviz::gpu::feature_vis::MAX_INPUT_FLOATS
+    );
+    assert!(
+        feature_vis.contains(&line),
+        "feature_vis.wgsl lacks `{line}`"
+    );
     for kind in params::FusedOpKind::ALL {
         let line = format!("const {}: u32 = {}u;", kind.wgsl_name(), kind as u32);
         assert!(fused.contains(&line), "fused.wgsl lacks `{line}`");

@@ -1,14 +1,19 @@
 //! `cnnviz channels`: what each channel of a conv layer looks for — its top examples in the
-//! MNIST test set (with the region that excited it) and its weights — as a contact sheet
-//! PNG per layer and/or JSON. The survey behind it is computed on the GPU once per model
-//! and cached.
+//! MNIST test set (with the region that excited it), its weights and its feature
+//! visualisation (an input optimised on the GPU to excite it) — as a contact sheet PNG per
+//! layer and/or JSON. The survey behind it is computed on the GPU once per model and
+//! cached. `--classes` writes what the network thinks each class looks like instead.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use cnnviz::data::{Split, default_data_dir, load_mnist};
+use cnnviz::feature_vis::{FeatureVisOptions, Objective, to_ink};
 use cnnviz::gpu::tune::cache::cache_dir;
+use cnnviz::gpu::{FeatureVis, FeatureVisSnapshot, GpuContext};
+use cnnviz::model::Model;
+use cnnviz::survey::sheet::InkImage;
 use cnnviz::survey::{Origin, Statistic, Survey, sheet};
 use indicatif::ProgressBar;
 use serde_json::json;
@@ -36,6 +41,100 @@ pub struct ChannelsArgs {
     /// Folder with the MNIST IDX files; default: data/mnist.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Gradient-ascent steps of each feature visualisation (0: none in the sheets).
+    #[arg(long, default_value_t = 256)]
+    vis_steps: usize,
+    /// Seed of the feature visualisations (starting images and jitter).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Instead of the channels: what the network thinks each class looks like, one image
+    /// per class optimised to excite its logit (`classes.png` in --out).
+    #[arg(long)]
+    classes: bool,
+}
+
+/// The feature visualisation of every objective of `objective`, with a progress bar.
+fn visualise(
+    gpu: &GpuContext,
+    model: &Model,
+    objective: Objective,
+    args: &ChannelsArgs,
+) -> anyhow::Result<FeatureVisSnapshot> {
+    let options = FeatureVisOptions {
+        steps: args.vis_steps,
+        seed: args.seed,
+        ..FeatureVisOptions::default()
+    };
+    let mut vis = FeatureVis::new(&gpu.device, &gpu.queue, model, objective, options)?;
+    let progress = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(args.vis_steps as u64)
+    };
+    vis.run(args.vis_steps, |done| progress.set_position(done as u64))?;
+    progress.finish_and_clear();
+    Ok(vis.read()?)
+}
+
+/// Image n of a snapshot as ink.
+fn ink_images(model: &Model, snapshot: &FeatureVisSnapshot) -> Vec<InkImage> {
+    let input = model.architecture.input;
+    snapshot
+        .images
+        .chunks(model.input_len())
+        .map(|image| InkImage {
+            width: input.width,
+            height: input.height,
+            ink: to_ink(model, image),
+        })
+        .collect()
+}
+
+/// `--classes`: one optimised image per class, as a strip and/or JSON.
+fn classes(args: &ChannelsArgs, model: &Model) -> anyhow::Result<ExitCode> {
+    if args.vis_steps == 0 {
+        bail!("--classes needs --vis-steps of at least 1");
+    }
+    let gpu = super::gpu()?;
+    let started = std::time::Instant::now();
+    let snapshot = visualise(&gpu, model, Objective::Classes, args)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let path = args.out.as_ref().map(|out| out.join("classes.png"));
+    if let Some(path) = &path {
+        sheet::ink_strip(&ink_images(model, &snapshot), 4)
+            .save(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let last = snapshot.history.last().cloned().unwrap_or_default();
+    if args.json {
+        let line = json!({
+            "objective": "classes",
+            "steps": snapshot.steps,
+            "seed": args.seed,
+            "logits": last,
+            "sheet": path.as_ref().map(|p| p.display().to_string()),
+        });
+        println!("{line}");
+    } else {
+        println!(
+            "what the network thinks each class looks like: {} steps in {seconds:.2} s on {}",
+            snapshot.steps,
+            gpu.describe()
+        );
+        for (class, logit) in last.iter().enumerate() {
+            let label = model
+                .architecture
+                .classes
+                .get(class)
+                .cloned()
+                .unwrap_or_default();
+            println!("  {label:>8}: logit {logit:.2}");
+        }
+        if let Some(path) = &path {
+            println!("  sheet: {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(args: &ChannelsArgs) -> anyhow::Result<ExitCode> {
@@ -43,6 +142,12 @@ pub fn run(args: &ChannelsArgs) -> anyhow::Result<ExitCode> {
         bail!("--top must be between 1 and 100");
     }
     let (_, model) = super::load(&args.model)?;
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    }
+    if args.classes {
+        return classes(args, &model);
+    }
     let blocks = model.conv_blocks();
     if blocks.is_empty() {
         bail!("this model has no conv layer, so it has no channels to show");
@@ -57,9 +162,6 @@ pub fn run(args: &ChannelsArgs) -> anyhow::Result<ExitCode> {
     let dir = args.data.clone().unwrap_or_else(default_data_dir);
     let test = load_mnist(&dir, Split::Test)
         .with_context(|| format!("loading MNIST test set from {}", dir.display()))?;
-    if let Some(out) = &args.out {
-        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    }
     let gpu = super::gpu()?;
     let progress = if args.json {
         ProgressBar::hidden()
@@ -95,10 +197,37 @@ pub fn run(args: &ChannelsArgs) -> anyhow::Result<ExitCode> {
             .out
             .as_ref()
             .map(|out| out.join(format!("channels-{}.png", block.name)));
+        // The feature visualisations go into the sheets, so they run where one is written.
+        let visualised = match (&sheet_path, args.vis_steps) {
+            (Some(_), 1..) => {
+                let started = std::time::Instant::now();
+                let snapshot = visualise(&gpu, &model, Objective::Channels { block: b }, args)?;
+                if !args.json {
+                    println!(
+                        "{}: feature visualisation, {} steps in {:.2} s",
+                        block.name,
+                        snapshot.steps,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                Some(snapshot)
+            }
+            _ => None,
+        };
         if let Some(path) = &sheet_path {
-            let image =
-                sheet::contact_sheet(&model, block.conv_layer, activation, &examples, &test)
-                    .context("the block's conv layer has no weights")?;
+            let inks = visualised
+                .as_ref()
+                .map(|s| ink_images(&model, s))
+                .unwrap_or_default();
+            let image = sheet::contact_sheet(
+                &model,
+                block.conv_layer,
+                activation,
+                &examples,
+                &inks,
+                &test,
+            )
+            .context("the block's conv layer has no weights")?;
             image
                 .save(path)
                 .with_context(|| format!("writing {}", path.display()))?;
@@ -123,7 +252,11 @@ pub fn run(args: &ChannelsArgs) -> anyhow::Result<ExitCode> {
                             })
                         })
                         .collect();
-                    json!({"channel": c, "top": top})
+                    let objective = visualised
+                        .as_ref()
+                        .and_then(|s| s.history.last())
+                        .map(|h| h[c]);
+                    json!({"channel": c, "top": top, "feature_vis_objective": objective})
                 })
                 .collect();
             let line = json!({

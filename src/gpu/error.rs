@@ -58,6 +58,8 @@ pub enum GpuError {
     BlockingWaitInFrame,
     #[error("the GPU dropped a readback before it completed")]
     MapCallbackLost,
+    #[error("{0}")]
+    FeatureVis(#[from] crate::feature_vis::FeatureVisError),
     #[error("bad explanation option: {0}")]
     BadExplainOption(String),
     #[error("unknown kernel variant {0:?}: expected direct, tiled, auto or fused (CNNVIZ_KERNELS)")]

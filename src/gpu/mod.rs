@@ -10,6 +10,8 @@
 //! - [`ArenaLayout`] / [`CamLayout`] say where every tensor lives, for the 3D view that
 //!   binds the activation arena directly.
 //! - [`KernelTimer`] times each kernel with timestamp queries.
+//! - [`FeatureVis`] optimises inputs to excite channels or classes (feature visualisation)
+//!   with the per-layer backward steps and `shaders/feature_vis.wgsl`.
 //!
 //! How a model becomes launches: `plan` derives the launches from the layer table in named
 //! stages (kernel, uniform, workgroups per image): a kernel per layer and direction for
@@ -32,6 +34,7 @@ mod conv_gemm;
 mod dispatch;
 mod error;
 pub mod explain;
+pub mod feature_vis;
 mod fused_plan;
 pub mod kernel_choice;
 mod layer_plan;
@@ -51,6 +54,7 @@ pub use arena::{ActivationSlot, ArenaLayout, CamLayout, CamRegion};
 pub use async_readback::AsyncReadback;
 pub use context::{GpuContext, describe_adapter};
 pub use error::GpuError;
+pub use feature_vis::{FeatureVis, FeatureVisSnapshot};
 pub use kernel_choice::{KernelVariant, LayerChoices, LayerKernel, NetworkOptions};
 pub use limits::LLVMPIPE_LOOP_LIMIT;
 pub use network::GpuNetwork;

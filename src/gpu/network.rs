@@ -242,7 +242,19 @@ impl GpuNetwork {
     /// [`GpuNetwork::encode`] records first: the explanation methods' batched passes, whose
     /// target the first pass already resolved.
     pub(super) fn record_forward(&self, pass: &mut wgpu::ComputePass<'_>, batch: u32) {
-        for step in &self.dispatches.forward {
+        self.record_forward_prefix(pass, batch, self.dispatches.forward.len());
+    }
+
+    /// The first `launches` forward launches (in layer order, see
+    /// [`GpuNetwork::forward_kernels`]): a forward pass that stops once the activation a
+    /// caller needs is written (the feature visualisation of a conv channel).
+    pub(super) fn record_forward_prefix(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        batch: u32,
+        launches: usize,
+    ) {
+        for step in self.dispatches.forward.iter().take(launches) {
             step.record(pass, &self.pipelines, batch);
         }
     }

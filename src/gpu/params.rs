@@ -228,6 +228,26 @@ wgsl_twins! {
         pub _pad2: u32,
     }
 
+    /// Twin of `FeatureVisParams` (see `gpu::feature_vis`).
+    in "params.wgsl" struct FeatureVisParams {
+        pub input_offset: u32,
+        pub in_len: u32,
+        pub in_channels: u32,
+        pub in_height: u32,
+        pub in_width: u32,
+        pub act_offset: u32,
+        pub act_len: u32,
+        pub plane: u32,
+        pub images: u32,
+        pub steps: u32,
+        pub blur_every: u32,
+        pub counter_off: u32,
+        pub consts_off: u32,
+        pub image_off: u32,
+        pub jitter_off: u32,
+        pub history_off: u32,
+    }
+
     /// Twin of `RangeEntry` (a storage array element, so 8 bytes is fine there).
     in "value_range.wgsl" struct RangeEntry {
         pub offset: u32,

@@ -17,7 +17,8 @@ pub enum Resource {
     Request = 8,
     Ranges = 9,
     RangeTable = 10,
-    /// The explanation methods' buffer (`gpu::explain`), bound only by their kernels.
+    /// The explanation methods' buffer (`gpu::explain`), bound only by their kernels; the
+    /// feature visualisation binds its own buffer here (`gpu::feature_vis`).
     Explain = 11,
 }
 
@@ -53,6 +54,10 @@ pub enum Kernel {
     ConvForwardGemm,
     ConvForwardReluGemm,
     ReluBackwardGuided,
+    FeatureVisJitterIn,
+    FeatureVisSeed,
+    FeatureVisAscend,
+    FeatureVisAdvance,
     ExplainIgInputs,
     ExplainNoiseInputs,
     ExplainOcclusionInputs,
@@ -97,13 +102,14 @@ enum Family {
     ValueRange,
     Fused,
     Conv2dGemm,
+    FeatureVis,
     ExplainInputs,
     ExplainCam,
     ExplainAttribution,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 54] = [
+    pub const ALL: [Kernel; 58] = [
         Kernel::ConvForward,
         Kernel::ConvForwardTiled,
         Kernel::ConvForwardReluTiled,
@@ -131,6 +137,10 @@ impl Kernel {
         Kernel::ConvForwardGemm,
         Kernel::ConvForwardReluGemm,
         Kernel::ReluBackwardGuided,
+        Kernel::FeatureVisJitterIn,
+        Kernel::FeatureVisSeed,
+        Kernel::FeatureVisAscend,
+        Kernel::FeatureVisAdvance,
         Kernel::ExplainIgInputs,
         Kernel::ExplainNoiseInputs,
         Kernel::ExplainOcclusionInputs,
@@ -180,6 +190,9 @@ impl Kernel {
             FusedForward | FusedBackward => Family::Fused,
             ConvForwardGemm | ConvForwardReluGemm => Family::Conv2dGemm,
             ReluBackwardGuided => Family::Relu,
+            FeatureVisJitterIn | FeatureVisSeed | FeatureVisAscend | FeatureVisAdvance => {
+                Family::FeatureVis
+            }
             ExplainIgInputs => Family::ExplainInputs,
             ExplainNoiseInputs => Family::ExplainInputs,
             ExplainOcclusionInputs => Family::ExplainInputs,
@@ -228,6 +241,10 @@ impl Kernel {
             CamWeightedMap => "weighted_map",
             CamUpsample => "upsample",
             ReluBackwardGuided => "backward_guided",
+            FeatureVisJitterIn => "jitter_in",
+            FeatureVisSeed => "seed",
+            FeatureVisAscend => "ascend",
+            FeatureVisAdvance => "advance",
             ExplainIgInputs => "ig_inputs",
             ExplainNoiseInputs => "noise_inputs",
             ExplainOcclusionInputs => "occlusion_inputs",
@@ -289,6 +306,10 @@ impl Kernel {
             ConvForwardGemm => "conv2d.forward_gemm",
             ConvForwardReluGemm => "conv2d.forward_relu_gemm",
             ReluBackwardGuided => "relu.backward_guided",
+            FeatureVisJitterIn => "feature_vis.jitter_in",
+            FeatureVisSeed => "feature_vis.seed",
+            FeatureVisAscend => "feature_vis.ascend",
+            FeatureVisAdvance => "feature_vis.advance",
             ExplainIgInputs => "explain_inputs.ig_inputs",
             ExplainNoiseInputs => "explain_inputs.noise_inputs",
             ExplainOcclusionInputs => "explain_inputs.occlusion_inputs",
@@ -367,6 +388,10 @@ impl Kernel {
             ],
             FusedBackward => &[Params, Weights, Activations, Gradients, Cam],
             ReluBackwardGuided => &[Params, Activations, Gradients],
+            FeatureVisJitterIn => &[Params, Activations, Explain],
+            FeatureVisSeed => &[Params, Activations, Gradients, Explain],
+            FeatureVisAscend => &[Params, Gradients, Explain],
+            FeatureVisAdvance => &[Params, Explain],
             ExplainIgInputs => &[Params, Activations, Explain],
             ExplainNoiseInputs => &[Params, Activations, Explain],
             ExplainOcclusionInputs => &[Params, Activations, Explain],
@@ -411,7 +436,7 @@ pub struct Pipelines {
 pub const SHADER_PRELUDE: &str = include_str!("../../shaders/params.wgsl");
 
 impl Family {
-    const ALL: [Family; 15] = [
+    const ALL: [Family; 16] = [
         Family::Conv2d,
         Family::Conv2dTiled,
         Family::Relu,
@@ -424,6 +449,7 @@ impl Family {
         Family::ValueRange,
         Family::Fused,
         Family::Conv2dGemm,
+        Family::FeatureVis,
         Family::ExplainInputs,
         Family::ExplainCam,
         Family::ExplainAttribution,
@@ -461,6 +487,10 @@ impl Family {
             Family::Conv2dGemm => (
                 "conv2d_gemm.wgsl",
                 include_str!("../../shaders/conv2d_gemm.wgsl"),
+            ),
+            Family::FeatureVis => (
+                "feature_vis.wgsl",
+                include_str!("../../shaders/feature_vis.wgsl"),
             ),
             Family::ExplainInputs => (
                 "explain_inputs.wgsl",

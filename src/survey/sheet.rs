@@ -1,8 +1,9 @@
 //! A layer's contact sheet as one PNG: a row per channel, in channel order. Each row holds
 //! the channel's weights (one k×k tile per input channel; orange positive, blue negative,
-//! scaled by the row's largest |weight|) and then its top examples (the test images that
-//! excite it most, strongest first) with the input region that feeds the channel's
-//! strongest response outlined in yellow.
+//! scaled by the row's largest |weight|), then, where given, its feature visualisation
+//! (the input optimised to excite it, `gpu::FeatureVis`), then its top examples (the test
+//! images that excite it most, strongest first) with the input region that feeds the
+//! channel's strongest response outlined in yellow.
 
 use image::{Rgb, RgbImage};
 
@@ -60,13 +61,57 @@ fn outline(sheet: &mut RgbImage, x0: u32, y0: u32, w: u32, h: u32, colour: Rgb<u
     fill(sheet, x0 + w.saturating_sub(1), y0, 1, h, colour);
 }
 
+/// A grey image (ink 0–255, row-major) the sheets draw: a feature visualisation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InkImage {
+    pub width: usize,
+    pub height: usize,
+    pub ink: Vec<u8>,
+}
+
+fn draw_ink(sheet: &mut RgbImage, x0: u32, y0: u32, image: &InkImage, scale: u32) {
+    draw_grey(sheet, x0, y0, &image.ink, image.width, scale);
+}
+
+/// Grey pixels (`width` per row) with their top-left corner at `(x0, y0)`.
+fn draw_grey(sheet: &mut RgbImage, x0: u32, y0: u32, pixels: &[u8], width: usize, scale: u32) {
+    for py in 0..pixels.len() / width.max(1) {
+        for px in 0..width {
+            let v = pixels[py * width + px];
+            fill(
+                sheet,
+                x0 + px as u32 * scale,
+                y0 + py as u32 * scale,
+                scale,
+                scale,
+                Rgb([v, v, v]),
+            );
+        }
+    }
+}
+
+/// One row of images side by side at `scale` screen pixels per pixel: "what the network
+/// thinks each class looks like", in class order.
+pub fn ink_strip(images: &[InkImage], scale: u32) -> RgbImage {
+    let w = images.iter().map(|i| i.width).max().unwrap_or(0) as u32 * scale;
+    let h = images.iter().map(|i| i.height).max().unwrap_or(0) as u32 * scale;
+    let count = images.len() as u32;
+    let mut strip = RgbImage::from_pixel(GAP + count * (w + GAP), h + 2 * GAP, BACKGROUND);
+    for (i, image) in images.iter().enumerate() {
+        draw_ink(&mut strip, GAP + i as u32 * (w + GAP), GAP, image, scale);
+    }
+    strip
+}
+
 /// The sheet of conv layer `conv_layer` whose block output is activation `activation`;
-/// `examples[c]` are channel `c`'s top examples in `data`.
+/// `examples[c]` are channel `c`'s top examples in `data`, `visualised[c]` (if any) its
+/// feature visualisation.
 pub fn contact_sheet(
     model: &Model,
     conv_layer: usize,
     activation: usize,
     examples: &[Vec<TopExample>],
+    visualised: &[InkImage],
     data: &Dataset,
 ) -> Option<RgbImage> {
     let layer = model.layers.get(conv_layer)?;
@@ -81,8 +126,19 @@ pub fn contact_sheet(
     let tile = k * weight_scale;
     let weights_width = g.in_channels as u32 * (tile + 1);
     let per_row = examples.iter().map(Vec::len).max().unwrap_or(0) as u32;
-    let row_height = tile.max(thumb) + GAP;
-    let width = GAP + weights_width + 2 * GAP + per_row * (thumb + GAP);
+    let vis_height = visualised
+        .iter()
+        .map(|v| v.height as u32 * EXAMPLE_SCALE)
+        .max()
+        .unwrap_or(0);
+    let row_height = tile.max(thumb).max(vis_height) + GAP;
+    let vis_width = visualised
+        .iter()
+        .map(|v| v.width as u32 * EXAMPLE_SCALE + 2 * GAP)
+        .max()
+        .unwrap_or(0);
+    let examples_x = GAP + weights_width + 2 * GAP + vis_width;
+    let width = examples_x + per_row * (thumb + GAP);
     let height = GAP + g.out_channels as u32 * row_height;
     let mut sheet = RgbImage::from_pixel(width, height, BACKGROUND);
     let per_kernel = g.in_channels * g.kernel * g.kernel;
@@ -106,25 +162,22 @@ pub fn contact_sheet(
                 }
             }
         }
+        if let Some(image) = visualised.get(oc) {
+            draw_ink(
+                &mut sheet,
+                GAP + weights_width + 2 * GAP,
+                y0,
+                image,
+                EXAMPLE_SCALE,
+            );
+        }
         let Some(row) = examples.get(oc) else {
             continue;
         };
         for (i, example) in row.iter().enumerate() {
-            let x0 = GAP + weights_width + 2 * GAP + i as u32 * (thumb + GAP);
+            let x0 = examples_x + i as u32 * (thumb + GAP);
             let pixels = data.image(example.image);
-            for py in 0..data.rows {
-                for px in 0..data.cols {
-                    let v = pixels[py * data.cols + px];
-                    fill(
-                        &mut sheet,
-                        x0 + px as u32 * EXAMPLE_SCALE,
-                        y0 + py as u32 * EXAMPLE_SCALE,
-                        EXAMPLE_SCALE,
-                        EXAMPLE_SCALE,
-                        Rgb([v, v, v]),
-                    );
-                }
-            }
+            draw_grey(&mut sheet, x0, y0, pixels, data.cols, EXAMPLE_SCALE);
             if let Some((rows, cols)) = input_region(model, activation, oc, example.at) {
                 outline(
                     &mut sheet,
@@ -138,4 +191,71 @@ pub fn contact_sheet(
         }
     }
     Some(sheet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::train::default_architecture;
+
+    #[test]
+    fn the_feature_visualisation_column_sits_between_weights_and_examples() {
+        let model = Model::filled(default_architecture(), || 0.01).expect("model");
+        let block = &model.conv_blocks()[0];
+        let data = Dataset {
+            images: vec![0; 28 * 28],
+            labels: vec![3],
+            rows: 28,
+            cols: 28,
+        };
+        let examples = vec![
+            vec![TopExample {
+                image: 0,
+                value: 1.0,
+                at: (0, 0),
+            }];
+            block.channels
+        ];
+        let sheet = |visualised: &[InkImage]| {
+            contact_sheet(
+                &model,
+                block.conv_layer,
+                block.output_layer + 1,
+                &examples,
+                visualised,
+                &data,
+            )
+            .expect("a conv layer")
+        };
+        let plain = sheet(&[]);
+        let ink = InkImage {
+            width: 28,
+            height: 28,
+            ink: vec![255; 28 * 28],
+        };
+        let with_vis = sheet(&vec![ink; block.channels]);
+        let column = 28 * EXAMPLE_SCALE + 2 * GAP;
+        assert_eq!(with_vis.width(), plain.width() + column);
+        assert_eq!(with_vis.height(), plain.height());
+        // The white image starts where the examples started without it.
+        let examples_x = plain.width() - (28 * EXAMPLE_SCALE + GAP);
+        let inside = (examples_x + 40, GAP + 40);
+        assert_eq!(
+            with_vis.get_pixel(inside.0, inside.1),
+            &Rgb([255, 255, 255])
+        );
+        assert_eq!(plain.get_pixel(inside.0, inside.1), &Rgb([0, 0, 0]));
+
+        let small = InkImage {
+            width: 2,
+            height: 3,
+            ink: vec![9; 6],
+        };
+        let strip = ink_strip(&vec![small; 4], 2);
+        assert_eq!(
+            (strip.width(), strip.height()),
+            (GAP + 4 * (4 + GAP), 6 + 2 * GAP)
+        );
+        assert_eq!(strip.get_pixel(GAP, GAP), &Rgb([9, 9, 9]));
+    }
 }

@@ -34,11 +34,25 @@ pub fn gradients(
     down_to: usize,
 ) -> Vec<Option<Vec<f64>>> {
     let last = model.layers.len();
-    let mut grads: Vec<Option<Vec<f64>>> = vec![None; last + 1];
     let mut seed = vec![0.0; activations[last].len()];
     seed[class] = sign;
-    grads[last] = Some(seed);
-    for i in (down_to..last).rev() {
+    gradients_from(model, activations, last, seed, rule, down_to)
+}
+
+/// Gradients of any objective whose gradient with respect to activation `from` is
+/// `seed`, down to activation `down_to` (entries outside `down_to..=from` are `None`): the
+/// feature visualisation seeds a conv block's output with it.
+pub fn gradients_from(
+    model: &Model,
+    activations: &[Vec<f64>],
+    from: usize,
+    seed: Vec<f64>,
+    rule: ReluRule,
+    down_to: usize,
+) -> Vec<Option<Vec<f64>>> {
+    let mut grads: Vec<Option<Vec<f64>>> = vec![None; model.layers.len() + 1];
+    grads[from] = Some(seed);
+    for i in (down_to..from).rev() {
         let dy = grads[i + 1].as_ref().expect("filled on the previous step");
         let layer = &model.layers[i];
         let dx = match (layer.plan.op, rule) {
