@@ -81,17 +81,21 @@ pub fn parse_methods(name: &str) -> Result<Vec<Method>, ExplainError> {
     }
 }
 
-/// The engine `predict --method` runs.
-// LEAD: switch to GpuExplainer at merge (when `reference` is false, build
-// `cnnviz::gpu::explain::GpuExplainer::new(&gpu.device, &gpu.queue, model, options)`,
-// keeping the `GpuContext` alive beside it).
+/// The engine `predict --method` runs: the GPU explainer (every method in WGSL), or with
+/// `--reference` the CPU twin. The GPU explainer keeps its own handles on the device, so
+/// the context that made it may go.
 pub fn engine(
     reference: bool,
     model: &Model,
     options: ExplainOptions,
 ) -> anyhow::Result<Box<dyn Explainer>> {
-    let _ = reference;
-    Ok(Box::new(ReferenceExplainer::new(model.clone(), options)))
+    if reference {
+        return Ok(Box::new(ReferenceExplainer::new(model.clone(), options)));
+    }
+    let gpu = super::gpu()?;
+    let explainer =
+        cnnviz::gpu::explain::GpuExplainer::new(&gpu.device, &gpu.queue, model, options)?;
+    Ok(Box::new(explainer))
 }
 
 /// One image to explain: its file, its pixels (0..1) and its normalised model input.
