@@ -5,6 +5,7 @@
 
 mod explain_tint;
 mod explain_worker;
+pub mod feature_vis_worker;
 mod gpu;
 mod headless;
 mod kiosk_mode;

@@ -1,0 +1,88 @@
+//! Feature visualisation for the window's channel explorer, on a thread of its own: every
+//! channel of one conv block is optimised at once on the window's device, in chunks of
+//! steps, and after each chunk the images are read back and published, so the explorer
+//! shows them growing. Frames only look at the latest published images.
+
+use std::sync::{Arc, Mutex};
+
+use crate::feature_vis::{FeatureVisOptions, Objective, to_ink};
+use crate::gpu::feature_vis::FeatureVis;
+use crate::model::Model;
+
+/// Steps between two published pictures.
+const STEPS_PER_PICTURE: usize = 16;
+
+/// The latest published state of a run.
+#[derive(Clone, Debug, Default)]
+pub struct FeatureVisProgress {
+    pub steps: usize,
+    pub total: usize,
+    /// Per channel, ink 0–255, `side × side`.
+    pub images: Vec<Vec<u8>>,
+    pub side: usize,
+    pub error: Option<String>,
+}
+
+pub struct FeatureVisWorker {
+    pub block: usize,
+    progress: Arc<Mutex<FeatureVisProgress>>,
+}
+
+impl FeatureVisWorker {
+    pub fn start(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        model: Model,
+        block: usize,
+        ctx: egui::Context,
+    ) -> FeatureVisWorker {
+        let options = FeatureVisOptions::default();
+        let progress = Arc::new(Mutex::new(FeatureVisProgress {
+            total: options.steps,
+            side: model.architecture.input.width,
+            ..FeatureVisProgress::default()
+        }));
+        let shared = progress.clone();
+        let publish = move |update: &dyn Fn(&mut FeatureVisProgress)| {
+            update(&mut shared.lock().unwrap_or_else(|p| p.into_inner()));
+            ctx.request_repaint();
+        };
+        let spawned = std::thread::Builder::new()
+            .name("cnnviz feature visualisation".into())
+            .spawn(move || {
+                let result = (|| -> Result<(), String> {
+                    let mut run =
+                        FeatureVis::new(&device, &queue, &model, Objective::Channels { block }, options)
+                            .map_err(|e| e.to_string())?;
+                    let input_len = model.input_len();
+                    while run.steps_done() < run.options().steps {
+                        run.run(STEPS_PER_PICTURE, |_| {}).map_err(|e| e.to_string())?;
+                        let snapshot = run.read().map_err(|e| e.to_string())?;
+                        let images: Vec<Vec<u8>> = snapshot
+                            .images
+                            .chunks_exact(input_len)
+                            .map(|image| to_ink(&model, image))
+                            .collect();
+                        publish(&|p| {
+                            p.steps = snapshot.steps;
+                            p.images = images.clone();
+                        });
+                    }
+                    Ok(())
+                })();
+                if let Err(why) = result {
+                    log::warn!("feature visualisation: {why}");
+                    publish(&|p| p.error = Some(why.clone()));
+                }
+            });
+        if let Err(e) = spawned {
+            progress.lock().unwrap_or_else(|p| p.into_inner()).error =
+                Some(format!("cannot start the feature-visualisation thread: {e}"));
+        }
+        FeatureVisWorker { block, progress }
+    }
+
+    pub fn progress(&self) -> FeatureVisProgress {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
