@@ -40,6 +40,8 @@ enum Command {
     Predict(cli::predict::PredictArgs),
     /// Accuracy on the MNIST test set through the WGSL path.
     Eval(cli::eval::EvalArgs),
+    /// What each conv channel looks for: top test-set examples and weights, as sheets.
+    Channels(cli::channels::ChannelsArgs),
     /// The GPU adapter and a summary of the model.
     Info(cli::info::InfoArgs),
     /// Train a model on MNIST with cnnviz's own CPU code.
@@ -97,6 +99,7 @@ fn run_command(command: &Command) -> anyhow::Result<std::process::ExitCode> {
     match command {
         Command::Predict(args) => cli::predict::run(args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::Channels(args) => cli::channels::run(args),
         Command::Info(args) => cli::info::run(args),
         Command::Train(args) => cli::train::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Store(args) => cli::store::run(args),

@@ -341,28 +341,13 @@ fn render_writes_a_picture_of_the_scene() {
     );
 }
 
-/// A model of one dense layer: no conv layer, so no Grad-CAM.
-fn dense_only_model(dir: &Path) -> PathBuf {
-    let architecture = common::architecture(
-        "dense-only",
-        28,
-        28,
-        10,
-        vec![common::flatten("flatten"), common::dense("fc", 28 * 28, 10)],
-    );
-    let model = common::random_model(architecture, 11);
-    let path = dir.join("dense-only.safetensors");
-    cnnviz::model::save_model(&model, &path).expect("model saves");
-    path
-}
-
 #[test]
 fn a_model_without_conv_layers_predicts_and_renders_with_grad_cam_off() {
     if !gpu_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let model = dense_only_model(dir.path());
+    let model = common::dense_only_model(dir.path());
     let model = model.to_str().expect("utf-8 path");
     let sample = "samples/7-mnist-test-0.png";
 

@@ -206,15 +206,7 @@ fn the_default_engine_agrees_with_the_twin() {
 #[test]
 fn without_conv_layers_all_keeps_the_methods_that_need_none() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let architecture = common::architecture(
-        "dense-only",
-        28,
-        28,
-        10,
-        vec![common::flatten("flatten"), common::dense("fc", 28 * 28, 10)],
-    );
-    let path = dir.path().join("dense-only.safetensors");
-    cnnviz::model::save_model(&common::random_model(architecture, 11), &path).expect("saves");
+    let path = common::dense_only_model(dir.path());
     let model = path.to_str().expect("utf-8 path");
     let output = cnnviz(&[
         "predict",

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use cnnviz::data::preprocess::{ink_from_image, load_image, mnist_input};
 use cnnviz::explain::reference::attribution::{
-    gradient_at, guided_backprop, guided_grad_cam, integrated_gradients, occlusion, saliency,
-    score_of, smoothgrad, smoothgrad_noise,
+    gradient_at, guided_backprop, guided_grad_cam, integrated_gradients, occlusion,
+    occlusion_offsets, saliency, score_of, smoothgrad, smoothgrad_noise,
 };
 use cnnviz::explain::reference::backward::{ReluRule, gradients};
 use cnnviz::explain::reference::cam::{
@@ -207,6 +207,10 @@ fn occlusion_of_a_blank_region_gives_zero() {
         }
     }
     assert!(attribution.iter().any(|&v| v != 0.0));
+    // Captum's positions: ceil((side − window) / stride) + 1, the last one cut at the edge.
+    assert_eq!(occlusion_offsets(12, 3, 2), vec![0, 2, 4, 6, 8, 10]);
+    assert_eq!(occlusion_offsets(28, 5, 2).len(), 13);
+    assert_eq!(occlusion_offsets(3, 4, 1), vec![0]);
     assert!(
         occlusion(&model, &vec![0.0; 144], 2, 1.0, (12, 12), 3, 2)
             .iter()

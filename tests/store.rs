@@ -697,3 +697,45 @@ fn a_prediction_is_built_from_an_inference_and_a_store_opens_in_the_background()
     };
     assert!(matches!(result, Err(StoreError::InUse { .. })));
 }
+
+#[test]
+fn the_reports_confusion_matrix_counts_truth_against_prediction() {
+    let dir = temp();
+    let store = filled(&dir.path().join("s.redb"), 60);
+    let matrix = store.report_confusion().expect("matrix");
+    // Expected from the summaries themselves.
+    let mut expected = vec![vec![0usize; 10]; 10];
+    let all = store
+        .page(&Filter::default(), Sort::default(), 0, 1000)
+        .expect("page");
+    for item in &all.items {
+        if let Some(truth) = item.summary.true_digit {
+            expected[usize::from(truth)][usize::from(item.summary.predicted)] += 1;
+        }
+    }
+    assert_eq!(matrix, expected);
+    assert_eq!(
+        matrix.iter().flatten().sum::<usize>(),
+        20,
+        "every third of 60 is reported"
+    );
+    // A cell's digits are exactly the reported ones with that truth and prediction.
+    let (truth, predicted) = (0..10)
+        .flat_map(|t| (0..10).map(move |p| (t, p)))
+        .find(|&(t, p)| t != p && expected[t][p] > 0)
+        .expect("a wrong report exists");
+    let cell = store.reported_cell(truth, predicted, 100).expect("cell");
+    assert_eq!(cell.len(), expected[truth][predicted]);
+    for item in &cell {
+        assert_eq!(item.summary.true_digit, Some(truth as u8));
+        assert_eq!(usize::from(item.summary.predicted), predicted);
+        assert!(!item.thumbnail.pixels.is_empty());
+    }
+    assert!(
+        store
+            .reported_cell(truth, predicted, 1)
+            .expect("limit")
+            .len()
+            <= 1
+    );
+}

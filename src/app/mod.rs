@@ -14,6 +14,7 @@ mod session;
 pub mod soak;
 mod store_link;
 mod surface;
+pub mod survey_worker;
 mod texture_mirror;
 mod viewer;
 

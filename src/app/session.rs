@@ -38,6 +38,8 @@ pub struct Session {
     /// generation they were recorded for.
     pub outputs: AsyncReadback<(u64, OutputPlan)>,
     pub hovered: ValueReadback,
+    /// The unit inspector's copy of a clicked unit's source activation.
+    pub inspected: crate::inspect::UnitReadback,
     /// Stored inputs re-run away from the scene.
     pub reruns: Reruns,
     /// The explanation engine on its own thread; why not, when it could not be made.
@@ -125,6 +127,7 @@ impl Session {
                 network.output_capacity(1),
             ),
             hovered: ValueReadback::new(&gpu.device),
+            inspected: crate::inspect::UnitReadback::new(&gpu.device, &network),
             reruns,
             explain,
             gpu,

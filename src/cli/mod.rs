@@ -1,6 +1,7 @@
 //! Subcommands of the `cnnviz` binary and what they share.
 
 pub mod bench;
+pub mod channels;
 pub mod convert;
 pub mod eval;
 pub mod explain_out;

@@ -72,6 +72,8 @@ pub struct FeatureConfig {
     pub dashboard: bool,
     /// The kernel timing panel (interesting to engineers, noise to most visitors).
     pub timings: bool,
+    /// The failure view: the test set's and the visitors' reports' confusion matrices.
+    pub failures: bool,
 }
 
 /// Leaving the kiosk: a gesture (long press and/or key chord), then the PIN.
@@ -155,6 +157,7 @@ impl Default for FeatureConfig {
             report: true,
             dashboard: true,
             timings: false,
+            failures: true,
         }
     }
 }
@@ -389,6 +392,7 @@ impl KioskConfig {
             report: self.features.report,
             dashboard: self.features.dashboard,
             timings: self.features.timings,
+            failures: self.features.failures,
             large_controls: true,
             invitation: true,
         }

@@ -16,6 +16,7 @@
 
 mod check;
 mod codec;
+mod confusion;
 mod error;
 pub mod exchange;
 mod open;

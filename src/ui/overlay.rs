@@ -12,8 +12,8 @@ use super::shortcuts::{self, Action};
 use super::timing_panel::{self, FrameHistory};
 use super::view::{OverlayEvent, OverlayEvents, OverlayView};
 use super::{
-    explain_grid, explain_panel, feature_map_panel, help_panel, prediction_panel, status, theme,
-    top_bar,
+    explain_grid, explain_panel, feature_map_panel, help_panel, inspector_panel, prediction_panel,
+    status, testset_panel, theme, top_bar,
 };
 use crate::colormap::ColorMap;
 use crate::explain::Method;
@@ -29,6 +29,8 @@ pub struct Overlay {
     help_open: bool,
     /// The comparison grids' map pictures.
     grid_textures: explain_grid::MapTextures,
+    /// The failure view's thumbnails.
+    failures: testset_panel::TestSetPanel,
     /// The `large_controls` the theme was installed for.
     theme: Option<bool>,
 }
@@ -48,6 +50,7 @@ impl Overlay {
             inspect_open: true,
             help_open: false,
             grid_textures: explain_grid::MapTextures::default(),
+            failures: testset_panel::TestSetPanel::default(),
             theme: None,
         }
     }
@@ -150,6 +153,8 @@ impl Overlay {
         let scene_rect = ui.available_rect_before_wrap();
         status::show(&ctx, view, scene_rect);
         explain_grid::show(&ctx, view, &mut self.grid_textures, &mut frame.events);
+        self.inspector_window(&ctx, view, &mut frame.events);
+        self.failure_window(&ctx, view, &mut frame.events);
         help_panel::show(&ctx, &mut self.help_open);
 
         if self.canvas.take_changed() {
@@ -168,6 +173,53 @@ impl Overlay {
         OverlayEvents {
             events: frame.events,
             scene_rect,
+        }
+    }
+
+    /// The clicked cube's arithmetic, in a window of its own.
+    fn inspector_window(
+        &self,
+        ctx: &egui::Context,
+        view: &OverlayView,
+        events: &mut Vec<OverlayEvent>,
+    ) {
+        let Some(inspector) = view.inspector.as_ref() else {
+            return;
+        };
+        let mut open = true;
+        egui::Window::new("Unit arithmetic")
+            .id(egui::Id::unique("cnnviz inspector"))
+            .open(&mut open)
+            .default_width(420.0)
+            // Beside the right panel, over the scene's far end, so most cubes stay clickable.
+            .default_pos(egui::pos2(ctx.content_rect().width() * 0.74 - 430.0, 56.0))
+            .show(ctx, |ui| inspector_panel::show(ui, inspector));
+        if !open {
+            events.push(OverlayEvent::CloseInspector);
+        }
+    }
+
+    /// The failure view: both confusion matrices and the selected cell's digits.
+    fn failure_window(
+        &mut self,
+        ctx: &egui::Context,
+        view: &OverlayView,
+        events: &mut Vec<OverlayEvent>,
+    ) {
+        let Some(failures) = view.failures.as_ref() else {
+            return;
+        };
+        let mut open = true;
+        let shown = egui::Window::new("Where the model fails")
+            .id(egui::Id::unique("cnnviz failures"))
+            .open(&mut open)
+            .default_pos(ctx.content_rect().min + egui::vec2(260.0, 60.0))
+            .show(ctx, |ui| self.failures.show(ui, failures));
+        if let Some(event) = shown.and_then(|r| r.inner).flatten() {
+            events.push(OverlayEvent::Failures(event));
+        }
+        if !open {
+            events.push(OverlayEvent::SetFailureView(false));
         }
     }
 
@@ -235,6 +287,10 @@ impl Overlay {
                 let next = at.map_or(0, |i| (i + 1) % Method::ALL.len());
                 events.push(OverlayEvent::SetMethod(Method::ALL[next]));
             }
+            Action::ToggleFailures if features.failures => {
+                events.push(OverlayEvent::SetFailureView(view.failures.is_none()))
+            }
+            Action::ToggleFailures => {}
             Action::ToggleExplainGrid => events.push(OverlayEvent::SetExplainGrid(
                 view.explain.grid.is_none().then_some(ExplainGrid::Methods),
             )),

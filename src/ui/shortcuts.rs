@@ -18,6 +18,8 @@ pub enum Action {
     NextMethod,
     /// The comparison grid (every method) open / closed.
     ToggleExplainGrid,
+    /// The failure view (confusion matrices) open / closed.
+    ToggleFailures,
     /// Grad-CAM explains the predicted class again.
     TargetPredicted,
     /// Grad-CAM explains this class.
@@ -116,6 +118,11 @@ pub const SHORTCUTS: &[Shortcut] = &[
         Key::E,
         Action::ToggleExplainGrid,
         "Compare every explanation method",
+    ),
+    key(
+        Key::F,
+        Action::ToggleFailures,
+        "Where the model fails: confusion matrices",
     ),
     key(
         Key::P,

@@ -68,6 +68,12 @@ pub fn show(ui: &mut Ui, view: &OverlayView, toggles: PanelToggles) -> Vec<Actio
                 "Saved predictions and reports (D)",
                 Action::Dashboard,
             ),
+            (
+                features.failures,
+                "Failures",
+                "Where the model fails: the test set's and the reports' confusion matrices (F)",
+                Action::ToggleFailures,
+            ),
         ];
         if store_buttons.iter().any(|b| b.0) {
             ui.separator();

@@ -8,6 +8,8 @@ use crate::data::preprocess::InkImage;
 use crate::explain::{ExplainRequest, Explained, Method};
 use crate::gpu::{CamTarget, KernelTiming};
 use crate::model::ConvBlock;
+use crate::ui::inspector_panel::InspectorView;
+use crate::ui::testset_panel::{TestSetEvent, TestSetView};
 
 use crate::scene::feature_maps::FeatureMapImages;
 
@@ -86,6 +88,8 @@ pub struct OverlayFeatures {
     pub large_controls: bool,
     /// A large "Draw a digit" invitation over the empty canvas (kiosk).
     pub invitation: bool,
+    /// The failure view (test-set and reports confusion matrices).
+    pub failures: bool,
 }
 
 impl Default for OverlayFeatures {
@@ -97,6 +101,7 @@ impl Default for OverlayFeatures {
             timings: true,
             large_controls: false,
             invitation: false,
+            failures: true,
         }
     }
 }
@@ -133,6 +138,10 @@ pub struct OverlayView<'a> {
     pub features: OverlayFeatures,
     /// The Explain panel's method, its answer and the grids.
     pub explain: ExplainView<'a>,
+    /// The unit inspector, while a cube is clicked.
+    pub inspector: Option<InspectorView<'a>>,
+    /// The failure view (confusion matrices), while it is open.
+    pub failures: Option<TestSetView<'a>>,
 }
 
 /// Which comparison grid is open.
@@ -225,6 +234,12 @@ pub enum OverlayEvent {
         zoom: f32,
     },
     ToggleFullscreen,
+    /// Close the unit inspector.
+    CloseInspector,
+    /// Open or close the failure view.
+    SetFailureView(bool),
+    /// Something done in the failure view.
+    Failures(TestSetEvent),
 }
 
 /// What one [`super::Overlay::show`] produced.

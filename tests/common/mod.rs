@@ -5,6 +5,7 @@
 pub mod parity;
 pub mod viewer;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
@@ -183,4 +184,19 @@ pub fn assert_one_line_error(output: &Output, needle: &str) {
 /// normalisation reach).
 pub fn random_inputs(model: &Model, images: usize, seed: u64) -> Vec<f32> {
     Rng::new(seed).vec(images * model.input_len(), 2.0)
+}
+
+/// Saves a model of one dense layer (no conv layer, so no Grad-CAM) into `dir`.
+pub fn dense_only_model(dir: &Path) -> PathBuf {
+    let architecture = architecture(
+        "dense-only",
+        28,
+        28,
+        10,
+        vec![flatten("flatten"), dense("fc", 28 * 28, 10)],
+    );
+    let model = random_model(architecture, 11);
+    let path = dir.join("dense-only.safetensors");
+    cnnviz::model::save_model(&model, &path).expect("model saves");
+    path
 }

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use super::super::kiosk_mode::KioskActions;
+use super::inspector::InspectorState;
 use super::overlay_phase::OverlayRequests;
 use super::{Viewer, WindowRequest, scene_input, store_link};
 use crate::data::preprocess::mnist_input;
@@ -156,6 +157,9 @@ impl Viewer {
                     camera_keys = Some((*yaw, *pitch, *zoom));
                 }
                 OverlayEvent::ToggleFullscreen => {}
+                OverlayEvent::CloseInspector => self.inspector = None,
+                OverlayEvent::SetFailureView(open) => self.set_failure_view(*open),
+                OverlayEvent::Failures(event) => self.apply_failure_event(*event),
                 OverlayEvent::Save | OverlayEvent::Report | OverlayEvent::Dashboard => {
                     store_requests.push(event.clone());
                 }
@@ -170,6 +174,46 @@ impl Viewer {
             let dt = self.clock.since_last().clamp(0.0, 0.1);
             self.camera.orbit(yaw * 240.0 * dt, -pitch * 240.0 * dt);
             self.camera.zoom(zoom * 6.0 * dt);
+        }
+    }
+
+    /// Opens the failure view (starting the test-set survey on its own thread the first
+    /// time: it reads the cache or computes on this device) or closes it.
+    fn set_failure_view(&mut self, open: bool) {
+        if !open || !self.options.features.failures {
+            self.failures = None;
+            return;
+        }
+        if self.failures.is_some() {
+            return;
+        }
+        let Some(session) = self.session.as_ref() else {
+            self.say(StatusLevel::Warning, "The GPU is being rebuilt; try again.");
+            return;
+        };
+        let worker = crate::app::survey_worker::SurveyWorker::start(
+            session.gpu.device.clone(),
+            session.gpu.queue.clone(),
+            self.model.clone(),
+            crate::data::default_data_dir(),
+            self.egui_ctx.clone(),
+        );
+        let store = self.store.as_ref().and_then(|s| s.store());
+        self.failures = Some(super::failures::FailureState::open(worker, store));
+    }
+
+    fn apply_failure_event(&mut self, event: crate::ui::testset_panel::TestSetEvent) {
+        let store = self.store.as_ref().and_then(|s| s.store());
+        let Some(failures) = self.failures.as_mut() else {
+            return;
+        };
+        match failures.apply(event, store) {
+            super::failures::FailureAction::None => {}
+            super::failures::FailureAction::Say(why) => self.say(StatusLevel::Warning, why),
+            super::failures::FailureAction::Open(ink) => {
+                self.overlay.canvas_mut().load_image(&ink);
+                self.apply_events(&[OverlayEvent::CanvasChanged(ink)]);
+            }
         }
     }
 
@@ -366,6 +410,14 @@ impl Viewer {
             session
                 .cubes
                 .set_highlight(&session.gpu.queue, set.as_ref());
+            let names: Vec<String> = session
+                .network
+                .layout()
+                .slots
+                .iter()
+                .map(|s| s.name.clone())
+                .collect();
+            self.inspector = pick.map(|p| InspectorState::open(&self.model, p, &names));
         }
     }
 }

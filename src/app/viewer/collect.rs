@@ -53,6 +53,22 @@ impl Viewer {
                     .receive(results, self.generations.current()),
             );
         }
+        // An open inspector waiting for its copy keeps frames coming until it arrives.
+        waiting |= session.inspected.in_flight()
+            || self
+                .inspector
+                .as_ref()
+                .is_some_and(|i| i.due && self.current_input.is_some());
+        match session.inspected.try_take(&self.model) {
+            Ok(Some(Ok(unit))) => {
+                if let Some(inspector) = self.inspector.as_mut() {
+                    arrived |= inspector.receive(unit);
+                }
+            }
+            Ok(Some(Err(e))) => failures.push(format!("The inspector: {e}")),
+            Ok(None) => {}
+            Err(e) => log::warn!("inspected unit readback: {e}"),
+        }
         let reruns = session.reruns.try_take();
         let hovered = session.hovered.try_take();
         match hovered {

@@ -45,6 +45,11 @@ impl Generations {
         self.scene != Some(self.current) || (self.copied != Some(self.current) && readback_free)
     }
 
+    /// Whether the scene's arena holds the current generation's inference.
+    pub fn scene_is_current(&self) -> bool {
+        self.scene == Some(self.current)
+    }
+
     /// Whether anything is still to be recorded for the current generation.
     pub fn pending(&self) -> bool {
         self.scene != Some(self.current) || self.copied != Some(self.current)

@@ -24,7 +24,9 @@ mod apply;
 mod clock;
 mod collect;
 mod explanations;
+mod failures;
 mod generations;
+mod inspector;
 mod overlay_phase;
 mod pointer;
 mod record;
@@ -160,6 +162,10 @@ pub struct Viewer {
     continuous: bool,
     /// What the explanation worker was asked and answered.
     explanations: Explanations,
+    /// The clicked cube's arithmetic, while its inspector is open.
+    inspector: Option<inspector::InspectorState>,
+    /// The failure view, while open.
+    failures: Option<failures::FailureState>,
 }
 
 impl Viewer {
@@ -233,6 +239,8 @@ impl Viewer {
             resolution: DynamicResolution::default(),
             continuous: false,
             explanations: Explanations::default(),
+            inspector: None,
+            failures: None,
         };
         // The empty canvas still runs once, so the scene shows the network at rest.
         viewer.write_current_input();
@@ -396,6 +404,40 @@ impl Viewer {
             .network
             .read_activations(&gpu.device, &gpu.queue, 1)?;
         images.pop().context("the arena holds no image")
+    }
+
+    /// Where the middle of a cube's footprint is on the last frame, in pixels from the
+    /// frame's top-left: scripted clicks (tests, demos) aim with it. `None` for a cube the
+    /// scene does not draw.
+    pub fn cube_on_screen(&self, activation: usize, element: usize) -> Option<[f32; 2]> {
+        let session = self.session.as_ref()?;
+        let placement = session.layout.placement(activation)?;
+        let [sx, sy, sw, sh] = self.scene_pixels;
+        let ndc = self
+            .camera
+            .view_proj(sw.max(1.0) / sh.max(1.0))
+            .project_point3(placement.cell_centre(element));
+        Some([sx + (ndc.x + 1.0) * 0.5 * sw, sy + (1.0 - ndc.y) * 0.5 * sh])
+    }
+
+    /// The unit inspector's arithmetic as the overlay shows it: only for the drawing on
+    /// the canvas (`None` while it is read back, or with no inspector open).
+    pub fn inspected(&self) -> Option<(&crate::scene::Pick, &crate::inspect::UnitArithmetic)> {
+        let inspector = self.inspector.as_ref()?;
+        let generation = (self.generations.scene_is_current() && self.current_input.is_some())
+            .then_some(self.generations.current());
+        inspector
+            .view(generation)
+            .arithmetic
+            .map(|a| (&inspector.pick, a))
+    }
+
+    /// The failure view's survey once it is ready (`None` while closed or computing).
+    pub fn failure_survey(&self) -> Option<std::sync::Arc<crate::app::survey_worker::SurveyData>> {
+        match self.failures.as_ref()?.status() {
+            crate::app::survey_worker::SurveyStatus::Ready(data) => Some(data),
+            _ => None,
+        }
     }
 
     pub fn set_animation(&mut self, on: bool) {

@@ -106,6 +106,23 @@ impl Viewer {
                 .unwrap_or_default(),
             input: self.current_input.as_deref(),
         };
+        let failure_status = self.failures.as_ref().map(|f| f.status());
+        let large = self.options.features.large_controls;
+        let labels = &self.model.architecture.classes;
+        let failures = self
+            .failures
+            .as_ref()
+            .zip(failure_status.as_ref())
+            .map(|(f, status)| f.view(labels, large, status));
+        let inspected_generation = self
+            .generations
+            .scene_is_current()
+            .then_some(generation)
+            .filter(|_| self.current_input.is_some());
+        let inspector = self
+            .inspector
+            .as_ref()
+            .map(|i| i.view(inspected_generation));
         let view = OverlayView {
             model_name: &self.model.architecture.name,
             adapter: &self.adapter,
@@ -127,6 +144,8 @@ impl Viewer {
             status: &status,
             features: self.options.features,
             explain,
+            inspector,
+            failures,
         };
         let mut events = crate::ui::OverlayEvents::default();
         let mut gesture = scene_input::Gesture::default();

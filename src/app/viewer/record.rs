@@ -120,6 +120,9 @@ impl Viewer {
                 }
             }
             self.pointer.value_due = true;
+            if let Some(inspector) = self.inspector.as_mut() {
+                inspector.due = true;
+            }
             self.images_due = false;
             self.wave.start_if_due(time);
         } else if self.images_due {
@@ -154,6 +157,31 @@ impl Viewer {
             _ => false,
         };
         self.pointer.value_due &= !hovered_copy;
+
+        // The inspected unit's inputs, once the arena holds the current generation.
+        let mut inspected_copy = false;
+        if let Some(inspector) = self.inspector.as_mut()
+            && inspector.due
+            && self.current_input.is_some()
+            && self.generations.scene_is_current()
+        {
+            let tag = inspector.tag(self.generations.current());
+            match session
+                .inspected
+                .encode(&mut encoder, &session.network, &self.model, tag)
+            {
+                Ok(copied) => {
+                    inspected_copy = copied;
+                    // The input image needs no copy; a busy readback tries next frame.
+                    inspector.due = !copied
+                        && crate::inspect::source_activation(&self.model, tag.activation).is_some();
+                }
+                Err(e) => {
+                    inspector.due = false;
+                    failure = Some(format!("The inspector could not read the unit: {e}"));
+                }
+            }
+        }
         self.split.readbacks_record_ms = laps.lap();
 
         // The cube scene, in the area the panels leave free.
@@ -240,6 +268,9 @@ impl Viewer {
         session.reruns.start_map();
         if hovered_copy {
             session.hovered.start_map();
+        }
+        if inspected_copy {
+            session.inspected.start_map();
         }
         self.split.submit_ms = laps.lap();
         if let Some(why) = failure {

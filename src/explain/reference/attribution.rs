@@ -127,9 +127,10 @@ pub fn smoothgrad(model: &Model, x: &[f64], class: usize, sign: f64, noise: &[f6
 /// Top-left offsets of Captum's occlusion windows along one axis
 /// (`captum/attr/_core/occlusion.py`): `ceil((side − window) / stride) + 1` positions
 /// `i · stride`; a window that runs past the edge is cut there (`_occlusion_mask` pads
-/// with a negative amount).
+/// with a negative amount). A window wider than the side gives the one offset 0; `stride`
+/// must be > 0.
 pub fn occlusion_offsets(side: usize, window: usize, stride: usize) -> Vec<usize> {
-    let count = (side - window).div_ceil(stride) + 1;
+    let count = side.saturating_sub(window).div_ceil(stride) + 1;
     (0..count).map(|i| i * stride).collect()
 }
 

@@ -1,0 +1,243 @@
+//! The unit inspector: the arithmetic of the clicked cube, term by term
+//! ([`crate::inspect::UnitArithmetic`]). A conv unit shows, per input channel, the input
+//! patch, the kernel and their element-wise products as small heat grids (values on hover),
+//! then Σ, + bias, = pre-activation and the ReLU; a pool unit its window with the winner
+//! outlined; a dense unit its largest positive and negative terms. Every shown number comes
+//! from one readback of the unit's source activation for the canvas's input.
+
+use egui::{Color32, Rect, RichText, Sense, Stroke, Ui, Vec2};
+
+use super::theme;
+use crate::inspect::{PoolWindow, UnitArithmetic, WeightedSum};
+
+/// Side of one cell of a heat grid, in points.
+const CELL: f32 = 11.0;
+/// Terms listed under "largest contributions".
+const RANKED: usize = 8;
+/// Input channels drawn as grids before the rest are only summed.
+const MAX_CHANNEL_ROWS: usize = 64;
+
+/// What the inspector shows this frame.
+#[derive(Clone, Copy, Debug)]
+pub struct InspectorView<'a> {
+    /// The unit, e.g. `relu2 · channel 5 · row 3, col 4`.
+    pub title: &'a str,
+    /// Name of the activation the terms read (the layer's input), e.g. `pool1`.
+    pub source: &'a str,
+    /// The arithmetic for the canvas's input, or `None` while it is read back.
+    pub arithmetic: Option<&'a UnitArithmetic>,
+}
+
+pub fn show(ui: &mut Ui, view: &InspectorView) {
+    ui.label(RichText::new(view.title).strong().color(theme::TEXT));
+    let Some(arithmetic) = view.arithmetic else {
+        ui.label(RichText::new("Computing…").color(theme::WEAK_TEXT));
+        return;
+    };
+    match arithmetic {
+        UnitArithmetic::Input => {
+            ui.label("A pixel of the model's input: a value, not a computation.");
+        }
+        UnitArithmetic::Conv {
+            sum,
+            geometry,
+            out_channel,
+        } => {
+            ui.label(
+                RichText::new(format!(
+                    "{}×{} kernel {out_channel} over {} channels of {} (stride {}, padding {})",
+                    geometry.kernel,
+                    geometry.kernel,
+                    geometry.in_channels,
+                    view.source,
+                    geometry.stride,
+                    geometry.padding
+                ))
+                .color(theme::WEAK_TEXT),
+            );
+            conv_grids(ui, sum, geometry.kernel, geometry.in_channels);
+            totals(ui, sum);
+            ranked(ui, sum, |i| {
+                let per = geometry.kernel * geometry.kernel;
+                format!(
+                    "ch {} ({}, {})",
+                    i / per,
+                    i % per / geometry.kernel,
+                    i % geometry.kernel
+                )
+            });
+        }
+        UnitArithmetic::Dense { sum } => {
+            ui.label(
+                RichText::new(format!("{} inputs from {}", sum.terms.len(), view.source))
+                    .color(theme::WEAK_TEXT),
+            );
+            totals(ui, sum);
+            ranked(ui, sum, |i| format!("{} [{i}]", view.source));
+        }
+        UnitArithmetic::Pool(window) => pool(ui, window, view.source),
+    }
+}
+
+/// Blue for negative, orange for positive, transparent at zero, scaled by `scale`.
+fn heat(value: f32, scale: f32) -> Color32 {
+    let t = if scale > 0.0 {
+        (value / scale).clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    let (r, g, b) = if t >= 0.0 {
+        (255.0, 140.0, 20.0)
+    } else {
+        (40.0, 120.0, 255.0)
+    };
+    let a = t.abs();
+    let mix = |c: f32, bg: u8| (f32::from(bg) * (1.0 - a) + c * a).round() as u8;
+    let bg = theme::SURFACE;
+    Color32::from_rgb(mix(r, bg.r()), mix(g, bg.g()), mix(b, bg.b()))
+}
+
+/// One k×k grid of `values`, each cell's value on hover; `marked` is outlined.
+fn grid(ui: &mut Ui, values: &[f32], k: usize, scale: f32, marked: Option<usize>) {
+    let side = k as f32 * CELL;
+    let (rect, response) = ui.allocate_exact_size(Vec2::splat(side), Sense::hover());
+    let painter = ui.painter_at(rect);
+    for (i, &v) in values.iter().enumerate() {
+        let min = rect.min + Vec2::new((i % k) as f32 * CELL, (i / k) as f32 * CELL);
+        let cell = Rect::from_min_size(min, Vec2::splat(CELL - 1.0));
+        painter.rect_filled(cell, 0.0, heat(v, scale));
+        if marked == Some(i) {
+            painter.rect_stroke(
+                cell,
+                0.0,
+                Stroke::new(2.0, theme::TARGET),
+                egui::StrokeKind::Inside,
+            );
+        }
+    }
+    if let Some(pos) = response.hover_pos() {
+        let local = pos - rect.min;
+        let (col, row) = ((local.x / CELL) as usize, (local.y / CELL) as usize);
+        if let Some(v) = values.get(row * k + col).filter(|_| col < k) {
+            response.on_hover_text(format!("row {row}, col {col}: {v:.4}"));
+        }
+    }
+}
+
+fn conv_grids(ui: &mut Ui, sum: &WeightedSum, k: usize, in_channels: usize) {
+    let per = k * k;
+    let max_abs = |f: &dyn Fn(&crate::inspect::Term) -> f32| {
+        sum.terms.iter().map(|t| f(t).abs()).fold(0.0f32, f32::max)
+    };
+    let (input_scale, weight_scale, product_scale) = (
+        max_abs(&|t| t.input),
+        max_abs(&|t| t.weight),
+        max_abs(&|t| (t.product()) as f32),
+    );
+    egui::ScrollArea::vertical()
+        .id_salt("cnnviz inspector grids")
+        .max_height(260.0)
+        .show(ui, |ui| {
+            egui::Grid::new("cnnviz inspector conv")
+                .spacing([6.0, 4.0])
+                .show(ui, |ui| {
+                    ui.label(RichText::new("ch").color(theme::WEAK_TEXT));
+                    ui.label(RichText::new("input").color(theme::WEAK_TEXT));
+                    ui.label(RichText::new("× kernel").color(theme::WEAK_TEXT));
+                    ui.label(RichText::new("= products").color(theme::WEAK_TEXT));
+                    ui.label(RichText::new("Σ").color(theme::WEAK_TEXT));
+                    ui.end_row();
+                    for ic in 0..in_channels.min(MAX_CHANNEL_ROWS) {
+                        let terms = &sum.terms[ic * per..(ic + 1) * per];
+                        let inputs: Vec<f32> = terms.iter().map(|t| t.input).collect();
+                        let weights: Vec<f32> = terms.iter().map(|t| t.weight).collect();
+                        let products: Vec<f32> = terms.iter().map(|t| t.product() as f32).collect();
+                        ui.label(format!("{ic}"));
+                        grid(ui, &inputs, k, input_scale, None);
+                        grid(ui, &weights, k, weight_scale, None);
+                        grid(ui, &products, k, product_scale, None);
+                        let channel_sum: f64 = terms.iter().map(|t| t.product()).sum();
+                        ui.label(format!("{channel_sum:+.4}"));
+                        ui.end_row();
+                    }
+                });
+            if in_channels > MAX_CHANNEL_ROWS {
+                ui.label(
+                    RichText::new(format!(
+                        "… {} more channels, included in the sum",
+                        in_channels - MAX_CHANNEL_ROWS
+                    ))
+                    .color(theme::WEAK_TEXT),
+                );
+            }
+        });
+}
+
+/// Σ terms, + bias, = pre-activation, then the ReLU when there is one.
+fn totals(ui: &mut Ui, sum: &WeightedSum) {
+    egui::Grid::new("cnnviz inspector totals")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label(format!("Σ {} terms", sum.terms.len()));
+            ui.monospace(format!("{:+.5}", sum.sum));
+            ui.end_row();
+            ui.label("+ bias");
+            ui.monospace(format!("{:+.5}", sum.bias));
+            ui.end_row();
+            ui.label("= pre-activation");
+            ui.monospace(format!("{:+.5}", sum.pre_activation));
+            ui.end_row();
+            if let Some(relu) = sum.relu {
+                ui.label("ReLU: max(0, ·) =");
+                ui.monospace(RichText::new(format!("{relu:+.5}")).color(theme::ACCENT));
+                ui.end_row();
+            }
+        });
+}
+
+/// The largest |products| first, as bars.
+fn ranked(ui: &mut Ui, sum: &WeightedSum, name: impl Fn(usize) -> String) {
+    ui.label(RichText::new("Largest contributions").color(theme::WEAK_TEXT));
+    let order = sum.ranked(RANKED);
+    let scale = order
+        .first()
+        .map_or(0.0, |&i| sum.terms[i].product().abs() as f32);
+    for i in order {
+        let term = sum.terms[i];
+        let p = term.product() as f32;
+        ui.horizontal(|ui| {
+            let (rect, _) = ui.allocate_exact_size(Vec2::new(60.0, 10.0), Sense::hover());
+            let w = if scale > 0.0 { p.abs() / scale } else { 0.0 } * rect.width();
+            ui.painter().rect_filled(
+                Rect::from_min_size(rect.min, Vec2::new(w, rect.height())),
+                0.0,
+                heat(p, scale),
+            );
+            ui.monospace(format!(
+                "{:+.3} × {:+.3} = {:+.4}  {}",
+                term.weight,
+                term.input,
+                p,
+                name(i)
+            ));
+        });
+    }
+}
+
+fn pool(ui: &mut Ui, window: &PoolWindow, source: &str) {
+    let values: Vec<f32> = window.elements.iter().map(|e| e.1).collect();
+    let scale = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    ui.label(
+        RichText::new(format!(
+            "max of a {}×{} window of {source}",
+            window.kernel, window.kernel
+        ))
+        .color(theme::WEAK_TEXT),
+    );
+    grid(ui, &values, window.kernel, scale, Some(window.winner));
+    let (c, y, x) = window.winner_at;
+    ui.monospace(format!(
+        "max = {:+.5}  from {source} channel {c}, row {y}, col {x}",
+        window.value()
+    ));
+}

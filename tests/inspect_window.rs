@@ -1,0 +1,184 @@
+//! The unit inspector and the failure view in the window, driven headless: a click on a
+//! cube shows that unit's arithmetic for the drawing on the canvas (its value is the
+//! arena's), says nothing stale while a new drawing is read back, and follows the drawing;
+//! the failure view's matrix is the survey's and opening a test digit puts it on the canvas.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use cnnviz::app::{HeadlessViewer, Redraw, StoreChoice, ViewerOptions};
+use cnnviz::inspect::UnitArithmetic;
+use cnnviz::ui::testset_panel::{MatrixSource, TestSetEvent};
+use cnnviz::ui::{OverlayEvent, OverlayFeatures};
+use common::viewer::put_sample_on_canvas;
+
+const SIZE: [u32; 2] = [1280, 720];
+
+fn headless() -> Option<HeadlessViewer> {
+    let options = ViewerOptions {
+        store: StoreChoice::None,
+        features: OverlayFeatures {
+            timings: false,
+            ..OverlayFeatures::default()
+        },
+        ..ViewerOptions::default()
+    };
+    let mut headless = common::viewer::headless_viewer(options, SIZE)?;
+    headless.viewer_mut().set_animation(false);
+    headless.viewer_mut().pin_scene_scale(Some(1.0));
+    Some(headless)
+}
+
+fn run_until_rest(headless: &mut HeadlessViewer) {
+    for _ in 0..3000 {
+        let output = headless.frame().expect("frame");
+        if output.redraw != Redraw::Now && !headless.viewer().busy() {
+            headless.frame().expect("frame");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("the viewer never came to rest");
+}
+
+fn click(headless: &mut HeadlessViewer, at: [f32; 2]) {
+    // Apart from the last click, or egui sees a double click (which resets the camera).
+    std::thread::sleep(Duration::from_millis(500));
+    let pos = egui::pos2(at[0], at[1]);
+    for pressed in [true, false] {
+        headless.push_event(egui::Event::PointerMoved(pos));
+        headless.push_event(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        headless.frame().expect("frame");
+    }
+}
+
+/// The inspected unit's value, and the arena's value of that unit.
+fn inspected_and_arena(headless: &HeadlessViewer) -> Option<(f64, f32, usize, usize)> {
+    let (pick, arithmetic) = headless.viewer().inspected()?;
+    let value = match arithmetic {
+        UnitArithmetic::Conv { sum, .. } | UnitArithmetic::Dense { sum } => sum.value(),
+        UnitArithmetic::Pool(window) => f64::from(window.value()),
+        UnitArithmetic::Input => return None,
+    };
+    let (activation, element) = (pick.activation, pick.element_index);
+    let arena = headless.viewer().scene_activations().expect("arena");
+    Some((value, arena[activation][element], activation, element))
+}
+
+/// For people to look at: `target/inspect-screenshots/NAME`.
+fn save_screenshot(headless: &HeadlessViewer, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/inspect-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    headless
+        .screenshot()
+        .expect("screenshot")
+        .save(dir.join(name))
+        .expect("screenshot saved");
+}
+
+#[test]
+fn a_clicked_cube_shows_its_arithmetic_for_the_drawing_and_follows_it() {
+    let Some(mut headless) = headless() else {
+        return;
+    };
+    put_sample_on_canvas(&mut headless, "3-mnist-test-18.png");
+    run_until_rest(&mut headless);
+    // conv2 (activation 4), channel 5, row 3, column 7; pool1 (3) channel 2, (4, 5);
+    // the logits (10), class 3.
+    for (activation, element) in [
+        (4, 5 * 196 + 3 * 14 + 7),
+        (3, 2 * 196 + 4 * 14 + 5),
+        (10, 3),
+    ] {
+        let at = headless
+            .viewer()
+            .cube_on_screen(activation, element)
+            .expect("the cube is drawn");
+        // The inspector's window may cover the next cube: closed first, as a person would.
+        headless.viewer_mut().send(&[OverlayEvent::CloseInspector]);
+        headless.frame().expect("frame");
+        click(&mut headless, at);
+        run_until_rest(&mut headless);
+        let (shown, arena, picked, picked_element) =
+            inspected_and_arena(&headless).unwrap_or_else(|| panic!("the inspector shows activation {activation} element {element} (clicked at {at:?})"));
+        assert_eq!(
+            (picked, picked_element),
+            (activation, element),
+            "the clicked cube"
+        );
+        assert!(
+            (shown - f64::from(arena)).abs() < 1e-4 * (1.0 + arena.abs() as f64),
+            "activation {activation} element {element}: terms give {shown}, the arena holds {arena}"
+        );
+    }
+    // A new drawing: nothing stale is shown, then the same unit for the new drawing.
+    put_sample_on_canvas(&mut headless, "8-mnist-test-61.png");
+    headless.frame().expect("frame");
+    if let Some((shown, arena, ..)) = inspected_and_arena(&headless) {
+        assert!((shown - f64::from(arena)).abs() < 1e-4 * (1.0 + arena.abs() as f64));
+    }
+    run_until_rest(&mut headless);
+    let (shown, arena, picked, _) = inspected_and_arena(&headless).expect("updated");
+    assert_eq!(picked, 10);
+    assert!((shown - f64::from(arena)).abs() < 1e-4 * (1.0 + arena.abs() as f64));
+    save_screenshot(&headless, "inspector.png");
+    // Clicking empty space closes it.
+    click(&mut headless, [SIZE[0] as f32 * 0.5, SIZE[1] as f32 - 12.0]);
+    assert!(headless.viewer().inspected().is_none());
+}
+
+#[test]
+fn the_failure_view_opens_a_misclassified_test_digit_on_the_canvas() {
+    let Some(mut headless) = headless() else {
+        return;
+    };
+    headless
+        .viewer_mut()
+        .send(&[OverlayEvent::SetFailureView(true)]);
+    // The survey runs on its own thread (cached after the first run on a machine).
+    let started = Instant::now();
+    let survey = loop {
+        headless.frame().expect("frame");
+        if let Some(survey) = headless.viewer().failure_survey() {
+            break survey;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the survey never finished"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let confusion = survey.survey.confusion();
+    let (truth, predicted) = (0..10)
+        .flat_map(|t| (0..10).map(move |p| (t, p)))
+        .find(|&(t, p)| t != p && confusion[t][p] > 0)
+        .expect("the model gets some test digit wrong");
+    let cell = survey.survey.cell(truth, predicted);
+    headless
+        .viewer_mut()
+        .send(&[OverlayEvent::Failures(TestSetEvent::SelectCell {
+            source: MatrixSource::TestSet,
+            truth,
+            predicted,
+        })]);
+    headless
+        .viewer_mut()
+        .send(&[OverlayEvent::Failures(TestSetEvent::Open {
+            source: MatrixSource::TestSet,
+            key: cell[0] as u64,
+        })]);
+    run_until_rest(&mut headless);
+    save_screenshot(&headless, "failures.png");
+    let (_, shown) = headless.viewer().prediction().expect("a prediction");
+    assert_eq!(
+        shown, predicted,
+        "the window predicts what the survey did for test image {}",
+        cell[0]
+    );
+}
