@@ -33,6 +33,27 @@ pub fn explain_engine(
     Ok(Box::new(engine))
 }
 
+/// A device of the worker's own on the window's adapter. The engine waits for its results
+/// (`device.poll` until a map completes), and a wait on a device holds the lock every
+/// submit to that device needs: sharing the window's device made each frame's submit wait
+/// for the worker's GPU work (65–137 ms a frame on llvmpipe while drawing). Its own device
+/// shares no lock with the frames.
+pub fn explain_device(adapter: &wgpu::Adapter) -> anyhow::Result<(wgpu::Device, wgpu::Queue)> {
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("cnnviz explanation device"),
+        required_features: wgpu::Features::empty(),
+        required_limits: adapter.limits(),
+        ..Default::default()
+    }))
+    .context("opening a device for the explanation methods")?;
+    // wgpu's default handler panics; an engine error must reach the status line instead
+    // (the engine's own calls return their errors).
+    device.on_uncaptured_error(std::sync::Arc::new(|error: wgpu::Error| {
+        log::error!("explanation device: {error}");
+    }));
+    Ok((device, queue))
+}
+
 /// One answer: the generation and request it was computed for, and the explanation or
 /// why there is none (one line, for the status line).
 #[derive(Clone, Debug)]

@@ -15,6 +15,10 @@ use crate::scene::{OffscreenTarget, RendererConfig};
 /// How many frames [`HeadlessViewer::settle`] draws at most.
 const SETTLE_FRAMES: usize = 120;
 
+/// How long [`HeadlessViewer::settle`] waits for the explanation worker at a time (the
+/// comparison grid on a software rasteriser takes seconds).
+const SETTLE_EXPLAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 pub struct HeadlessViewer {
     viewer: Viewer,
     target: OffscreenTarget,
@@ -125,16 +129,21 @@ impl HeadlessViewer {
         )
     }
 
-    /// Draws frames until nothing is in flight and nothing moves (the prediction is back,
-    /// the wave and the camera have stopped), at most [`SETTLE_FRAMES`]; waits for the
-    /// GPU between frames instead of spinning.
+    /// Draws frames until nothing is in flight and nothing moves (the prediction and the
+    /// explanations are back, the wave and the camera have stopped), at most
+    /// [`SETTLE_FRAMES`]; waits for the GPU and the explanation worker between frames
+    /// instead of spinning.
     pub fn settle(&mut self) -> anyhow::Result<()> {
         for _ in 0..SETTLE_FRAMES {
             let output = self.frame()?;
             if let Some(gpu) = self.viewer.gpu() {
                 let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
             }
-            if output.redraw != Redraw::Now && !self.viewer.busy() {
+            let explaining = self.viewer.explaining();
+            if explaining && !self.viewer.wait_for_explanations(SETTLE_EXPLAIN_WAIT)? {
+                anyhow::bail!("the explanations took longer than {SETTLE_EXPLAIN_WAIT:?}");
+            }
+            if output.redraw != Redraw::Now && !self.viewer.busy() && !explaining {
                 return Ok(());
             }
         }

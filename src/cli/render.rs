@@ -15,7 +15,6 @@ use cnnviz::scene::{
     CamTint, CubeRenderer, RendererConfig, SceneLayout, SceneSettings, render_offscreen,
 };
 use cnnviz::ui::{ExplainGrid, OverlayEvent};
-use std::time::Duration;
 
 /// `--explain-grid`'s values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -36,10 +35,6 @@ impl From<GridArg> for ExplainGrid {
 fn parse_method(name: &str) -> Result<Method, String> {
     Method::parse(name).map_err(|e| e.to_string())
 }
-
-/// How long a headless picture waits for its explanations (the CPU engine computes the
-/// whole comparison grid in seconds; a stuck engine must not hang the command).
-const EXPLAIN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Pictures larger than this on a side are refused (a 16k² RGBA image is 1 GiB).
 const MAX_SIDE: u32 = 8192;
@@ -272,16 +267,7 @@ fn render_window(
     goal.distance = args.distance.unwrap_or(goal.distance);
     camera.set_goal(goal);
     camera.snap();
-    headless.settle()?;
-    // The explanations come from the worker thread: wait for them (outside any frame),
-    // then draw until they are shown.
-    if !headless
-        .viewer_mut()
-        .wait_for_explanations(EXPLAIN_TIMEOUT)?
-        && headless.viewer().explaining()
-    {
-        bail!("the explanations took longer than {EXPLAIN_TIMEOUT:?}");
-    }
+    // Settling waits for the explanations too (outside any frame) and draws them.
     headless.settle()?;
     let picture = headless.screenshot()?;
     picture

@@ -24,8 +24,7 @@ pub fn show(ui: &mut Ui, view: &OverlayView, canvas_empty: bool, events: &mut Ve
         ui.vertical(|ui| {
             let texture = images.map(|i| i.grad_cam.id);
             // Another method's map reaches the texture only once it has come back.
-            let written = explain.method == Method::GradCam || explain.chosen.is_some();
-            let shown = has_prediction && view.grad_cam && written;
+            let shown = has_prediction && view.grad_cam && explain.in_texture;
             let response = image_square(
                 ui,
                 side,
@@ -190,9 +189,12 @@ fn controls(ui: &mut Ui, view: &OverlayView, events: &mut Vec<OverlayEvent>) {
 
 /// Every method, grouped by the library it follows.
 fn method_picker(ui: &mut Ui, method: Method, events: &mut Vec<OverlayEvent>) -> egui::Response {
+    // Half the screen at most, scrolling past that: seventeen rows do not fit below the
+    // picker at 1280×720.
+    let height = ui.ctx().content_rect().height() * 0.5;
     egui::ComboBox::from_id_salt("cnnviz explain method")
         .selected_text(method.label())
-        .height(f32::INFINITY)
+        .height(height)
         .show_ui(ui, |ui| {
             for (family, heading) in [
                 (Family::Cam, "CAM (pytorch-grad-cam)"),
@@ -347,8 +349,10 @@ pub fn color_map_name(map: ColorMap) -> &'static str {
 fn placeholder(view: &OverlayView, canvas_empty: bool) -> &'static str {
     if canvas_empty || view.prediction.is_none() {
         "draw a digit"
-    } else {
+    } else if !view.grad_cam {
         "map off"
+    } else {
+        "Computing…"
     }
 }
 

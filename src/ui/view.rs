@@ -180,6 +180,9 @@ pub struct ExplainView<'a> {
     pub method: Method,
     /// The chosen method's last answer for the chosen class.
     pub chosen: Option<MapView<'a>>,
+    /// The heatmap texture (`FeatureMapImages::grad_cam`) holds the chosen method's map,
+    /// maybe of an earlier drawing: Grad-CAM's from the network, another's once written.
+    pub in_texture: bool,
     /// Why the engine is missing, when it is.
     pub unavailable: Option<&'a str>,
     pub grid: Option<ExplainGrid>,
@@ -194,6 +197,7 @@ impl Default for ExplainView<'_> {
         ExplainView {
             method: Method::GradCam,
             chosen: None,
+            in_texture: true,
             unavailable: None,
             grid: None,
             tiles: Vec::new(),

@@ -64,6 +64,8 @@ impl Viewer {
         if actions.reset {
             self.overlay.canvas_mut().clear();
             self.close_dialogs();
+            // The next visitor starts without the last one's comparison grid.
+            self.explanations.grid = None;
             self.camera.reset();
             self.pointer = Default::default();
             log::info!("idle: reset for the next visitor");

@@ -87,7 +87,10 @@ impl Viewer {
             .filter(|_| self.current_input.is_some());
         let choice = self.explain_choice();
         let generation = self.generations.current();
+        let chosen = self.explanations.chosen(&choice);
         let explain = ExplainView {
+            in_texture: self.analysis.method == crate::explain::Method::GradCam
+                || (chosen.is_some() && self.explanations.tint.map(|(_, r)| r) == chosen),
             method: self.analysis.method,
             chosen: self
                 .explanations
