@@ -189,7 +189,7 @@ fn a_clicked_channel_shows_its_top_test_digits_and_opens_one() {
         return;
     };
     headless.viewer_mut().send(&[OverlayEvent::OpenChannel {
-        block: 1,
+        block: 0,
         channel: 5,
     }]);
     let started = Instant::now();
@@ -210,7 +210,7 @@ fn a_clicked_channel_shows_its_top_test_digits_and_opens_one() {
         .expect("the survey is in");
     let expected: Vec<usize> = survey
         .survey
-        .top_examples(1, 5, cnnviz::survey::Statistic::Max, 9)
+        .top_examples(0, 5, cnnviz::survey::Statistic::Max, 9)
         .iter()
         .map(|e| e.image)
         .collect();
@@ -221,7 +221,7 @@ fn a_clicked_channel_shows_its_top_test_digits_and_opens_one() {
     headless.frame().expect("frame");
     let by_mean: Vec<usize> = survey
         .survey
-        .top_examples(1, 5, cnnviz::survey::Statistic::Mean, 9)
+        .top_examples(0, 5, cnnviz::survey::Statistic::Mean, 9)
         .iter()
         .map(|e| e.image)
         .collect();
@@ -230,6 +230,33 @@ fn a_clicked_channel_shows_its_top_test_digits_and_opens_one() {
         cnnviz::ui::channel_panel::ChannelEvent::Open(shown[0]),
     )]);
     run_until_rest(&mut headless);
+    // The channel's feature visualisation grows on its own thread to its planned steps.
+    let started = Instant::now();
+    let mut last_steps = 0;
+    loop {
+        headless.frame().expect("frame");
+        let progress = headless
+            .viewer()
+            .channel_feature_vis()
+            .expect("started with the channel");
+        assert!(progress.error.is_none(), "{:?}", progress.error);
+        assert!(progress.steps >= last_steps, "steps only grow");
+        last_steps = progress.steps;
+        if progress.steps == progress.total && !progress.images.is_empty() {
+            assert_eq!(progress.images.len(), 16, "one picture per conv1 channel");
+            assert!(
+                progress.images[5].iter().any(|&p| p > 0),
+                "channel 5's picture has ink"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "feature visualisation never finished"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    headless.frame().expect("frame");
     save_screenshot(&headless, "channel.png");
     let (_, predicted) = headless.viewer().prediction().expect("a prediction");
     assert_eq!(predicted, usize::from(survey.survey.predicted[shown[0]]));

@@ -33,23 +33,28 @@ pub fn explain_engine(
     Ok(Box::new(engine))
 }
 
-/// A device of the worker's own on the window's adapter. The engine waits for its results
-/// (`device.poll` until a map completes), and a wait on a device holds the lock every
-/// submit to that device needs: sharing the window's device made each frame's submit wait
-/// for the worker's GPU work (65–137 ms a frame on llvmpipe while drawing). Its own device
-/// shares no lock with the frames.
-pub fn explain_device(adapter: &wgpu::Adapter) -> anyhow::Result<(wgpu::Device, wgpu::Queue)> {
+/// A device of a worker thread's own on the window's adapter (the explanation engine, the
+/// test-set survey, feature visualisation). A worker waits for its results (`device.poll`
+/// until a map completes), and a wait on a device holds the lock every submit to that
+/// device needs: sharing the window's device made each frame's submit wait for the
+/// worker's GPU work (65–137 ms a frame on llvmpipe while drawing). Its own device shares
+/// no lock with the frames. `purpose` names it in errors and logs.
+pub fn worker_device(
+    adapter: &wgpu::Adapter,
+    purpose: &str,
+) -> anyhow::Result<(wgpu::Device, wgpu::Queue)> {
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("cnnviz explanation device"),
+        label: Some(purpose),
         required_features: wgpu::Features::empty(),
         required_limits: adapter.limits(),
         ..Default::default()
     }))
-    .context("opening a device for the explanation methods")?;
+    .with_context(|| format!("opening a device for {purpose}"))?;
     // wgpu's default handler panics; an engine error must reach the status line instead
     // (the engine's own calls return their errors).
-    device.on_uncaptured_error(std::sync::Arc::new(|error: wgpu::Error| {
-        log::error!("explanation device: {error}");
+    let name = purpose.to_string();
+    device.on_uncaptured_error(std::sync::Arc::new(move |error: wgpu::Error| {
+        log::error!("{name}: {error}");
     }));
     Ok((device, queue))
 }

@@ -29,9 +29,10 @@ pub struct FeatureVisWorker {
 }
 
 impl FeatureVisWorker {
+    /// Starts optimising every channel of `block`, on a device of its own on `adapter`
+    /// (see [`super::worker_device`]: frames never wait for it).
     pub fn start(
-        device: wgpu::Device,
-        queue: wgpu::Queue,
+        adapter: wgpu::Adapter,
         model: Model,
         block: usize,
         ctx: egui::Context,
@@ -51,12 +52,20 @@ impl FeatureVisWorker {
             .name("cnnviz feature visualisation".into())
             .spawn(move || {
                 let result = (|| -> Result<(), String> {
-                    let mut run =
-                        FeatureVis::new(&device, &queue, &model, Objective::Channels { block }, options)
-                            .map_err(|e| e.to_string())?;
+                    let (device, queue) = super::worker_device(&adapter, "feature visualisation")
+                        .map_err(|e| format!("{e:#}"))?;
+                    let mut run = FeatureVis::new(
+                        &device,
+                        &queue,
+                        &model,
+                        Objective::Channels { block },
+                        options,
+                    )
+                    .map_err(|e| e.to_string())?;
                     let input_len = model.input_len();
                     while run.steps_done() < run.options().steps {
-                        run.run(STEPS_PER_PICTURE, |_| {}).map_err(|e| e.to_string())?;
+                        run.run(STEPS_PER_PICTURE, |_| {})
+                            .map_err(|e| e.to_string())?;
                         let snapshot = run.read().map_err(|e| e.to_string())?;
                         let images: Vec<Vec<u8>> = snapshot
                             .images
@@ -76,13 +85,17 @@ impl FeatureVisWorker {
                 }
             });
         if let Err(e) = spawned {
-            progress.lock().unwrap_or_else(|p| p.into_inner()).error =
-                Some(format!("cannot start the feature-visualisation thread: {e}"));
+            progress.lock().unwrap_or_else(|p| p.into_inner()).error = Some(format!(
+                "cannot start the feature-visualisation thread: {e}"
+            ));
         }
         FeatureVisWorker { block, progress }
     }
 
     pub fn progress(&self) -> FeatureVisProgress {
-        self.progress.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }

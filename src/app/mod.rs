@@ -20,7 +20,7 @@ mod texture_mirror;
 mod viewer;
 
 pub use explain_tint::{tint_maps, write_tint};
-pub use explain_worker::{ExplainResult, ExplainWorker, explain_device, explain_engine};
+pub use explain_worker::{ExplainResult, ExplainWorker, explain_engine, worker_device};
 pub use gpu::ViewerGpu;
 pub use headless::HeadlessViewer;
 pub use viewer::{

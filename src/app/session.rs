@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::explain_worker::{ExplainWorker, explain_device, explain_engine};
+use super::explain_worker::{ExplainWorker, explain_engine, worker_device};
 use super::gpu::ViewerGpu;
 use super::reruns::Reruns;
 use crate::explain::Method;
@@ -116,7 +116,7 @@ impl Session {
             KernelTimer::new(&gpu.device, &gpu.queue, network.max_kernels_per_inference()).ok();
         let reruns = Reruns::new(&gpu.device, model).context("building the re-run network")?;
         let repaint = repaint.clone();
-        let explain = explain_device(&gpu.adapter)
+        let explain = worker_device(&gpu.adapter, "the explanation methods")
             .and_then(|(device, queue)| explain_engine(&device, &queue, model))
             .and_then(|engine| ExplainWorker::start(engine, move || repaint.request_repaint()))
             .map_err(|e| format!("Explanations are unavailable: {e:#}"));

@@ -39,10 +39,10 @@ pub struct SurveyWorker {
 }
 
 impl SurveyWorker {
-    /// Starts the survey of `model` over the test set in `data_dir`.
+    /// Starts the survey of `model` over the test set in `data_dir`, on a device of its own
+    /// on `adapter` (see [`super::worker_device`]: frames never wait for it).
     pub fn start(
-        device: wgpu::Device,
-        queue: wgpu::Queue,
+        adapter: wgpu::Adapter,
         model: Model,
         data_dir: PathBuf,
         ctx: egui::Context,
@@ -54,9 +54,14 @@ impl SurveyWorker {
         let spawned = std::thread::Builder::new()
             .name("cnnviz survey".into())
             .spawn(move || {
-                let result = load_mnist(&data_dir, Split::Test)
-                    .map_err(|e| format!("MNIST test set in {}: {e}", data_dir.display()))
-                    .and_then(|data| {
+                let result = super::worker_device(&adapter, "the test-set survey")
+                    .map_err(|e| format!("{e:#}"))
+                    .and_then(|gpu| {
+                        load_mnist(&data_dir, Split::Test)
+                            .map(|data| (gpu, data))
+                            .map_err(|e| format!("MNIST test set in {}: {e}", data_dir.display()))
+                    })
+                    .and_then(|((device, queue), data)| {
                         total_t.store(data.len(), Ordering::Relaxed);
                         let cache = crate::gpu::tune::cache::cache_dir();
                         Survey::load_or_compute(

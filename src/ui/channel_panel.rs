@@ -36,8 +36,9 @@ pub struct ChannelView<'a> {
     pub statistic: Statistic,
     /// The top examples, or why there are none yet ("Computing… 500/10000").
     pub examples: Result<&'a [ChannelExample], &'a str>,
-    /// An input optimised to excite the channel (`side × side`, 0..1), if computed.
-    pub feature_vis: Option<(&'a [f32], usize)>,
+    /// An input optimised to excite the channel (ink 0–255, `side × side`) as far as its
+    /// optimisation has come, with a note ("step 48 of 256"), or why there is none.
+    pub feature_vis: Result<(&'a [u8], usize, &'a str), &'a str>,
     pub large: bool,
 }
 
@@ -60,21 +61,19 @@ impl ChannelPanel {
         ui.label(RichText::new(view.title).strong().color(theme::TEXT));
         ui.label(RichText::new("Weights").color(theme::WEAK_TEXT));
         weights(ui, view.weights, view.kernel);
-        if let Some((pixels, side)) = view.feature_vis {
-            ui.label(RichText::new("An input optimised to excite it").color(theme::WEAK_TEXT));
-            let bytes: Vec<u8> = pixels
-                .iter()
-                .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-                .collect();
-            let key = (
-                usize::MAX,
-                pixels
-                    .iter()
-                    .fold(0u64, |h, v| h.rotate_left(5) ^ u64::from(v.to_bits())),
-            );
-            let texture = self.texture(ui, key, &bytes, side);
-            let size = if view.large { 140.0 } else { 96.0 };
-            ui.add(egui::Image::new((texture.id(), Vec2::splat(size))));
+        ui.label(RichText::new("An input optimised to excite it").color(theme::WEAK_TEXT));
+        match view.feature_vis {
+            Ok((pixels, side, note)) if pixels.len() == side * side => {
+                let texture = self.texture(ui, picture_key(pixels), pixels, side);
+                let size = if view.large { 140.0 } else { 96.0 };
+                ui.horizontal(|ui| {
+                    ui.add(egui::Image::new((texture.id(), Vec2::splat(size))));
+                    ui.label(RichText::new(note).small().color(theme::WEAK_TEXT));
+                });
+            }
+            Ok((_, _, note)) | Err(note) => {
+                ui.label(RichText::new(note).small().color(theme::WEAK_TEXT));
+            }
         }
         ui.horizontal(|ui| {
             ui.label(RichText::new("Test digits that excite it most, by").color(theme::WEAK_TEXT));
@@ -141,13 +140,8 @@ impl ChannelPanel {
             Ok(examples) => examples.iter().map(|e| (e.image, 0)).collect(),
             Err(_) => Vec::new(),
         };
-        if let Some((pixels, _)) = view.feature_vis {
-            keep.push((
-                usize::MAX,
-                pixels
-                    .iter()
-                    .fold(0u64, |h, v| h.rotate_left(5) ^ u64::from(v.to_bits())),
-            ));
+        if let Ok((pixels, _, _)) = view.feature_vis {
+            keep.push(picture_key(pixels));
         }
         self.textures.retain(|k, _| keep.contains(k));
         event
@@ -168,6 +162,14 @@ impl ChannelPanel {
             )
         })
     }
+}
+
+/// A growing picture's texture key: a new one whenever its pixels change.
+fn picture_key(pixels: &[u8]) -> (usize, u64) {
+    let hash = pixels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (usize::MAX, hash)
 }
 
 /// Each input channel's k×k kernel as a small heat grid, scaled by the largest |weight|.

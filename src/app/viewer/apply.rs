@@ -169,6 +169,7 @@ impl Viewer {
                     );
                     if self.channel.is_some() {
                         self.start_survey();
+                        self.start_feature_vis(*block);
                     }
                 }
                 OverlayEvent::CloseChannel => self.channel = None,
@@ -207,6 +208,23 @@ impl Viewer {
         self.failures = Some(super::failures::FailureState::open(store));
     }
 
+    /// Starts the feature visualisation of every channel of `block` on its own thread,
+    /// unless that block's runs (or ran) already.
+    fn start_feature_vis(&mut self, block: usize) {
+        if self.feature_vis.as_ref().is_some_and(|f| f.block == block) {
+            return;
+        }
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        self.feature_vis = Some(crate::app::feature_vis_worker::FeatureVisWorker::start(
+            session.gpu.adapter.clone(),
+            self.model.clone(),
+            block,
+            self.egui_ctx.clone(),
+        ));
+    }
+
     /// Starts the test-set survey on its own thread unless it runs already; `false` (said
     /// on the status line) while the GPU is rebuilt.
     pub(super) fn start_survey(&mut self) -> bool {
@@ -218,8 +236,7 @@ impl Viewer {
             return false;
         };
         self.survey = Some(crate::app::survey_worker::SurveyWorker::start(
-            session.gpu.device.clone(),
-            session.gpu.queue.clone(),
+            session.gpu.adapter.clone(),
             self.model.clone(),
             crate::data::default_data_dir(),
             self.egui_ctx.clone(),

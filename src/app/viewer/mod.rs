@@ -172,6 +172,8 @@ pub struct Viewer {
     /// The test-set survey behind the failure view and the channel explorer, started the
     /// first time one of them opens.
     survey: Option<crate::app::survey_worker::SurveyWorker>,
+    /// Feature visualisation of the open channel's block, on its own thread.
+    feature_vis: Option<crate::app::feature_vis_worker::FeatureVisWorker>,
 }
 
 impl Viewer {
@@ -249,6 +251,7 @@ impl Viewer {
             failures: None,
             channel: None,
             survey: None,
+            feature_vis: None,
         };
         // The empty canvas still runs once, so the scene shows the network at rest.
         viewer.write_current_input();
@@ -438,6 +441,17 @@ impl Viewer {
             .view(generation)
             .arithmetic
             .map(|a| (&inspector.pick, a))
+    }
+
+    /// The feature visualisation of the open channel's block, as far as it has come.
+    pub fn channel_feature_vis(
+        &self,
+    ) -> Option<crate::app::feature_vis_worker::FeatureVisProgress> {
+        let block = self.channel.as_ref()?.block;
+        self.feature_vis
+            .as_ref()
+            .filter(|f| f.block == block)
+            .map(|f| f.progress())
     }
 
     /// The channel explorer's examples (test-set indices) as shown, once the survey is in.

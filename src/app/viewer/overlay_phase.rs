@@ -111,6 +111,20 @@ impl Viewer {
             channel.refresh(&self.model, &self.blocks, status);
         }
         let mut channel_note = String::new();
+        let vis_progress = self
+            .feature_vis
+            .as_ref()
+            .filter(|f| self.channel.as_ref().is_some_and(|c| c.block == f.block))
+            .map(|f| f.progress());
+        let vis_note = match &vis_progress {
+            Some(p) if p.error.is_some() => p.error.clone().unwrap_or_default(),
+            Some(p) if p.images.is_empty() => "Optimising…".to_string(),
+            Some(p) if p.steps < p.total => {
+                format!("step {} of {}, still growing", p.steps, p.total)
+            }
+            Some(p) => format!("{} steps of gradient ascent (jitter, blur, decay)", p.steps),
+            None => "Not computed".to_string(),
+        };
         let channel = self
             .channel
             .as_ref()
@@ -120,7 +134,12 @@ impl Viewer {
                 kernel: c.kernel,
                 statistic: c.statistic,
                 examples: c.examples(survey_status.as_ref(), &mut channel_note),
-                feature_vis: None,
+                feature_vis: match (&vis_progress, self.channel.as_ref()) {
+                    (Some(p), Some(c)) if p.error.is_none() && c.channel < p.images.len() => {
+                        Ok((p.images[c.channel].as_slice(), p.side, vis_note.as_str()))
+                    }
+                    _ => Err(vis_note.as_str()),
+                },
                 large: self.options.features.large_controls,
             });
         let large = self.options.features.large_controls;
