@@ -49,6 +49,7 @@ fn the_inspector_shows_the_sum_bias_and_relu_of_a_conv_unit() {
                     title: "relu2 · channel 5 · row 3, col 4",
                     source: "pool1",
                     arithmetic: Some(&unit),
+                    gradient: Some((0.25, "3")),
                 },
             )
         });
@@ -57,6 +58,11 @@ fn the_inspector_shows_the_sum_bias_and_relu_of_a_conv_unit() {
     }
     assert!(harness.query_by_label("= pre-activation").is_some());
     assert!(harness.query_by_label("Largest contributions").is_some());
+    assert!(
+        harness
+            .query_by_label("Grad-CAM gradient d logit(3) / d unit = +0.25000")
+            .is_some()
+    );
 
     let waiting = Harness::builder().build_ui(|ui| {
         inspector_panel::show(
@@ -65,6 +71,7 @@ fn the_inspector_shows_the_sum_bias_and_relu_of_a_conv_unit() {
                 title: "fc1 · unit 3",
                 source: "flatten",
                 arithmetic: None,
+                gradient: None,
             },
         )
     });

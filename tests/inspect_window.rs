@@ -117,6 +117,14 @@ fn a_clicked_cube_shows_its_arithmetic_for_the_drawing_and_follows_it() {
             "activation {activation} element {element}: terms give {shown}, the arena holds {arena}"
         );
     }
+    // The last unit is logit 3: Grad-CAM's gradient there is 1 for the explained class
+    // (the predicted one) and 0 for any other.
+    let (_, predicted) = headless.viewer().prediction().expect("a prediction");
+    let gradient = headless
+        .viewer()
+        .inspected_gradient()
+        .expect("Grad-CAM's backward pass reaches the logits");
+    assert_eq!(gradient, if predicted == 3 { 1.0 } else { 0.0 });
     // A new drawing: nothing stale is shown, then the same unit for the new drawing.
     put_sample_on_canvas(&mut headless, "8-mnist-test-61.png");
     headless.frame().expect("frame");

@@ -96,9 +96,12 @@ impl Shared {
     }
 }
 
-/// The viewer's handle on the thread. Dropping it stops the thread after its current job.
+/// The viewer's handle on the thread. Dropping it stops the thread after its current job
+/// and waits for it: the thread's device must be gone before the process exits (lavapipe
+/// crashes tearing down a device whose thread is still running at exit).
 pub struct ExplainWorker {
     shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
     results: Receiver<ExplainResult>,
     /// Results taken by [`ExplainWorker::wait_idle`] for the next [`ExplainWorker::take`].
     held: Vec<ExplainResult>,
@@ -117,11 +120,12 @@ impl ExplainWorker {
         });
         let (sender, results) = channel();
         let thread_shared = shared.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("cnnviz-explain".into())
             .spawn(move || run(engine, &thread_shared, &sender, &notify))?;
         Ok(ExplainWorker {
             shared,
+            thread: Some(thread),
             results,
             held: Vec::new(),
         })
@@ -198,6 +202,10 @@ impl Drop for ExplainWorker {
     fn drop(&mut self) {
         self.shared.lock().shutdown = true;
         self.shared.changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            // A panic in the thread was already turned into results; nothing to report.
+            let _ = thread.join();
+        }
     }
 }
 

@@ -23,9 +23,13 @@ pub struct FeatureVisProgress {
     pub error: Option<String>,
 }
 
+/// Dropping it stops the run after its current chunk of steps and waits for the thread, so
+/// its device is gone before the process exits.
 pub struct FeatureVisWorker {
     pub block: usize,
     progress: Arc<Mutex<FeatureVisProgress>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FeatureVisWorker {
@@ -44,6 +48,8 @@ impl FeatureVisWorker {
             ..FeatureVisProgress::default()
         }));
         let shared = progress.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
         let publish = move |update: &dyn Fn(&mut FeatureVisProgress)| {
             update(&mut shared.lock().unwrap_or_else(|p| p.into_inner()));
             ctx.request_repaint();
@@ -63,7 +69,9 @@ impl FeatureVisWorker {
                     )
                     .map_err(|e| e.to_string())?;
                     let input_len = model.input_len();
-                    while run.steps_done() < run.options().steps {
+                    while run.steps_done() < run.options().steps
+                        && !stopped.load(std::sync::atomic::Ordering::Relaxed)
+                    {
                         run.run(STEPS_PER_PICTURE, |_| {})
                             .map_err(|e| e.to_string())?;
                         let snapshot = run.read().map_err(|e| e.to_string())?;
@@ -84,12 +92,21 @@ impl FeatureVisWorker {
                     publish(&|p| p.error = Some(why.clone()));
                 }
             });
-        if let Err(e) = spawned {
-            progress.lock().unwrap_or_else(|p| p.into_inner()).error = Some(format!(
-                "cannot start the feature-visualisation thread: {e}"
-            ));
+        let thread = match spawned {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                progress.lock().unwrap_or_else(|p| p.into_inner()).error = Some(format!(
+                    "cannot start the feature-visualisation thread: {e}"
+                ));
+                None
+            }
+        };
+        FeatureVisWorker {
+            block,
+            progress,
+            stop,
+            thread,
         }
-        FeatureVisWorker { block, progress }
     }
 
     pub fn progress(&self) -> FeatureVisProgress {
@@ -97,5 +114,14 @@ impl FeatureVisWorker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+}
+
+impl Drop for FeatureVisWorker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

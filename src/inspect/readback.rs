@@ -15,6 +15,9 @@ pub struct UnitTag {
     pub generation: u64,
     pub activation: usize,
     pub element: usize,
+    /// Also copy the unit's Grad-CAM gradient (the network ran Grad-CAM with a target at
+    /// or below this activation, so the gradient arena holds it).
+    pub gradient: bool,
 }
 
 /// An inspected unit's arithmetic, for the input generation it was read for.
@@ -22,6 +25,8 @@ pub struct UnitTag {
 pub struct InspectedUnit {
     pub tag: UnitTag,
     pub arithmetic: UnitArithmetic,
+    /// d logit / d unit for the explained class, when the tag asked for it.
+    pub gradient: Option<f32>,
 }
 
 pub struct UnitReadback {
@@ -38,8 +43,9 @@ impl UnitReadback {
             .map(|s| s.len)
             .max()
             .unwrap_or(1);
+        // The source activation, then one float of gradient.
         UnitReadback {
-            readback: AsyncReadback::new(device, "inspected unit", (largest * 4) as u64),
+            readback: AsyncReadback::new(device, "inspected unit", ((largest + 1) * 4) as u64),
         }
     }
 
@@ -61,11 +67,17 @@ impl UnitReadback {
             return Ok(false);
         };
         let bytes = (slot.len * 4) as u64;
-        let Ok(buffer) = self.readback.begin(tag, bytes) else {
+        let gradient = tag.gradient && tag.activation < layout.slots.len();
+        let total = bytes + if gradient { 4 } else { 0 };
+        let Ok(buffer) = self.readback.begin(tag, total) else {
             return Ok(false);
         };
         let offset = layout.image_offset(source, 0) * 4;
         encoder.copy_buffer_to_buffer(network.activation_buffer(), offset, buffer, 0, bytes);
+        if gradient {
+            let at = (layout.image_offset(tag.activation, 0) + tag.element as u64) * 4;
+            encoder.copy_buffer_to_buffer(network.gradient_buffer(), at, buffer, bytes, 4);
+        }
         Ok(true)
     }
 
@@ -85,9 +97,15 @@ impl UnitReadback {
         model: &Model,
     ) -> Result<Option<Result<InspectedUnit, InspectError>>, GpuError> {
         Ok(self.readback.try_take()?.map(|(tag, bytes)| {
-            let source: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
-            unit_arithmetic(model, tag.activation, tag.element, &source)
-                .map(|arithmetic| InspectedUnit { tag, arithmetic })
+            let mut source: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
+            let gradient = if tag.gradient { source.pop() } else { None };
+            unit_arithmetic(model, tag.activation, tag.element, &source).map(|arithmetic| {
+                InspectedUnit {
+                    tag,
+                    arithmetic,
+                    gradient,
+                }
+            })
         }))
     }
 }

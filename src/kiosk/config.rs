@@ -74,6 +74,8 @@ pub struct FeatureConfig {
     pub timings: bool,
     /// The failure view: the test set's and the visitors' reports' confusion matrices.
     pub failures: bool,
+    /// The channel explorer: a touch on a feature map shows what that channel looks for.
+    pub channels: bool,
 }
 
 /// Leaving the kiosk: a gesture (long press and/or key chord), then the PIN.
@@ -158,6 +160,7 @@ impl Default for FeatureConfig {
             dashboard: true,
             timings: false,
             failures: true,
+            channels: true,
         }
     }
 }
@@ -393,6 +396,7 @@ impl KioskConfig {
             dashboard: self.features.dashboard,
             timings: self.features.timings,
             failures: self.features.failures,
+            channels: self.features.channels,
             large_controls: true,
             invitation: true,
         }

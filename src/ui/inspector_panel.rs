@@ -26,6 +26,9 @@ pub struct InspectorView<'a> {
     pub source: &'a str,
     /// The arithmetic for the canvas's input, or `None` while it is read back.
     pub arithmetic: Option<&'a UnitArithmetic>,
+    /// Grad-CAM's gradient of the explained class's logit at this unit, and that class,
+    /// when Grad-CAM's backward pass reached the unit.
+    pub gradient: Option<(f32, &'a str)>,
 }
 
 pub fn show(ui: &mut Ui, view: &InspectorView) {
@@ -76,6 +79,13 @@ pub fn show(ui: &mut Ui, view: &InspectorView) {
             ranked(ui, sum, |i| format!("{} [{i}]", view.source));
         }
         UnitArithmetic::Pool(window) => pool(ui, window, view.source),
+    }
+    if let Some((gradient, class)) = view.gradient {
+        ui.separator();
+        ui.monospace(format!(
+            "Grad-CAM gradient d logit({class}) / d unit = {gradient:+.5}"
+        ))
+        .on_hover_text("How much the explained class's logit moves per unit of this value");
     }
 }
 

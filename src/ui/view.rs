@@ -91,6 +91,8 @@ pub struct OverlayFeatures {
     pub invitation: bool,
     /// The failure view (test-set and reports confusion matrices).
     pub failures: bool,
+    /// The channel explorer (a click on a feature map).
+    pub channels: bool,
 }
 
 impl Default for OverlayFeatures {
@@ -103,6 +105,7 @@ impl Default for OverlayFeatures {
             large_controls: false,
             invitation: false,
             failures: true,
+            channels: true,
         }
     }
 }

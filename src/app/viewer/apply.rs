@@ -160,6 +160,7 @@ impl Viewer {
                 OverlayEvent::CloseInspector => self.inspector = None,
                 OverlayEvent::SetFailureView(open) => self.set_failure_view(*open),
                 OverlayEvent::Failures(event) => self.apply_failure_event(*event),
+                OverlayEvent::OpenChannel { .. } if !self.options.features.channels => {}
                 OverlayEvent::OpenChannel { block, channel } => {
                     self.channel = super::channel::ChannelState::open(
                         &self.model,

@@ -46,12 +46,14 @@ impl InspectorState {
         }
     }
 
-    /// The tag of the copy to record now, for `generation`'s inference.
-    pub fn tag(&self, generation: u64) -> UnitTag {
+    /// The tag of the copy to record now, for `generation`'s inference; `gradient_from`:
+    /// the lowest activation the inference's Grad-CAM backward pass wrote gradients for.
+    pub fn tag(&self, generation: u64, gradient_from: Option<usize>) -> UnitTag {
         UnitTag {
             generation,
             activation: self.pick.activation,
             element: self.pick.element_index,
+            gradient: gradient_from.is_some_and(|lowest| self.pick.activation >= lowest),
         }
     }
 
@@ -65,16 +67,18 @@ impl InspectorState {
         mine
     }
 
-    /// What the overlay shows: the arithmetic only when it belongs to `generation`.
-    pub fn view(&self, generation: Option<u64>) -> InspectorView<'_> {
+    /// What the overlay shows: the arithmetic only when it belongs to `generation`;
+    /// `class` names the class Grad-CAM explained, for the gradient's line.
+    pub fn view<'a>(&'a self, generation: Option<u64>, class: &'a str) -> InspectorView<'a> {
+        let unit = self
+            .shown
+            .as_ref()
+            .filter(|u| Some(u.tag.generation) == generation);
         InspectorView {
             title: &self.title,
             source: &self.source,
-            arithmetic: self
-                .shown
-                .as_ref()
-                .filter(|u| Some(u.tag.generation) == generation)
-                .map(|u| &u.arithmetic),
+            arithmetic: unit.map(|u| &u.arithmetic),
+            gradient: unit.and_then(|u| u.gradient).map(|g| (g, class)),
         }
     }
 }

@@ -438,7 +438,7 @@ impl Viewer {
         let generation = (self.generations.scene_is_current() && self.current_input.is_some())
             .then_some(self.generations.current());
         inspector
-            .view(generation)
+            .view(generation, "")
             .arithmetic
             .map(|a| (&inspector.pick, a))
     }
@@ -452,6 +452,28 @@ impl Viewer {
             .as_ref()
             .filter(|f| f.block == block)
             .map(|f| f.progress())
+    }
+
+    /// The inspected unit's Grad-CAM gradient as shown (for the drawing on the canvas).
+    pub fn inspected_gradient(&self) -> Option<f32> {
+        let inspector = self.inspector.as_ref()?;
+        let generation = (self.generations.scene_is_current() && self.current_input.is_some())
+            .then_some(self.generations.current());
+        inspector.view(generation, "").gradient.map(|g| g.0)
+    }
+
+    /// The lowest activation the current inference's Grad-CAM backward pass writes
+    /// gradients for, when it runs (Grad-CAM chosen and shown, and a conv block).
+    fn gradient_from(&self) -> Option<usize> {
+        let grad_cam =
+            self.analysis.grad_cam && self.analysis.method == crate::explain::Method::GradCam;
+        grad_cam
+            .then(|| {
+                self.blocks
+                    .get(self.analysis.block)
+                    .map(|b| b.output_layer + 1)
+            })
+            .flatten()
     }
 
     /// The channel explorer's examples (test-set indices) as shown, once the survey is in.

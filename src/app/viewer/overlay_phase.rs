@@ -154,10 +154,13 @@ impl Viewer {
             .scene_is_current()
             .then_some(generation)
             .filter(|_| self.current_input.is_some());
+        let explained_class = shown
+            .and_then(|o| self.model.architecture.classes.get(o.target))
+            .map_or("", String::as_str);
         let inspector = self
             .inspector
             .as_ref()
-            .map(|i| i.view(inspected_generation));
+            .map(|i| i.view(inspected_generation, explained_class));
         let view = OverlayView {
             model_name: &self.model.architecture.name,
             adapter: &self.adapter,

@@ -60,6 +60,7 @@ impl Viewer {
         let mut laps = super::Laps::start();
         let mut egui_ms = 0.0;
         let tint_due = self.explain_tint_due();
+        let gradient_from = self.gradient_from();
         let mut scene_tint = self.scene_tint();
         let session = self.session.as_mut().context("the GPU is being rebuilt")?;
         self.textures.record_uploads(&pass.textures);
@@ -165,7 +166,7 @@ impl Viewer {
             && self.current_input.is_some()
             && self.generations.scene_is_current()
         {
-            let tag = inspector.tag(self.generations.current());
+            let tag = inspector.tag(self.generations.current(), gradient_from);
             match session
                 .inspected
                 .encode(&mut encoder, &session.network, &self.model, tag)
