@@ -125,6 +125,31 @@ fn a_clicked_cube_shows_its_arithmetic_for_the_drawing_and_follows_it() {
         .inspected_gradient()
         .expect("Grad-CAM's backward pass reaches the logits");
     assert_eq!(gradient, if predicted == 3 { 1.0 } else { 0.0 });
+    // A click on a logit starts "what the network thinks each class looks like"; its
+    // pictures are published as they grow.
+    let started = Instant::now();
+    loop {
+        let progress = headless
+            .viewer()
+            .class_feature_vis()
+            .expect("started by the logit click");
+        assert!(progress.error.is_none(), "{:?}", progress.error);
+        if progress.images.len() == 10 && progress.steps > 0 {
+            assert!(
+                progress.images[3].iter().any(|&p| p > 0),
+                "the 3's picture has ink"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no class picture was published"
+        );
+        headless.frame().expect("frame");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    headless.frame().expect("frame");
+    save_screenshot(&headless, "inspector.png");
     // A new drawing: nothing stale is shown, then the same unit for the new drawing.
     put_sample_on_canvas(&mut headless, "8-mnist-test-61.png");
     headless.frame().expect("frame");
@@ -135,9 +160,8 @@ fn a_clicked_cube_shows_its_arithmetic_for_the_drawing_and_follows_it() {
     let (shown, arena, picked, _) = inspected_and_arena(&headless).expect("updated");
     assert_eq!(picked, 10);
     assert!((shown - f64::from(arena)).abs() < 1e-4 * (1.0 + arena.abs() as f64));
-    save_screenshot(&headless, "inspector.png");
     // Clicking empty space closes it.
-    click(&mut headless, [SIZE[0] as f32 * 0.5, SIZE[1] as f32 - 12.0]);
+    click(&mut headless, [330.0, SIZE[1] as f32 - 12.0]);
     assert!(headless.viewer().inspected().is_none());
 }
 

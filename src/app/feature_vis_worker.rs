@@ -26,19 +26,20 @@ pub struct FeatureVisProgress {
 /// Dropping it stops the run after its current chunk of steps and waits for the thread, so
 /// its device is gone before the process exits.
 pub struct FeatureVisWorker {
-    pub block: usize,
+    pub objective: Objective,
     progress: Arc<Mutex<FeatureVisProgress>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FeatureVisWorker {
-    /// Starts optimising every channel of `block`, on a device of its own on `adapter`
-    /// (see [`super::worker_device`]: frames never wait for it).
+    /// Starts optimising every image of `objective` (every channel of a block, or every
+    /// class), on a device of its own on `adapter` (see [`super::worker_device`]: frames
+    /// never wait for it).
     pub fn start(
         adapter: wgpu::Adapter,
         model: Model,
-        block: usize,
+        objective: Objective,
         ctx: egui::Context,
     ) -> FeatureVisWorker {
         let options = FeatureVisOptions::default();
@@ -60,14 +61,8 @@ impl FeatureVisWorker {
                 let result = (|| -> Result<(), String> {
                     let (device, queue) = super::worker_device(&adapter, "feature visualisation")
                         .map_err(|e| format!("{e:#}"))?;
-                    let mut run = FeatureVis::new(
-                        &device,
-                        &queue,
-                        &model,
-                        Objective::Channels { block },
-                        options,
-                    )
-                    .map_err(|e| e.to_string())?;
+                    let mut run = FeatureVis::new(&device, &queue, &model, objective, options)
+                        .map_err(|e| e.to_string())?;
                     let input_len = model.input_len();
                     while run.steps_done() < run.options().steps
                         && !stopped.load(std::sync::atomic::Ordering::Relaxed)
@@ -102,7 +97,7 @@ impl FeatureVisWorker {
             }
         };
         FeatureVisWorker {
-            block,
+            objective,
             progress,
             stop,
             thread,

@@ -29,6 +29,10 @@ pub struct InspectorView<'a> {
     /// Grad-CAM's gradient of the explained class's logit at this unit, and that class,
     /// when Grad-CAM's backward pass reached the unit.
     pub gradient: Option<(f32, &'a str)>,
+    /// For a class logit: what the network thinks the class looks like (an input optimised
+    /// on the GPU to excite the logit; ink 0–255, `side × side`) and a caption, as far as
+    /// its optimisation has come.
+    pub picture: Option<(&'a [u8], usize, &'a str)>,
 }
 
 pub fn show(ui: &mut Ui, view: &InspectorView) {
@@ -79,6 +83,19 @@ pub fn show(ui: &mut Ui, view: &InspectorView) {
             ranked(ui, sum, |i| format!("{} [{i}]", view.source));
         }
         UnitArithmetic::Pool(window) => pool(ui, window, view.source),
+    }
+    if let Some((pixels, side, caption)) = view.picture
+        && pixels.len() == side * side
+        && side > 0
+    {
+        ui.separator();
+        ui.label(RichText::new(caption).color(theme::WEAK_TEXT));
+        let image = egui::ColorImage::from_gray([side, side], pixels);
+        // One texture per picture shown; egui frees it when the handle drops next frame.
+        let texture =
+            ui.ctx()
+                .load_texture("cnnviz class picture", image, egui::TextureOptions::NEAREST);
+        ui.add(egui::Image::new((texture.id(), Vec2::splat(112.0))));
     }
     if let Some((gradient, class)) = view.gradient {
         ui.separator();

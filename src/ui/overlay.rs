@@ -194,6 +194,9 @@ impl Overlay {
         egui::Window::new("Unit arithmetic")
             .id(egui::Id::unique("cnnviz inspector"))
             .open(&mut open)
+            // Taller than the screen with a class picture and many terms: it scrolls.
+            .vscroll(true)
+            .max_height(ctx.content_rect().height() - 80.0)
             .default_width(420.0)
             // Beside the right panel, over the scene's far end, so most cubes stay clickable.
             .default_pos(egui::pos2(ctx.content_rect().width() * 0.74 - 430.0, 56.0))

@@ -212,7 +212,12 @@ impl Viewer {
     /// Starts the feature visualisation of every channel of `block` on its own thread,
     /// unless that block's runs (or ran) already.
     fn start_feature_vis(&mut self, block: usize) {
-        if self.feature_vis.as_ref().is_some_and(|f| f.block == block) {
+        let objective = crate::feature_vis::Objective::Channels { block };
+        if self
+            .feature_vis
+            .as_ref()
+            .is_some_and(|f| f.objective == objective)
+        {
             return;
         }
         let Some(session) = self.session.as_ref() else {
@@ -221,7 +226,7 @@ impl Viewer {
         self.feature_vis = Some(crate::app::feature_vis_worker::FeatureVisWorker::start(
             session.gpu.adapter.clone(),
             self.model.clone(),
-            block,
+            objective,
             self.egui_ctx.clone(),
         ));
     }
@@ -492,6 +497,15 @@ impl Viewer {
                 .map(|s| s.name.clone())
                 .collect();
             self.inspector = pick.map(|p| InspectorState::open(&self.model, p, &names));
+            let logits = self.model.layers.len();
+            if pick.is_some_and(|p| p.activation == logits) && self.class_vis.is_none() {
+                self.class_vis = Some(crate::app::feature_vis_worker::FeatureVisWorker::start(
+                    session.gpu.adapter.clone(),
+                    self.model.clone(),
+                    crate::feature_vis::Objective::Classes,
+                    self.egui_ctx.clone(),
+                ));
+            }
         }
     }
 }

@@ -79,6 +79,7 @@ impl InspectorState {
             source: &self.source,
             arithmetic: unit.map(|u| &u.arithmetic),
             gradient: unit.and_then(|u| u.gradient).map(|g| (g, class)),
+            picture: None,
         }
     }
 }

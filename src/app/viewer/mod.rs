@@ -174,6 +174,9 @@ pub struct Viewer {
     survey: Option<crate::app::survey_worker::SurveyWorker>,
     /// Feature visualisation of the open channel's block, on its own thread.
     feature_vis: Option<crate::app::feature_vis_worker::FeatureVisWorker>,
+    /// What the network thinks each class looks like (for an inspected logit), on its own
+    /// thread, started at the first click on a logit.
+    class_vis: Option<crate::app::feature_vis_worker::FeatureVisWorker>,
 }
 
 impl Viewer {
@@ -252,6 +255,7 @@ impl Viewer {
             channel: None,
             survey: None,
             feature_vis: None,
+            class_vis: None,
         };
         // The empty canvas still runs once, so the scene shows the network at rest.
         viewer.write_current_input();
@@ -450,7 +454,7 @@ impl Viewer {
         let block = self.channel.as_ref()?.block;
         self.feature_vis
             .as_ref()
-            .filter(|f| f.block == block)
+            .filter(|f| f.objective == crate::feature_vis::Objective::Channels { block })
             .map(|f| f.progress())
     }
 
@@ -474,6 +478,12 @@ impl Viewer {
                     .map(|b| b.output_layer + 1)
             })
             .flatten()
+    }
+
+    /// What the network thinks each class looks like, as far as it has come (started by the
+    /// first click on a logit).
+    pub fn class_feature_vis(&self) -> Option<crate::app::feature_vis_worker::FeatureVisProgress> {
+        self.class_vis.as_ref().map(|v| v.progress())
     }
 
     /// The channel explorer's examples (test-set indices) as shown, once the survey is in.

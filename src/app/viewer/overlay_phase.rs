@@ -114,7 +114,11 @@ impl Viewer {
         let vis_progress = self
             .feature_vis
             .as_ref()
-            .filter(|f| self.channel.as_ref().is_some_and(|c| c.block == f.block))
+            .filter(|f| {
+                self.channel.as_ref().is_some_and(|c| {
+                    f.objective == crate::feature_vis::Objective::Channels { block: c.block }
+                })
+            })
             .map(|f| f.progress());
         let vis_note = match &vis_progress {
             Some(p) if p.error.is_some() => p.error.clone().unwrap_or_default(),
@@ -157,10 +161,40 @@ impl Viewer {
         let explained_class = shown
             .and_then(|o| self.model.architecture.classes.get(o.target))
             .map_or("", String::as_str);
-        let inspector = self
+        // A logit's inspector shows what the network thinks its class looks like.
+        let logits = self.model.layers.len();
+        let class_progress = self
             .inspector
             .as_ref()
-            .map(|i| i.view(inspected_generation, explained_class));
+            .filter(|i| i.pick.activation == logits)
+            .and(self.class_vis.as_ref())
+            .map(|v| v.progress());
+        let class_caption = match (&class_progress, self.inspector.as_ref()) {
+            (Some(p), Some(i)) => {
+                let class = labels.get(i.pick.element_index).map_or("?", String::as_str);
+                if p.steps < p.total {
+                    format!(
+                        "What the network thinks a {class} looks like (step {} of {})",
+                        p.steps, p.total
+                    )
+                } else {
+                    format!("What the network thinks a {class} looks like")
+                }
+            }
+            _ => String::new(),
+        };
+        let inspector = self.inspector.as_ref().map(|i| {
+            let mut view = i.view(inspected_generation, explained_class);
+            view.picture = class_progress
+                .as_ref()
+                .and_then(|p| {
+                    p.images
+                        .get(i.pick.element_index)
+                        .map(|img| (img.as_slice(), p.side))
+                })
+                .map(|(img, side)| (img, side, class_caption.as_str()));
+            view
+        });
         let view = OverlayView {
             model_name: &self.model.architecture.name,
             adapter: &self.adapter,
