@@ -50,6 +50,7 @@ fn the_inspector_shows_the_sum_bias_and_relu_of_a_conv_unit() {
                     source: "pool1",
                     arithmetic: Some(&unit),
                     gradient: Some((0.25, "3")),
+                    picture: None,
                 },
             )
         });
@@ -72,6 +73,7 @@ fn the_inspector_shows_the_sum_bias_and_relu_of_a_conv_unit() {
                 source: "flatten",
                 arithmetic: None,
                 gradient: None,
+                picture: None,
             },
         )
     });
