@@ -44,7 +44,7 @@ fn top_examples_agree_with_a_cpu_pass_over_a_subset() {
     let data = load_mnist(&default_data_dir(), Split::Test)
         .expect("MNIST test set")
         .subset(0..300);
-    let survey = Survey::compute(&gpu.device, &gpu.queue, &model, &data, |_| {}).expect("survey");
+    let survey = Survey::compute(&gpu.device, &gpu.queue, &model, &data, |_| true).expect("survey");
     let cpu: Vec<_> = (0..data.len())
         .map(|i| cpu_stats(&model, data.image(i)))
         .collect();
@@ -98,7 +98,7 @@ fn the_confusion_matrix_is_evals() {
         &model,
         &data,
         Some(cache_dir.path()),
-        |_| {},
+        |_| true,
     )
     .expect("survey");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_cnnviz"))
@@ -125,7 +125,7 @@ fn the_confusion_matrix_is_evals() {
         &model,
         &data,
         Some(cache_dir.path()),
-        |_| {},
+        |_| true,
     )
     .expect("cached");
     assert!(

@@ -32,10 +32,15 @@ pub enum SurveyStatus {
     Failed(String),
 }
 
+/// Dropping it stops the survey after its current batch and waits for the thread, so its
+/// device is gone before the process exits (lavapipe crashes tearing down a device whose
+/// thread still runs at exit).
 pub struct SurveyWorker {
     state: Arc<Mutex<State>>,
     done: Arc<AtomicUsize>,
     total: Arc<AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SurveyWorker {
@@ -51,6 +56,8 @@ impl SurveyWorker {
         let done = Arc::new(AtomicUsize::new(0));
         let total = Arc::new(AtomicUsize::new(0));
         let (state_t, done_t, total_t) = (state.clone(), done.clone(), total.clone());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
         let spawned = std::thread::Builder::new()
             .name("cnnviz survey".into())
             .spawn(move || {
@@ -73,6 +80,7 @@ impl SurveyWorker {
                             |n| {
                                 done_t.store(n, Ordering::Relaxed);
                                 ctx.request_repaint();
+                                !stopped.load(Ordering::Relaxed)
                             },
                         )
                         .map(|(survey, _)| SurveyData {
@@ -92,11 +100,21 @@ impl SurveyWorker {
                 *state_t.lock().unwrap_or_else(|p| p.into_inner()) = next;
                 ctx.request_repaint();
             });
-        if let Err(e) = spawned {
-            *state.lock().unwrap_or_else(|p| p.into_inner()) =
-                State::Failed(format!("cannot start the survey thread: {e}"));
+        let thread = match spawned {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                *state.lock().unwrap_or_else(|p| p.into_inner()) =
+                    State::Failed(format!("cannot start the survey thread: {e}"));
+                None
+            }
+        };
+        SurveyWorker {
+            state,
+            done,
+            total,
+            stop,
+            thread,
         }
-        SurveyWorker { state, done, total }
     }
 
     pub fn status(&self) -> SurveyStatus {
@@ -107,6 +125,15 @@ impl SurveyWorker {
             },
             State::Ready(data) => SurveyStatus::Ready(data.clone()),
             State::Failed(why) => SurveyStatus::Failed(why.clone()),
+        }
+    }
+}
+
+impl Drop for SurveyWorker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

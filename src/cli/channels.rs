@@ -174,7 +174,10 @@ pub fn run(args: &ChannelsArgs) -> anyhow::Result<ExitCode> {
         &model,
         &test,
         cache_dir().as_deref(),
-        |done| progress.set_position(done as u64),
+        |done| {
+            progress.set_position(done as u64);
+            true
+        },
     )?;
     progress.finish_and_clear();
     if !args.json {

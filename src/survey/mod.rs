@@ -92,6 +92,8 @@ pub enum SurveyError {
     },
     #[error("the data set is empty")]
     Empty,
+    #[error("the survey was cancelled")]
+    Cancelled,
     #[error("the model has more than 256 classes; the survey stores classes as bytes")]
     TooManyClasses,
 }
@@ -112,13 +114,14 @@ pub fn data_hash(data: &Dataset) -> String {
 impl Survey {
     /// Runs `model` over every image of `data` on the GPU: predictions and channel
     /// statistics, `SURVEY_BATCH` images per submission. `progress` gets the number of
-    /// images done after each batch.
+    /// images done after each batch and answers whether to go on ([`SurveyError::Cancelled`]
+    /// when it says no: a window closing stops the survey between batches).
     pub fn compute(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         model: &Model,
         data: &Dataset,
-        mut progress: impl FnMut(usize),
+        mut progress: impl FnMut(usize) -> bool,
     ) -> Result<Survey, SurveyError> {
         let input = model.architecture.input;
         if (data.rows, data.cols) != (input.height, input.width) || input.channels != 1 {
@@ -201,7 +204,9 @@ impl Survey {
                         }),
                 );
             }
-            progress(predicted.len());
+            if !progress(predicted.len()) {
+                return Err(SurveyError::Cancelled);
+            }
         }
         Ok(Survey {
             model_hash: crate::gpu::tune::key::model_hash(model),
@@ -318,7 +323,7 @@ impl Survey {
         model: &Model,
         data: &Dataset,
         cache_dir: Option<&std::path::Path>,
-        progress: impl FnMut(usize),
+        progress: impl FnMut(usize) -> bool,
     ) -> Result<(Survey, Origin), SurveyError> {
         let model_hash = crate::gpu::tune::key::model_hash(model);
         let data_hash = data_hash(data);

@@ -90,11 +90,7 @@ pub fn show(ui: &mut Ui, view: &InspectorView) {
     {
         ui.separator();
         ui.label(RichText::new(caption).color(theme::WEAK_TEXT));
-        let image = egui::ColorImage::from_gray([side, side], pixels);
-        // One texture per picture shown; egui frees it when the handle drops next frame.
-        let texture =
-            ui.ctx()
-                .load_texture("cnnviz class picture", image, egui::TextureOptions::NEAREST);
+        let texture = picture_texture(ui, pixels, side);
         ui.add(egui::Image::new((texture.id(), Vec2::splat(112.0))));
     }
     if let Some((gradient, class)) = view.gradient {
@@ -104,6 +100,30 @@ pub fn show(ui: &mut Ui, view: &InspectorView) {
         ))
         .on_hover_text("How much the explained class's logit moves per unit of this value");
     }
+}
+
+/// The picture's texture, made again only when its pixels change (it grows a few times a
+/// second, frames come faster); kept in egui's memory, one at a time, so the old one is
+/// freed when it is replaced.
+fn picture_texture(ui: &Ui, pixels: &[u8], side: usize) -> egui::TextureHandle {
+    let hash = pixels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let id = egui::Id::unique("cnnviz class picture");
+    let cached = ui
+        .ctx()
+        .data(|d| d.get_temp::<(u64, egui::TextureHandle)>(id))
+        .filter(|(h, _)| *h == hash);
+    if let Some((_, texture)) = cached {
+        return texture;
+    }
+    let image = egui::ColorImage::from_gray([side, side], pixels);
+    let texture =
+        ui.ctx()
+            .load_texture("cnnviz class picture", image, egui::TextureOptions::NEAREST);
+    ui.ctx()
+        .data_mut(|d| d.insert_temp(id, (hash, texture.clone())));
+    texture
 }
 
 /// Blue for negative, orange for positive, transparent at zero, scaled by `scale`.
