@@ -293,3 +293,37 @@ fn a_clicked_channel_shows_its_top_test_digits_and_opens_one() {
     let (_, predicted) = headless.viewer().prediction().expect("a prediction");
     assert_eq!(predicted, usize::from(survey.survey.predicted[shown[0]]));
 }
+
+#[test]
+fn render_refuses_a_view_it_cannot_open_in_one_line() {
+    if !common::gpu_available() {
+        return;
+    }
+    let sample = "samples/3-pen-on-paper.jpg";
+    let out = std::env::temp_dir().join("cnnviz-render-views.png");
+    let out = out.to_str().expect("a UTF-8 temp path");
+    let no_overlay = common::cnnviz(&["render", "--input", sample, "--out", out, "--failures"]);
+    common::assert_one_line_error(&no_overlay, "need --overlay");
+    let bad_layer = common::cnnviz(&[
+        "render",
+        "--input",
+        sample,
+        "--out",
+        out,
+        "--overlay",
+        "--inspect",
+        "fc9:3",
+    ]);
+    common::assert_one_line_error(&bad_layer, "no layer \"fc9\"");
+    let bad_channel = common::cnnviz(&[
+        "render",
+        "--input",
+        sample,
+        "--out",
+        out,
+        "--overlay",
+        "--channel",
+        "conv1:16",
+    ]);
+    common::assert_one_line_error(&bad_channel, "conv1 has channels 0..15");
+}

@@ -83,6 +83,18 @@ pub struct RenderArgs {
     /// method's map for every class and the counterfactual (`classes`).
     #[arg(long, value_enum)]
     explain_grid: Option<GridArg>,
+    /// With --overlay: open the unit inspector on a cube, as a click would: `LAYER:INDEX`,
+    /// the layer's name (or `input`) and the unit's index in channel, row, column order,
+    /// e.g. `fc2:3` or `conv2:1029`.
+    #[arg(long)]
+    inspect: Option<String>,
+    /// With --overlay: open the failure view (waits for the test-set survey).
+    #[arg(long)]
+    failures: bool,
+    /// With --overlay: open the channel explorer on `LAYER:CHANNEL` of a conv block, e.g.
+    /// `conv1:5` (waits for the survey and the channel's feature visualisation).
+    #[arg(long)]
+    channel: Option<String>,
     /// The whole window as a person sees it: the egui overlay (canvas with the digit,
     /// prediction, probabilities, Grad-CAM, feature maps) around the scene.
     #[arg(long)]
@@ -120,6 +132,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     }
     if args.explain_grid.is_some() {
         bail!("--explain-grid needs --overlay (the grids are part of the window)");
+    }
+    if args.inspect.is_some() || args.failures || args.channel.is_some() {
+        bail!("--inspect, --failures and --channel need --overlay (they are parts of the window)");
     }
 
     let gpu = super::gpu()?;
@@ -240,6 +255,17 @@ fn render_window(
         store: StoreChoice::None,
         ..ViewerOptions::default()
     };
+    // Checked before the viewer starts, so a mistake is one line and nothing else.
+    let inspect = args
+        .inspect
+        .as_deref()
+        .map(|text| parse_unit(&model, text))
+        .transpose()?;
+    let channel = args
+        .channel
+        .as_deref()
+        .map(|text| parse_channel(&model, text))
+        .transpose()?;
     let mut headless = HeadlessViewer::new(model, options, [args.width, args.height], args.scale)?;
     let viewer = headless.viewer_mut();
     viewer.set_animation(false);
@@ -267,8 +293,29 @@ fn render_window(
     goal.distance = args.distance.unwrap_or(goal.distance);
     camera.set_goal(goal);
     camera.snap();
+    if let Some((activation, element)) = inspect
+        && !headless.viewer_mut().inspect_unit(activation, element)
+    {
+        bail!("--inspect: that unit is not drawn in the scene");
+    }
+    if args.failures {
+        headless
+            .viewer_mut()
+            .send(&[OverlayEvent::SetFailureView(true)]);
+    }
+    if let Some((block, channel)) = channel {
+        headless
+            .viewer_mut()
+            .send(&[OverlayEvent::OpenChannel { block, channel }]);
+    }
     // Settling waits for the explanations too (outside any frame) and draws them.
     headless.settle()?;
+    wait_for_views(
+        &mut headless,
+        inspect.is_some(),
+        args.failures,
+        channel.is_some(),
+    )?;
     let picture = headless.screenshot()?;
     picture
         .save(&args.out)
@@ -281,4 +328,79 @@ fn render_window(
         headless.viewer().adapter()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `LAYER:INDEX` of `--inspect` as (activation, element).
+fn parse_unit(model: &Model, text: &str) -> anyhow::Result<(usize, usize)> {
+    let (layer, index) = text
+        .rsplit_once(':')
+        .with_context(|| format!("--inspect {text}: write LAYER:INDEX, e.g. fc2:3"))?;
+    let activation = if layer == "input" {
+        Some(0)
+    } else {
+        model
+            .layers
+            .iter()
+            .position(|l| l.plan.name == layer)
+            .map(|i| i + 1)
+    }
+    .with_context(|| format!("--inspect {text}: the model has no layer {layer:?}"))?;
+    let len = model.activation_shapes()[activation].len();
+    let element: usize = index
+        .parse()
+        .ok()
+        .filter(|&e| e < len)
+        .with_context(|| format!("--inspect {text}: {layer} has units 0..{}", len - 1))?;
+    Ok((activation, element))
+}
+
+/// `LAYER:CHANNEL` of `--channel` as (conv block, channel).
+fn parse_channel(model: &Model, text: &str) -> anyhow::Result<(usize, usize)> {
+    let (layer, channel) = text
+        .rsplit_once(':')
+        .with_context(|| format!("--channel {text}: write LAYER:CHANNEL, e.g. conv1:5"))?;
+    let block = super::predict::resolve_block(model, Some(layer))?
+        .with_context(|| format!("--channel {text}: the model has no conv block"))?;
+    let channels = model.conv_blocks()[block].channels;
+    let channel: usize = channel
+        .parse()
+        .ok()
+        .filter(|&c| c < channels)
+        .with_context(|| format!("--channel {text}: {layer} has channels 0..{}", channels - 1))?;
+    Ok((block, channel))
+}
+
+/// Frames (waiting between them, never inside one) until the opened views have what their
+/// picture should show: the survey, the feature visualisation, the inspected unit and a
+/// logit's class picture.
+fn wait_for_views(
+    headless: &mut HeadlessViewer,
+    inspect: bool,
+    failures: bool,
+    channel: bool,
+) -> anyhow::Result<()> {
+    let done = |p: Option<cnnviz::app::feature_vis_worker::FeatureVisProgress>| {
+        p.is_none_or(|p| p.error.is_some() || (p.steps >= p.total && !p.images.is_empty()))
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let viewer = headless.viewer();
+        if let Some(why) = viewer.survey_error() {
+            bail!("the test-set survey failed: {why}");
+        }
+        let ready = (!inspect || viewer.inspected().is_some())
+            && (!inspect || done(viewer.class_feature_vis()))
+            && (!failures || viewer.failure_survey().is_some())
+            && (!channel
+                || (viewer.channel_examples().is_some() && done(viewer.channel_feature_vis())));
+        if ready {
+            headless.settle()?;
+            return Ok(());
+        }
+        if started.elapsed() > std::time::Duration::from_secs(900) {
+            bail!("the opened views did not finish within 15 minutes");
+        }
+        headless.frame()?;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -245,7 +245,7 @@ impl Overlay {
             .id(egui::Id::unique("cnnviz channel"))
             .open(&mut open)
             .default_width(360.0)
-            .default_pos(egui::pos2(ctx.content_rect().width() * 0.74 - 380.0, 56.0))
+            .default_pos(egui::pos2(ctx.content_rect().width() * 0.74 - 410.0, 56.0))
             .show(ctx, |ui| self.channel.show(ui, channel));
         if let Some(event) = shown.and_then(|r| r.inner).flatten() {
             events.push(OverlayEvent::Channel(event));

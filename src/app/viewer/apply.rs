@@ -489,23 +489,34 @@ impl Viewer {
             session
                 .cubes
                 .set_highlight(&session.gpu.queue, set.as_ref());
-            let names: Vec<String> = session
-                .network
-                .layout()
-                .slots
-                .iter()
-                .map(|s| s.name.clone())
-                .collect();
-            self.inspector = pick.map(|p| InspectorState::open(&self.model, p, &names));
-            let logits = self.model.layers.len();
-            if pick.is_some_and(|p| p.activation == logits) && self.class_vis.is_none() {
-                self.class_vis = Some(crate::app::feature_vis_worker::FeatureVisWorker::start(
-                    session.gpu.adapter.clone(),
-                    self.model.clone(),
-                    crate::feature_vis::Objective::Classes,
-                    self.egui_ctx.clone(),
-                ));
+            match pick {
+                Some(pick) => self.open_inspector(pick),
+                None => self.inspector = None,
             }
+        }
+    }
+
+    /// The unit inspector on `pick` (a click on its cube); a logit also starts "what the
+    /// network thinks each class looks like".
+    pub(super) fn open_inspector(&mut self, pick: crate::scene::Pick) {
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        let names: Vec<String> = session
+            .network
+            .layout()
+            .slots
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        self.inspector = Some(InspectorState::open(&self.model, pick, &names));
+        if pick.activation == self.model.layers.len() && self.class_vis.is_none() {
+            self.class_vis = Some(crate::app::feature_vis_worker::FeatureVisWorker::start(
+                session.gpu.adapter.clone(),
+                self.model.clone(),
+                crate::feature_vis::Objective::Classes,
+                self.egui_ctx.clone(),
+            ));
         }
     }
 }

@@ -435,6 +435,32 @@ impl Viewer {
         Some([sx + (ndc.x + 1.0) * 0.5 * sw, sy + (1.0 - ndc.y) * 0.5 * sh])
     }
 
+    /// Opens the unit inspector on element `element` of activation `activation`, as a click
+    /// on its cube does (`render --inspect`, demos); `false` for a cube the scene does not
+    /// draw.
+    pub fn inspect_unit(&mut self, activation: usize, element: usize) -> bool {
+        let Some(session) = self.session.as_ref() else {
+            return false;
+        };
+        let Some(placement) = session.layout.placement(activation) else {
+            return false;
+        };
+        if element >= placement.len {
+            return false;
+        }
+        let (channel, y, x) = placement.cell_of(element);
+        let pick = crate::scene::Pick {
+            activation,
+            channel,
+            y,
+            x,
+            element_index: element,
+            instance: placement.instance_start + element as u32,
+        };
+        self.open_inspector(pick);
+        true
+    }
+
     /// The unit inspector's arithmetic as the overlay shows it: only for the drawing on
     /// the canvas (`None` while it is read back, or with no inspector open).
     pub fn inspected(&self) -> Option<(&crate::scene::Pick, &crate::inspect::UnitArithmetic)> {
@@ -489,6 +515,14 @@ impl Viewer {
     /// The channel explorer's examples (test-set indices) as shown, once the survey is in.
     pub fn channel_examples(&self) -> Option<Vec<usize>> {
         self.channel.as_ref()?.shown_images()
+    }
+
+    /// Why the test-set survey failed, if it did.
+    pub fn survey_error(&self) -> Option<String> {
+        match self.survey.as_ref()?.status() {
+            crate::app::survey_worker::SurveyStatus::Failed(why) => Some(why),
+            _ => None,
+        }
     }
 
     /// The test-set survey once it is ready (`None` before a view asked for it, or while
