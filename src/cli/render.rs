@@ -388,8 +388,8 @@ fn wait_for_views(
         if let Some(why) = viewer.survey_error() {
             bail!("the test-set survey failed: {why}");
         }
-        let ready = (!inspect || viewer.inspected().is_some())
-            && (!inspect || done(viewer.class_feature_vis()))
+        let inspected = viewer.inspected().is_some() && done(viewer.class_feature_vis());
+        let ready = (!inspect || inspected)
             && (!failures || viewer.failure_survey().is_some())
             && (!channel
                 || (viewer.channel_examples().is_some() && done(viewer.channel_feature_vis())));
