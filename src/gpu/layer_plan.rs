@@ -16,15 +16,7 @@ use super::params::{
 };
 use super::pipelines::Kernel;
 use super::plan::{Step, WORKGROUP, conv_tiled_loops, dense_tiled_loops, groups_for, to_u32};
-use crate::model::{LayerOp, Model, Shape};
-
-/// Channels, height and width; a vector is `len` channels of 1×1.
-fn map_dims(shape: Shape) -> (usize, usize, usize) {
-    match *shape.dims() {
-        [channels, height, width] => (channels, height, width),
-        _ => (shape.len(), 1, 1),
-    }
-}
+use crate::model::{LayerOp, Model};
 
 /// A layer's uniform, the same for every kernel that implements it (unfused, tiled or
 /// fused): offsets of its input and output regions, its shapes and its weights.
@@ -65,8 +57,8 @@ pub(super) fn layer_uniforms(
             let b = aligned(&p.bias)?;
             Ok((w, b))
         };
-        let (c, ih, iw) = map_dims(layer.plan.input);
-        let (_, oh, ow) = map_dims(layer.plan.output);
+        let (c, ih, iw) = layer.plan.input.chw();
+        let (_, oh, ow) = layer.plan.output.chw();
         uniforms.push(match layer.plan.op {
             LayerOp::Conv2d(g) => {
                 let (weight_offset, bias_offset) = pack()?;

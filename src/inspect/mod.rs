@@ -12,7 +12,7 @@ mod readback;
 
 pub use readback::{InspectedUnit, UnitReadback, UnitTag};
 
-use crate::model::{ConvGeometry, LayerOp, Model, Shape};
+use crate::model::{ConvGeometry, LayerOp, Model};
 
 /// One term `weight × input` of a weighted sum.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -145,17 +145,6 @@ fn computing_layer(model: &Model, activation: usize) -> Option<(usize, bool)> {
     Some((layer, false))
 }
 
-fn map_dims(shape: Shape) -> (usize, usize, usize) {
-    match shape {
-        Shape::Map {
-            channels,
-            height,
-            width,
-        } => (channels, height, width),
-        Shape::Vector { len } => (len, 1, 1),
-    }
-}
-
 /// The arithmetic of `element` (C, H, W order) of activation `activation` (0 = input, as in
 /// the arena), from `source`: the values of [`source_activation`] for the same image.
 pub fn unit_arithmetic(
@@ -190,7 +179,7 @@ pub fn unit_arithmetic(
             expected,
         });
     }
-    let (_, out_h, out_w) = map_dims(plan.output);
+    let (_, out_h, out_w) = plan.output.chw();
     let (channel, y, x) = (
         element / (out_h * out_w),
         element / out_w % out_h,
@@ -200,7 +189,7 @@ pub fn unit_arithmetic(
     Ok(match plan.op {
         LayerOp::Conv2d(g) => {
             let p = params.expect("a conv layer has parameters");
-            let (_, in_h, in_w) = map_dims(plan.input);
+            let (_, in_h, in_w) = plan.input.chw();
             let terms = conv_terms(g, in_h, in_w, &p.weight, source, channel, y, x);
             UnitArithmetic::Conv {
                 sum: weighted_sum(layer, terms, p.bias[channel], relu),
@@ -226,7 +215,7 @@ pub fn unit_arithmetic(
             }
         }
         LayerOp::MaxPool2d { kernel, stride } => {
-            let (_, in_h, in_w) = map_dims(plan.input);
+            let (_, in_h, in_w) = plan.input.chw();
             UnitArithmetic::Pool(pool_window(
                 layer, kernel, stride, in_h, in_w, source, channel, y, x,
             ))

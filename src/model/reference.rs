@@ -5,21 +5,10 @@
 //! Activations are indexed like the GPU arena: index 0 is the normalised input and index
 //! `i + 1` the output of layer `i`.
 
-use super::{ConvGeometry, Layer, LayerOp, Model, Shape};
+use super::{ConvGeometry, Layer, LayerOp, Model};
 
 /// Added to the denominator of min-max normalisation, as `pytorch_grad_cam` does.
 pub const CAM_EPSILON: f64 = 1e-7;
-
-fn map_dims(shape: Shape) -> (usize, usize, usize) {
-    match shape {
-        Shape::Map {
-            channels,
-            height,
-            width,
-        } => (channels, height, width),
-        Shape::Vector { len } => (len, 1, 1),
-    }
-}
 
 /// Runs the whole network on one normalised input; returns every activation.
 pub fn forward(model: &Model, input: &[f32]) -> Vec<Vec<f64>> {
@@ -43,12 +32,12 @@ pub fn layer_forward(layer: &Layer, x: &[f64]) -> Vec<f64> {
     match layer.plan.op {
         LayerOp::Conv2d(g) => {
             let p = params.expect("conv has parameters");
-            let (_, h, w) = map_dims(layer.plan.input);
+            let (_, h, w) = layer.plan.input.chw();
             conv2d_forward(x, h, w, g, &p.weight, &p.bias)
         }
         LayerOp::Relu => relu_forward(x),
         LayerOp::MaxPool2d { kernel, stride } => {
-            let (c, h, w) = map_dims(layer.plan.input);
+            let (c, h, w) = layer.plan.input.chw();
             maxpool_forward(x, c, h, w, kernel, stride)
         }
         LayerOp::Flatten => x.to_vec(),
@@ -68,12 +57,12 @@ pub fn layer_backward(layer: &Layer, x: &[f64], dy: &[f64]) -> Vec<f64> {
     match layer.plan.op {
         LayerOp::Conv2d(g) => {
             let p = layer.params.as_ref().expect("conv has parameters");
-            let (_, h, w) = map_dims(layer.plan.input);
+            let (_, h, w) = layer.plan.input.chw();
             conv2d_backward_input(dy, h, w, g, &p.weight)
         }
         LayerOp::Relu => relu_backward(x, dy),
         LayerOp::MaxPool2d { kernel, stride } => {
-            let (c, h, w) = map_dims(layer.plan.input);
+            let (c, h, w) = layer.plan.input.chw();
             maxpool_backward(x, dy, c, h, w, kernel, stride)
         }
         LayerOp::Flatten => dy.to_vec(),

@@ -147,6 +147,19 @@ impl Shape {
         self.len() == 0
     }
 
+    /// `(channels, height, width)`; a vector is `len` channels of one pixel, as the
+    /// kernels and the CPU twins index it.
+    pub fn chw(&self) -> (usize, usize, usize) {
+        match *self {
+            Shape::Map {
+                channels,
+                height,
+                width,
+            } => (channels, height, width),
+            Shape::Vector { len } => (len, 1, 1),
+        }
+    }
+
     /// `[C, H, W]` or `[N]`, for messages and JSON.
     pub fn dims(&self) -> Vec<usize> {
         match *self {

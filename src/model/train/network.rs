@@ -3,7 +3,7 @@
 
 use super::conv::{self, ConvBackwardBuffers, ConvDims, ConvForwardBuffers, ConvGrads};
 use super::kernels::{self, DenseGrads, PoolDims};
-use crate::model::{LayerOp, LayerParams, LayerPlan, Shape};
+use crate::model::{LayerOp, LayerParams, LayerPlan};
 
 /// One layer with the sizes its kernels need.
 #[derive(Clone, Debug)]
@@ -32,17 +32,6 @@ pub struct Network {
     classes: usize,
 }
 
-fn map_dims(shape: Shape) -> (usize, usize, usize) {
-    match shape {
-        Shape::Map {
-            channels,
-            height,
-            width,
-        } => (channels, height, width),
-        Shape::Vector { len } => (len, 1, 1),
-    }
-}
-
 impl Network {
     /// `plans` must come from [`crate::model::Architecture::plan`], which already checked
     /// every shape; this only translates them.
@@ -50,8 +39,8 @@ impl Network {
         let mut steps = Vec::with_capacity(plans.len());
         let mut param = 0;
         for plan in plans {
-            let (c, h, w) = map_dims(plan.input);
-            let (_, oh, ow) = map_dims(plan.output);
+            let (c, h, w) = plan.input.chw();
+            let (_, oh, ow) = plan.output.chw();
             let step = match plan.op {
                 LayerOp::Conv2d(g) => {
                     param += 1;
