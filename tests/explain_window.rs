@@ -9,31 +9,17 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use cnnviz::app::{HeadlessViewer, Redraw, StoreChoice, ViewerOptions};
+use cnnviz::app::{HeadlessViewer, Redraw};
 use cnnviz::explain::{ExplainRequest, Explained, Method};
-use cnnviz::ui::{ExplainGrid, GridTile, OverlayEvent, OverlayFeatures};
+use cnnviz::ui::{ExplainGrid, GridTile, OverlayEvent};
 use common::viewer::put_sample_on_canvas;
 
 const SIZE: [u32; 2] = [1280, 720];
 /// Generous: the CPU twin computes the fifteen methods of a grid in seconds.
 const WAIT: Duration = Duration::from_secs(300);
 
-/// A headless viewer without a store, the animation off, and nothing on screen that
-/// depends on timing (the frame-time panel, a scene drawn at reduced resolution while a
-/// loaded machine misses frames), so pictures compare.
 fn headless() -> Option<HeadlessViewer> {
-    let options = ViewerOptions {
-        store: StoreChoice::None,
-        features: OverlayFeatures {
-            timings: false,
-            ..OverlayFeatures::default()
-        },
-        ..ViewerOptions::default()
-    };
-    let mut headless = common::viewer::headless_viewer(options, SIZE)?;
-    headless.viewer_mut().set_animation(false);
-    headless.viewer_mut().pin_scene_scale(Some(1.0));
-    Some(headless)
+    common::viewer::quiet_viewer(SIZE)
 }
 
 /// Frames until the viewer rests, waiting for the explanation worker between them (never

@@ -5,41 +5,20 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cnnviz::app::{HeadlessViewer, Redraw, StoreChoice, ViewerOptions};
+use cnnviz::app::HeadlessViewer;
 use cnnviz::inspect::UnitArithmetic;
+use cnnviz::ui::OverlayEvent;
 use cnnviz::ui::testset_panel::{MatrixSource, TestSetEvent};
-use cnnviz::ui::{OverlayEvent, OverlayFeatures};
-use common::viewer::put_sample_on_canvas;
+use common::viewer::{frames_until, put_sample_on_canvas, run_until_rest};
 
 const SIZE: [u32; 2] = [1280, 720];
+/// Generous: the first survey of a machine computes 10k images on a software adapter.
+const LONG: Duration = Duration::from_secs(600);
 
 fn headless() -> Option<HeadlessViewer> {
-    let options = ViewerOptions {
-        store: StoreChoice::None,
-        features: OverlayFeatures {
-            timings: false,
-            ..OverlayFeatures::default()
-        },
-        ..ViewerOptions::default()
-    };
-    let mut headless = common::viewer::headless_viewer(options, SIZE)?;
-    headless.viewer_mut().set_animation(false);
-    headless.viewer_mut().pin_scene_scale(Some(1.0));
-    Some(headless)
-}
-
-fn run_until_rest(headless: &mut HeadlessViewer) {
-    for _ in 0..3000 {
-        let output = headless.frame().expect("frame");
-        if output.redraw != Redraw::Now && !headless.viewer().busy() {
-            headless.frame().expect("frame");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    panic!("the viewer never came to rest");
+    common::viewer::quiet_viewer(SIZE)
 }
 
 fn click(headless: &mut HeadlessViewer, at: [f32; 2]) {
@@ -127,27 +106,18 @@ fn a_clicked_cube_shows_its_arithmetic_for_the_drawing_and_follows_it() {
     assert_eq!(gradient, if predicted == 3 { 1.0 } else { 0.0 });
     // A click on a logit starts "what the network thinks each class looks like"; its
     // pictures are published as they grow.
-    let started = Instant::now();
-    loop {
-        let progress = headless
+    let progress = frames_until(&mut headless, "a class picture", LONG, |h| {
+        let progress = h
             .viewer()
             .class_feature_vis()
             .expect("started by the logit click");
         assert!(progress.error.is_none(), "{:?}", progress.error);
-        if progress.images.len() == 10 && progress.steps > 0 {
-            assert!(
-                progress.images[3].iter().any(|&p| p > 0),
-                "the 3's picture has ink"
-            );
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no class picture was published"
-        );
-        headless.frame().expect("frame");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        (progress.images.len() == 10 && progress.steps > 0).then_some(progress)
+    });
+    assert!(
+        progress.images[3].iter().any(|&p| p > 0),
+        "the 3's picture has ink"
+    );
     headless.frame().expect("frame");
     save_screenshot(&headless, "inspector.png");
     // A new drawing: nothing stale is shown, then the same unit for the new drawing.
@@ -174,18 +144,9 @@ fn the_failure_view_opens_a_misclassified_test_digit_on_the_canvas() {
         .viewer_mut()
         .send(&[OverlayEvent::SetFailureView(true)]);
     // The survey runs on its own thread (cached after the first run on a machine).
-    let started = Instant::now();
-    let survey = loop {
-        headless.frame().expect("frame");
-        if let Some(survey) = headless.viewer().failure_survey() {
-            break survey;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "the survey never finished"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let survey = frames_until(&mut headless, "the survey", LONG, |h| {
+        h.viewer().failure_survey()
+    });
     let confusion = survey.survey.confusion();
     let (truth, predicted) = (0..10)
         .flat_map(|t| (0..10).map(move |p| (t, p)))
@@ -224,18 +185,9 @@ fn a_clicked_channel_shows_its_top_test_digits_and_opens_one() {
         block: 0,
         channel: 5,
     }]);
-    let started = Instant::now();
-    let shown = loop {
-        headless.frame().expect("frame");
-        if let Some(shown) = headless.viewer().channel_examples() {
-            break shown;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "the survey never finished"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let shown = frames_until(&mut headless, "the channel's examples", LONG, |h| {
+        h.viewer().channel_examples()
+    });
     let survey = headless
         .viewer()
         .failure_survey()
@@ -263,31 +215,27 @@ fn a_clicked_channel_shows_its_top_test_digits_and_opens_one() {
     )]);
     run_until_rest(&mut headless);
     // The channel's feature visualisation grows on its own thread to its planned steps.
-    let started = Instant::now();
-    let mut last_steps = 0;
-    loop {
-        headless.frame().expect("frame");
-        let progress = headless
-            .viewer()
-            .channel_feature_vis()
-            .expect("started with the channel");
-        assert!(progress.error.is_none(), "{:?}", progress.error);
-        assert!(progress.steps >= last_steps, "steps only grow");
-        last_steps = progress.steps;
-        if progress.steps == progress.total && !progress.images.is_empty() {
-            assert_eq!(progress.images.len(), 16, "one picture per conv1 channel");
-            assert!(
-                progress.images[5].iter().any(|&p| p > 0),
-                "channel 5's picture has ink"
-            );
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "feature visualisation never finished"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let last_steps = std::cell::Cell::new(0);
+    let progress = frames_until(
+        &mut headless,
+        "the channel's feature visualisation",
+        LONG,
+        |h| {
+            let progress = h
+                .viewer()
+                .channel_feature_vis()
+                .expect("started with the channel");
+            assert!(progress.error.is_none(), "{:?}", progress.error);
+            assert!(progress.steps >= last_steps.get(), "steps only grow");
+            last_steps.set(progress.steps);
+            (progress.steps == progress.total && !progress.images.is_empty()).then_some(progress)
+        },
+    );
+    assert_eq!(progress.images.len(), 16, "one picture per conv1 channel");
+    assert!(
+        progress.images[5].iter().any(|&p| p > 0),
+        "channel 5's picture has ink"
+    );
     headless.frame().expect("frame");
     save_screenshot(&headless, "channel.png");
     let (_, predicted) = headless.viewer().prediction().expect("a prediction");

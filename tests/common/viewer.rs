@@ -3,9 +3,12 @@
 
 use std::path::Path;
 
-use cnnviz::app::{HeadlessViewer, ViewerGpu, ViewerOptions};
+use std::time::{Duration, Instant};
+
+use cnnviz::app::{HeadlessViewer, Redraw, StoreChoice, ViewerGpu, ViewerOptions};
 use cnnviz::data::preprocess::{ink_from_image, load_image};
 use cnnviz::model::{Model, load_model};
+use cnnviz::ui::OverlayFeatures;
 
 /// The committed model.
 pub fn model() -> Model {
@@ -48,4 +51,58 @@ pub fn put_sample_on_canvas(headless: &mut HeadlessViewer, name: &str) {
         .overlay_mut()
         .canvas_mut()
         .load_image(&ink);
+}
+
+/// A headless viewer of `size` without a store, the animation off, and nothing on screen
+/// that depends on timing (the frame-time panel, a scene drawn at reduced resolution while a
+/// loaded machine misses frames), so pictures compare.
+pub fn quiet_viewer(size: [u32; 2]) -> Option<HeadlessViewer> {
+    let options = ViewerOptions {
+        store: StoreChoice::None,
+        features: OverlayFeatures {
+            timings: false,
+            ..OverlayFeatures::default()
+        },
+        ..ViewerOptions::default()
+    };
+    let mut headless = headless_viewer(options, size)?;
+    headless.viewer_mut().set_animation(false);
+    headless.viewer_mut().pin_scene_scale(Some(1.0));
+    Some(headless)
+}
+
+/// Frames (without waiting inside any) until the viewer rests, then one more to show
+/// what arrived.
+pub fn run_until_rest(headless: &mut HeadlessViewer) {
+    for _ in 0..3000 {
+        let output = headless.frame().expect("frame");
+        if output.redraw != Redraw::Now && !headless.viewer().busy() {
+            headless.frame().expect("frame");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("the viewer never came to rest");
+}
+
+/// Frames until `ready` finds what a background thread computes (the survey, a feature
+/// visualisation), waiting between frames, never inside one; fails after `limit`.
+pub fn frames_until<T>(
+    headless: &mut HeadlessViewer,
+    what: &str,
+    limit: Duration,
+    ready: impl Fn(&HeadlessViewer) -> Option<T>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        headless.frame().expect("frame");
+        if let Some(found) = ready(headless) {
+            return found;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what} never came within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
