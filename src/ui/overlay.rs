@@ -190,18 +190,16 @@ impl Overlay {
         let Some(inspector) = view.inspector.as_ref() else {
             return;
         };
-        let mut open = true;
-        egui::Window::new("Unit arithmetic")
+        let window = egui::Window::new("Unit arithmetic")
             .id(egui::Id::unique("cnnviz inspector"))
-            .open(&mut open)
             // Taller than the screen with a class picture and many terms: it scrolls.
             .vscroll(true)
             .max_height(ctx.content_rect().height() - 80.0)
             .default_width(420.0)
             // Beside the right panel, over the scene's far end, so most cubes stay clickable.
-            .default_pos(egui::pos2(ctx.content_rect().width() * 0.74 - 430.0, 56.0))
-            .show(ctx, |ui| inspector_panel::show(ui, inspector));
-        if !open {
+            .default_pos(egui::pos2(ctx.content_rect().width() * 0.74 - 430.0, 56.0));
+        let (_, closed) = tool_window(ctx, window, |ui| inspector_panel::show(ui, inspector));
+        if closed {
             events.push(OverlayEvent::CloseInspector);
         }
     }
@@ -216,16 +214,12 @@ impl Overlay {
         let Some(failures) = view.failures.as_ref() else {
             return;
         };
-        let mut open = true;
-        let shown = egui::Window::new("Where the model fails")
+        let window = egui::Window::new("Where the model fails")
             .id(egui::Id::unique("cnnviz failures"))
-            .open(&mut open)
-            .default_pos(ctx.content_rect().min + egui::vec2(260.0, 60.0))
-            .show(ctx, |ui| self.failures.show(ui, failures));
-        if let Some(event) = shown.and_then(|r| r.inner).flatten() {
-            events.push(OverlayEvent::Failures(event));
-        }
-        if !open {
+            .default_pos(ctx.content_rect().min + egui::vec2(260.0, 60.0));
+        let (event, closed) = tool_window(ctx, window, |ui| self.failures.show(ui, failures));
+        events.extend(event.flatten().map(OverlayEvent::Failures));
+        if closed {
             events.push(OverlayEvent::SetFailureView(false));
         }
     }
@@ -240,17 +234,13 @@ impl Overlay {
         let Some(channel) = view.channel.as_ref() else {
             return;
         };
-        let mut open = true;
-        let shown = egui::Window::new("What a channel looks for")
+        let window = egui::Window::new("What a channel looks for")
             .id(egui::Id::unique("cnnviz channel"))
-            .open(&mut open)
             .default_width(360.0)
-            .default_pos(egui::pos2(ctx.content_rect().width() * 0.74 - 410.0, 56.0))
-            .show(ctx, |ui| self.channel.show(ui, channel));
-        if let Some(event) = shown.and_then(|r| r.inner).flatten() {
-            events.push(OverlayEvent::Channel(event));
-        }
-        if !open {
+            .default_pos(egui::pos2(ctx.content_rect().width() * 0.74 - 410.0, 56.0));
+        let (event, closed) = tool_window(ctx, window, |ui| self.channel.show(ui, channel));
+        events.extend(event.flatten().map(OverlayEvent::Channel));
+        if closed {
             events.push(OverlayEvent::CloseChannel);
         }
     }
@@ -456,4 +446,16 @@ fn inspect_panel(
                     .show(ui, |ui| timing_panel::show(ui, view, history));
             }
         });
+}
+
+/// A closable window over the scene (inspector, failure view, channel explorer): what its
+/// contents returned this frame, and whether the person closed it.
+fn tool_window<R>(
+    ctx: &egui::Context,
+    window: egui::Window<'_>,
+    contents: impl FnOnce(&mut Ui) -> R,
+) -> (Option<R>, bool) {
+    let mut open = true;
+    let shown = window.open(&mut open).show(ctx, contents);
+    (shown.and_then(|r| r.inner), !open)
 }
