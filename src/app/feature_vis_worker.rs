@@ -17,8 +17,9 @@ const STEPS_PER_PICTURE: usize = 16;
 pub struct FeatureVisProgress {
     pub steps: usize,
     pub total: usize,
-    /// Per channel, ink 0–255, `side × side`.
-    pub images: Vec<Vec<u8>>,
+    /// Per channel, ink 0–255, `side × side`; shared, so a frame's copy of the progress
+    /// costs no pixel copy.
+    pub images: Arc<Vec<Vec<u8>>>,
     pub side: usize,
     pub error: Option<String>,
 }
@@ -70,11 +71,13 @@ impl FeatureVisWorker {
                         run.run(STEPS_PER_PICTURE, |_| {})
                             .map_err(|e| e.to_string())?;
                         let snapshot = run.read().map_err(|e| e.to_string())?;
-                        let images: Vec<Vec<u8>> = snapshot
-                            .images
-                            .chunks_exact(input_len)
-                            .map(|image| to_ink(&model, image))
-                            .collect();
+                        let images: Arc<Vec<Vec<u8>>> = Arc::new(
+                            snapshot
+                                .images
+                                .chunks_exact(input_len)
+                                .map(|image| to_ink(&model, image))
+                                .collect(),
+                        );
                         publish(&|p| {
                             p.steps = snapshot.steps;
                             p.images = images.clone();
