@@ -34,6 +34,7 @@ fn small_architecture() -> Architecture {
                 kernel_size: 3,
                 stride: 1,
                 padding: 1,
+                padding_end: None,
                 weight: "conv1.weight".into(),
                 bias: Some("conv1.bias".into()),
             },
@@ -60,10 +61,10 @@ fn small_architecture() -> Architecture {
 }
 
 fn random_params(len_w: usize, len_b: usize, rng: &mut Rng) -> LayerParams {
-    LayerParams {
-        weight: (0..len_w).map(|_| rng.uniform(-0.5, 0.5)).collect(),
-        bias: (0..len_b).map(|_| rng.uniform(-0.5, 0.5)).collect(),
-    }
+    LayerParams::new(
+        (0..len_w).map(|_| rng.uniform(-0.5, 0.5)).collect(),
+        (0..len_b).map(|_| rng.uniform(-0.5, 0.5)).collect(),
+    )
 }
 
 fn small_model() -> Model {
@@ -243,6 +244,7 @@ fn metadata_inconsistent_with_itself_is_refused() {
                 if let LayerSpec::Conv2d {
                     kernel_size,
                     padding,
+                    padding_end: None,
                     ..
                 } = &mut a.layers[0]
                 {

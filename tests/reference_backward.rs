@@ -15,6 +15,7 @@ fn conv(name: &str, i: usize, o: usize, k: usize, s: usize, p: usize) -> LayerSp
         kernel_size: k,
         stride: s,
         padding: p,
+        padding_end: None,
         weight: format!("{name}.weight"),
         bias: Some(format!("{name}.bias")),
     }
@@ -81,12 +82,65 @@ fn awkward_model(seed: u64) -> Model {
             } => Some((in_features * out_features, out_features)),
             _ => None,
         })
-        .map(|(w, b)| LayerParams {
-            weight: (0..w).map(|_| rng.uniform(-0.6, 0.6)).collect(),
-            bias: (0..b).map(|_| rng.uniform(-0.1, 0.3)).collect(),
+        .map(|(w, b)| {
+            LayerParams::new(
+                (0..w).map(|_| rng.uniform(-0.6, 0.6)).collect(),
+                (0..b).map(|_| rng.uniform(-0.1, 0.3)).collect(),
+            )
         })
         .collect();
     Model::from_parts(arch, params).expect("model")
+}
+
+/// Every layer type after the first five, on awkward geometry: asymmetric conv padding,
+/// batch norm on maps and on a vector, leaky ReLU, an average pool with padding that does
+/// not count, tanh, dropout, a global average pool and a sigmoid.
+fn new_layers_model(seed: u64) -> Model {
+    use cnnviz::model::builders::*;
+    let mut first = conv("c1", 1, 3, 3, 2, 0);
+    if let LayerSpec::Conv2d { padding_end, .. } = &mut first {
+        *padding_end = Some(1);
+    }
+    let arch = Architecture {
+        format: cnnviz::model::spec::ARCHITECTURE_FORMAT.into(),
+        version: 1,
+        name: "new layers".into(),
+        input: InputSpec {
+            channels: 1,
+            height: 12,
+            width: 10,
+        },
+        classes: (0..3).map(|c| c.to_string()).collect(),
+        normalization: Normalization {
+            mean: 0.0,
+            std: 1.0,
+        },
+        layers: vec![
+            first,
+            batch_norm("bn1", 3),
+            leaky_relu("lr1", 0.1),
+            LayerSpec::AvgPool2d {
+                name: "ap".into(),
+                kernel_size: 3,
+                stride: 2,
+                padding: 1,
+                count_include_pad: false,
+            },
+            conv("c2", 3, 4, 2, 1, 0),
+            batch_norm("bn2", 4),
+            tanh("t2"),
+            dropout("d2", 0.25),
+            avgpool("ap2", 2, 1, 1),
+            global_avg_pool("gap"),
+            LayerSpec::Flatten { name: "f".into() },
+            dense("fc1", 4, 5),
+            batch_norm("bn3", 5),
+            sigmoid("s3"),
+            dense("fc2", 5, 3),
+        ],
+    };
+    let mut rng = Rng::new(seed);
+    Model::filled(arch, || rng.uniform(-0.8, 0.8)).expect("model")
 }
 
 /// Logits when activation `index` is replaced by `value`.
@@ -99,7 +153,11 @@ fn logits_from(model: &Model, index: usize, value: Vec<f64>) -> Vec<f64> {
 #[test]
 fn backward_matches_finite_differences() {
     for seed in 0..4 {
-        let model = awkward_model(seed);
+        let model = if seed % 2 == 0 {
+            awkward_model(seed)
+        } else {
+            new_layers_model(seed)
+        };
         let mut rng = Rng::new(100 + seed);
         let input: Vec<f32> = (0..model.input_len())
             .map(|_| rng.uniform(-1.0, 2.0))
@@ -113,7 +171,12 @@ fn backward_matches_finite_differences() {
                     .layers
                     .iter()
                     .enumerate()
-                    .filter(|(_, l)| matches!(l.plan.op, LayerOp::Conv2d(_)))
+                    .filter(|(_, l)| {
+                        matches!(
+                            l.plan.op,
+                            LayerOp::Conv2d(_) | LayerOp::BatchNorm { .. } | LayerOp::Tanh
+                        )
+                    })
                     .map(|(i, _)| i + 1),
             )
             .collect();
@@ -189,4 +252,53 @@ fn maxpool_ties_route_to_the_first_maximum() {
     let x = [1.0, 1.0, 0.5, 1.0];
     let dx = reference::maxpool_backward(&x, &[2.0], 1, 2, 2, 2, 2);
     assert_eq!(dx, vec![2.0, 0.0, 0.0, 0.0]);
+}
+
+#[test]
+fn conv_blocks_run_through_every_element_wise_layer() {
+    let model = new_layers_model(3);
+    let blocks = model.conv_blocks();
+    let outputs: Vec<(usize, usize)> = blocks
+        .iter()
+        .map(|b| (b.conv_layer, b.output_layer))
+        .collect();
+    // conv → bn → leaky ReLU; conv → bn → tanh → dropout.
+    assert_eq!(outputs, vec![(0, 2), (4, 7)]);
+    assert_eq!(
+        (blocks[0].height, blocks[0].width),
+        (6, 5),
+        "asymmetric padding"
+    );
+}
+
+#[test]
+fn a_model_with_every_layer_type_round_trips_through_its_file() {
+    let model = new_layers_model(4);
+    let bytes = cnnviz::model::save_model_bytes(&model).expect("saved");
+    let loaded = cnnviz::model::load_model_bytes(&bytes).expect("loaded");
+    assert_eq!(loaded, model);
+    // Batch norm is the definition, channel by channel, on a map and on a vector.
+    let input: Vec<f32> = (0..model.input_len())
+        .map(|i| (i % 7) as f32 * 0.3)
+        .collect();
+    let acts = reference::forward(&model, &input);
+    for (layer_index, plane) in [(1usize, 6 * 5), (12, 1)] {
+        let layer = &model.layers[layer_index];
+        let LayerOp::BatchNorm { eps, .. } = layer.plan.op else {
+            panic!("layer {layer_index} is a batch norm");
+        };
+        let p = layer.params.as_ref().expect("parameters");
+        let r = p.running.as_ref().expect("running statistics");
+        for (i, (&x, &y)) in acts[layer_index]
+            .iter()
+            .zip(&acts[layer_index + 1])
+            .enumerate()
+        {
+            let c = i / plane;
+            let expected = (x - r.mean[c] as f64) / (r.var[c] as f64 + eps as f64).sqrt()
+                * p.weight[c] as f64
+                + p.bias[c] as f64;
+            assert!((y - expected).abs() < 1e-9, "bn {layer_index} element {i}");
+        }
+    }
 }

@@ -95,9 +95,11 @@ fn random_model(architecture: Architecture, rng: &mut Rng) -> Model {
             } => Some((in_features * out_features, out_features)),
             _ => None,
         })
-        .map(|(w, b)| LayerParams {
-            weight: (0..w).map(|_| rng.uniform(-0.6, 0.6)).collect(),
-            bias: (0..b).map(|_| rng.uniform(-0.1, 0.1)).collect(),
+        .map(|(w, b)| {
+            LayerParams::new(
+                (0..w).map(|_| rng.uniform(-0.6, 0.6)).collect(),
+                (0..b).map(|_| rng.uniform(-0.1, 0.1)).collect(),
+            )
         })
         .collect();
     Model::from_parts(architecture, params).expect("shapes match")
@@ -331,9 +333,11 @@ fn default_architecture_plans_with_two_conv_blocks() {
     let params = architecture
         .expected_tensors()
         .chunks(2)
-        .map(|pair| LayerParams {
-            weight: vec![0.0; pair[0].1.iter().product()],
-            bias: vec![0.0; pair[1].1.iter().product()],
+        .map(|pair| {
+            LayerParams::new(
+                vec![0.0; pair[0].1.iter().product()],
+                vec![0.0; pair[1].1.iter().product()],
+            )
         })
         .collect();
     let names: Vec<String> = architecture

@@ -193,7 +193,23 @@ impl<'a> CostModel<'a> {
                 F32 * (2 * input + output),
                 0,
             ),
+            // Element-wise maps: one operation per element (a few for sigmoid, tanh).
+            (op, false) if op.is_pointwise() => {
+                Cost::batched(batch, output, F32 * (input + output), F32 * weights)
+            }
+            // Reads x and dy, writes dx.
+            (op, true) if op.is_pointwise() => {
+                Cost::batched(batch, output, F32 * (2 * input + output), F32 * weights)
+            }
+            (LayerOp::AvgPool2d(g), _) => Cost::batched(
+                batch,
+                (g.kernel * g.kernel) as u64 * output,
+                F32 * (input + output),
+                0,
+            ),
+            (LayerOp::GlobalAvgPool, _) => Cost::batched(batch, input, F32 * (input + output), 0),
             (LayerOp::Flatten, _) => return None,
+            (_, _) => return None,
         };
         Some(cost)
     }

@@ -67,12 +67,35 @@ pub fn summary(model: &Model) -> String {
     );
     for (i, layer) in model.layers.iter().enumerate() {
         let op = match layer.plan.op {
+            LayerOp::Conv2d(g) if g.padding_end != g.padding => format!(
+                "{}→{} k{} s{} p{}/{}",
+                g.in_channels, g.out_channels, g.kernel, g.stride, g.padding, g.padding_end
+            ),
             LayerOp::Conv2d(g) => format!(
                 "{}→{} k{} s{} p{}",
                 g.in_channels, g.out_channels, g.kernel, g.stride, g.padding
             ),
             LayerOp::Relu => "max(0, x)".to_string(),
+            LayerOp::LeakyRelu { negative_slope } => {
+                format!("max(0, x) + {negative_slope}·min(0, x)")
+            }
+            LayerOp::Sigmoid => "1 / (1 + e^-x)".to_string(),
+            LayerOp::Tanh => "tanh(x)".to_string(),
+            LayerOp::Dropout => "identity at inference".to_string(),
+            LayerOp::BatchNorm { eps, .. } => format!("(x - mean) / sqrt(var + {eps}) · γ + β"),
             LayerOp::MaxPool2d { kernel, stride } => format!("k{kernel} s{stride}"),
+            LayerOp::AvgPool2d(g) => format!(
+                "mean k{} s{} p{}{}",
+                g.kernel,
+                g.stride,
+                g.padding,
+                if g.count_include_pad {
+                    ""
+                } else {
+                    " (pads not counted)"
+                }
+            ),
+            LayerOp::GlobalAvgPool => "mean of each channel".to_string(),
             LayerOp::Flatten => "C·H·W → vector".to_string(),
             LayerOp::Dense {
                 in_features,
@@ -82,7 +105,9 @@ pub fn summary(model: &Model) -> String {
         let params = layer
             .params
             .as_ref()
-            .map(|p| p.weight.len() + p.bias.len())
+            .map(|p| {
+                p.weight.len() + p.bias.len() + p.running.as_ref().map_or(0, |r| 2 * r.mean.len())
+            })
             .unwrap_or(0);
         out += &format!(
             "{:>3}  {:<10} {:<10} {:<34} {:>12} {:>10}\n",

@@ -118,6 +118,11 @@ pub(super) fn layer_uniforms(
                     relu_offset: 0,
                 })
             }
+            other => {
+                return Err(GpuError::ModelTooLarge(format!(
+                    "layer `{name}`: {other:?} has no GPU kernel yet"
+                )));
+            }
         });
     }
     Ok((uniforms, weights))

@@ -117,6 +117,8 @@ pub enum InspectError {
         len: usize,
         expected: usize,
     },
+    #[error("layer {layer} ({kind}) has no unit arithmetic view yet")]
+    Unsupported { layer: usize, kind: &'static str },
 }
 
 /// The activation (arena index) whose values [`unit_arithmetic`] needs to explain
@@ -219,6 +221,18 @@ pub fn unit_arithmetic(
             UnitArithmetic::Pool(pool_window(
                 layer, kernel, stride, in_h, in_w, source, channel, y, x,
             ))
+        }
+        LayerOp::LeakyRelu { .. }
+        | LayerOp::Sigmoid
+        | LayerOp::Tanh
+        | LayerOp::Dropout
+        | LayerOp::BatchNorm { .. }
+        | LayerOp::AvgPool2d(_)
+        | LayerOp::GlobalAvgPool => {
+            return Err(InspectError::Unsupported {
+                layer,
+                kind: model.architecture.layers[layer].kind_name(),
+            });
         }
         // A ReLU not after a conv/dense layer (e.g. after a pool): the value is max(0, x)
         // of the same element, a weighted sum of one term with weight 1.

@@ -56,6 +56,7 @@ pub fn conv(
         kernel_size: kernel,
         stride,
         padding,
+        padding_end: None,
         weight: format!("{name}.weight"),
         bias: Some(format!("{name}.bias")),
     }
@@ -85,5 +86,66 @@ pub fn maxpool(name: &str, kernel: usize, stride: usize) -> LayerSpec {
         name: name.to_string(),
         kernel_size: kernel,
         stride,
+    }
+}
+
+/// Inference-mode batch norm over `features` channels with PyTorch-style tensor names.
+pub fn batch_norm(name: &str, features: usize) -> LayerSpec {
+    LayerSpec::BatchNorm {
+        name: name.to_string(),
+        num_features: features,
+        eps: 1e-5,
+        weight: format!("{name}.weight"),
+        bias: format!("{name}.bias"),
+        running_mean: format!("{name}.running_mean"),
+        running_var: format!("{name}.running_var"),
+    }
+}
+
+/// An average pool of `kernel` × `kernel` windows every `stride` pixels, PyTorch's defaults.
+pub fn avgpool(name: &str, kernel: usize, stride: usize, padding: usize) -> LayerSpec {
+    LayerSpec::AvgPool2d {
+        name: name.to_string(),
+        kernel_size: kernel,
+        stride,
+        padding,
+        count_include_pad: true,
+    }
+}
+
+/// The mean over each channel's plane.
+pub fn global_avg_pool(name: &str) -> LayerSpec {
+    LayerSpec::GlobalAvgPool {
+        name: name.to_string(),
+    }
+}
+
+/// A leaky ReLU with PyTorch's default slope unless given.
+pub fn leaky_relu(name: &str, negative_slope: f32) -> LayerSpec {
+    LayerSpec::LeakyRelu {
+        name: name.to_string(),
+        negative_slope,
+    }
+}
+
+/// A sigmoid.
+pub fn sigmoid(name: &str) -> LayerSpec {
+    LayerSpec::Sigmoid {
+        name: name.to_string(),
+    }
+}
+
+/// A tanh.
+pub fn tanh(name: &str) -> LayerSpec {
+    LayerSpec::Tanh {
+        name: name.to_string(),
+    }
+}
+
+/// A dropout (identity at inference).
+pub fn dropout(name: &str, p: f32) -> LayerSpec {
+    LayerSpec::Dropout {
+        name: name.to_string(),
+        p,
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use super::{Architecture, LayerOp, LayerParams, Model, ModelError, spec::LayerSpec};
+use super::{Architecture, LayerOp, LayerParams, Model, ModelError, RunningStats, spec::LayerSpec};
 
 /// The `__metadata__` key holding the architecture JSON.
 pub const METADATA_KEY: &str = "architecture";
@@ -125,15 +125,30 @@ pub fn load_model_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
                 out_features,
                 ..
             } => (weight, bias, *out_features),
+            LayerSpec::BatchNorm {
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                ..
+            } => {
+                params.push(LayerParams::batch_norm(
+                    read(weight)?,
+                    read(bias)?,
+                    RunningStats {
+                        mean: read(running_mean)?,
+                        var: read(running_var)?,
+                    },
+                ));
+                continue;
+            }
             _ => continue,
         };
-        params.push(LayerParams {
-            weight: read(weight)?,
-            bias: match bias {
-                Some(b) => read(b)?,
-                None => vec![0.0; out],
-            },
-        });
+        let bias = match bias {
+            Some(b) => read(b)?,
+            None => vec![0.0; out],
+        };
+        params.push(LayerParams::new(read(weight)?, bias));
     }
     Model::from_parts(architecture, params)
 }
@@ -143,15 +158,15 @@ pub fn save_model_bytes(model: &Model) -> Result<Vec<u8>, ModelError> {
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     let mut layers = model.layers.iter().filter(|l| l.params.is_some());
     for spec in &model.architecture.layers {
-        let (weight, bias) = match spec {
-            LayerSpec::Conv2d { weight, bias, .. } | LayerSpec::Dense { weight, bias, .. } => {
-                (weight, bias)
-            }
-            _ => continue,
-        };
+        if !matches!(
+            spec,
+            LayerSpec::Conv2d { .. } | LayerSpec::Dense { .. } | LayerSpec::BatchNorm { .. }
+        ) {
+            continue;
+        }
         let layer = layers
             .next()
-            .expect("one parameter set per conv/dense layer");
+            .expect("one parameter set per conv/dense/batch-norm layer");
         let params = layer.params.as_ref().expect("filtered above");
         let weight_shape = match layer.plan.op {
             LayerOp::Conv2d(g) => vec![g.out_channels, g.in_channels, g.kernel, g.kernel],
@@ -159,15 +174,38 @@ pub fn save_model_bytes(model: &Model) -> Result<Vec<u8>, ModelError> {
                 in_features,
                 out_features,
             } => vec![out_features, in_features],
-            _ => unreachable!("only conv and dense layers carry parameters"),
+            _ => vec![params.weight.len()],
         };
-        owned.push((weight.clone(), weight_shape, f32_bytes(&params.weight)));
-        if let Some(bias) = bias {
-            owned.push((
-                bias.clone(),
-                vec![params.bias.len()],
-                f32_bytes(&params.bias),
-            ));
+        let mut push = |name: &String, shape: Vec<usize>, values: &[f32]| {
+            owned.push((name.clone(), shape, f32_bytes(values)));
+        };
+        match (spec, &params.running) {
+            (
+                LayerSpec::BatchNorm {
+                    weight,
+                    bias,
+                    running_mean,
+                    running_var,
+                    ..
+                },
+                Some(running),
+            ) => {
+                for (name, values) in [
+                    (weight, &params.weight),
+                    (bias, &params.bias),
+                    (running_mean, &running.mean),
+                    (running_var, &running.var),
+                ] {
+                    push(name, vec![values.len()], values);
+                }
+            }
+            (LayerSpec::Conv2d { weight, bias, .. } | LayerSpec::Dense { weight, bias, .. }, _) => {
+                push(weight, weight_shape, &params.weight);
+                if let Some(bias) = bias {
+                    push(bias, vec![params.bias.len()], &params.bias);
+                }
+            }
+            _ => unreachable!("a validated batch norm has running statistics"),
         }
     }
     let views = owned

@@ -15,15 +15,69 @@ pub use file::{
     METADATA_KEY, load_model, load_model_bytes, read_model_file, save_model, save_model_bytes,
 };
 pub use spec::{
-    Architecture, ConvGeometry, InputSpec, LayerOp, LayerPlan, LayerSpec, Normalization, Shape,
+    Architecture, AvgPoolGeometry, ConvGeometry, InputSpec, LayerOp, LayerPlan, LayerSpec,
+    Normalization, Shape,
 };
 
-/// Weights and biases of one conv or dense layer, in PyTorch's layout
-/// (`[out, in, k, k]` and `[out, in]`). A layer saved without bias has zeros here.
+/// Weights and biases of one conv, dense or batch-norm layer, in PyTorch's layout
+/// (`[out, in, k, k]`, `[out, in]`, and γ, β per channel). A layer saved without bias has
+/// zeros here.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerParams {
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
+    /// A batch-norm layer's running statistics; `None` for every other layer.
+    pub running: Option<RunningStats>,
+}
+
+impl LayerParams {
+    /// The weights and biases of a conv or dense layer.
+    pub fn new(weight: Vec<f32>, bias: Vec<f32>) -> LayerParams {
+        LayerParams {
+            weight,
+            bias,
+            running: None,
+        }
+    }
+
+    /// Batch norm's γ (`weight`), β (`bias`) and running statistics.
+    pub fn batch_norm(weight: Vec<f32>, bias: Vec<f32>, running: RunningStats) -> LayerParams {
+        LayerParams {
+            weight,
+            bias,
+            running: Some(running),
+        }
+    }
+
+    /// Batch norm folded into one scale and shift per channel, computed in f64 as
+    /// PyTorch's CPU inference kernel does (`alpha = γ / sqrt(var + eps)`,
+    /// `beta = β - mean · alpha`); empty for a layer without running statistics.
+    pub fn folded_batch_norm(&self, eps: f32) -> (Vec<f32>, Vec<f32>) {
+        let Some(running) = &self.running else {
+            return (Vec::new(), Vec::new());
+        };
+        let scale: Vec<f64> = self
+            .weight
+            .iter()
+            .zip(&running.var)
+            .map(|(&g, &v)| g as f64 / (v as f64 + eps as f64).sqrt())
+            .collect();
+        let shift = self
+            .bias
+            .iter()
+            .zip(&running.mean)
+            .zip(&scale)
+            .map(|((&b, &m), &a)| (b as f64 - m as f64 * a) as f32)
+            .collect();
+        (scale.into_iter().map(|a| a as f32).collect(), shift)
+    }
+}
+
+/// A batch-norm layer's `running_mean` and `running_var`, one value per channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningStats {
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
 }
 
 /// One layer with resolved shapes and, for conv and dense layers, its parameters.
@@ -33,13 +87,15 @@ pub struct Layer {
     pub params: Option<LayerParams>,
 }
 
-/// A conv block is a conv layer together with the ReLU that follows it. Grad-CAM targets
-/// the block's output: the ReLU's output, or the conv's own if no ReLU follows.
+/// A conv block is a conv layer together with the element-wise layers that follow it
+/// (batch norm, activations, dropout). Grad-CAM targets the block's output: the last of
+/// those layers' output, or the conv's own if none follows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConvBlock {
     /// Index of the conv layer in [`Model::layers`].
     pub conv_layer: usize,
-    /// Index of the layer whose output Grad-CAM reads (the ReLU, or the conv itself).
+    /// Index of the layer whose output Grad-CAM reads (the block's last element-wise
+    /// layer, or the conv itself).
     pub output_layer: usize,
     /// Channels, height and width of that output.
     pub channels: usize,
@@ -66,17 +122,30 @@ impl Model {
         let params = architecture
             .plan()?
             .iter()
-            .filter_map(|plan| plan.op.parameter_lens())
-            .map(|(w, b)| LayerParams {
-                weight: (0..w).map(|_| fill()).collect(),
-                bias: (0..b).map(|_| fill()).collect(),
+            .filter_map(|plan| Some((plan.op, plan.op.parameter_lens()?)))
+            .map(|(op, (w, b))| {
+                let weight = (0..w).map(|_| fill()).collect();
+                let bias = (0..b).map(|_| fill()).collect();
+                match op {
+                    // Variances must be positive: 1 + |fill|.
+                    LayerOp::BatchNorm { channels, .. } => LayerParams::batch_norm(
+                        weight,
+                        bias,
+                        RunningStats {
+                            mean: (0..channels).map(|_| fill()).collect(),
+                            var: (0..channels).map(|_| 1.0 + fill().abs()).collect(),
+                        },
+                    ),
+                    _ => LayerParams::new(weight, bias),
+                }
             })
             .collect();
         Model::from_parts(architecture, params)
     }
 
-    /// Builds a model from an architecture and one [`LayerParams`] per conv/dense layer, in
-    /// layer order. Used by the loader and by the trainer, so both validate the same way.
+    /// Builds a model from an architecture and one [`LayerParams`] per conv, dense and
+    /// batch-norm layer, in layer order. Used by the loader, the ONNX importer and the
+    /// trainer, so all validate the same way.
     pub fn from_parts(
         architecture: Architecture,
         mut params: Vec<LayerParams>,
@@ -84,11 +153,11 @@ impl Model {
         let plans = architecture.plan()?;
         let expected: usize = plans
             .iter()
-            .filter(|p| matches!(p.op, LayerOp::Conv2d(_) | LayerOp::Dense { .. }))
+            .filter(|p| p.op.parameter_lens().is_some())
             .count();
         if params.len() != expected {
             return Err(ModelError::Inconsistent(format!(
-                "{} parameter sets for {expected} conv/dense layers",
+                "{} parameter sets for {expected} conv/dense/batch-norm layers",
                 params.len()
             )));
         }
@@ -107,7 +176,39 @@ impl Model {
                             p.bias.len()
                         )));
                     }
-                    for (what, values) in [("weight", &p.weight), ("bias", &p.bias)] {
+                    let empty: &[f32] = &[];
+                    let (mean, var) = match (&plan.op, &p.running) {
+                        (LayerOp::BatchNorm { .. }, Some(r)) => {
+                            if r.mean.len() != b || r.var.len() != b {
+                                return Err(ModelError::Inconsistent(format!(
+                                    "layer `{}`: running statistics of {} and {} channels, expected {b}",
+                                    plan.name,
+                                    r.mean.len(),
+                                    r.var.len()
+                                )));
+                            }
+                            if let Some(index) = r.var.iter().position(|&v| v < 0.0) {
+                                return Err(ModelError::Inconsistent(format!(
+                                    "layer `{}`: running_var[{index}] is negative",
+                                    plan.name
+                                )));
+                            }
+                            (r.mean.as_slice(), r.var.as_slice())
+                        }
+                        (LayerOp::BatchNorm { .. }, None) => {
+                            return Err(ModelError::Inconsistent(format!(
+                                "layer `{}`: batch norm without running statistics",
+                                plan.name
+                            )));
+                        }
+                        _ => (empty, empty),
+                    };
+                    for (what, values) in [
+                        ("weight", p.weight.as_slice()),
+                        ("bias", &p.bias),
+                        ("running_mean", mean),
+                        ("running_var", var),
+                    ] {
                         if let Some(index) = values.iter().position(|v| !v.is_finite()) {
                             return Err(ModelError::NonFinite {
                                 name: format!("{}.{what}", plan.name),
@@ -167,7 +268,10 @@ impl Model {
         self.layers
             .iter()
             .filter_map(|l| l.params.as_ref())
-            .map(|p| p.weight.len() + p.bias.len())
+            .map(|p| {
+                let running = p.running.as_ref().map_or(0, |r| r.mean.len() + r.var.len());
+                p.weight.len() + p.bias.len() + running
+            })
             .sum()
     }
 
@@ -176,10 +280,11 @@ impl Model {
         let mut blocks = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             if let LayerOp::Conv2d(_) = layer.plan.op {
-                let output_layer = match self.layers.get(i + 1) {
-                    Some(next) if next.plan.op == LayerOp::Relu => i + 1,
-                    _ => i,
-                };
+                let pointwise_after = self.layers[i + 1..]
+                    .iter()
+                    .take_while(|l| l.plan.op.is_pointwise())
+                    .count();
+                let output_layer = i + pointwise_after;
                 let Shape::Map {
                     channels,
                     height,

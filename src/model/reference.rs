@@ -5,7 +5,7 @@
 //! Activations are indexed like the GPU arena: index 0 is the normalised input and index
 //! `i + 1` the output of layer `i`.
 
-use super::{ConvGeometry, Layer, LayerOp, Model};
+use super::{AvgPoolGeometry, ConvGeometry, Layer, LayerOp, Model};
 
 /// Added to the denominator of min-max normalisation, as `pytorch_grad_cam` does.
 pub const CAM_EPSILON: f64 = 1e-7;
@@ -36,9 +36,49 @@ pub fn layer_forward(layer: &Layer, x: &[f64]) -> Vec<f64> {
             conv2d_forward(x, h, w, g, &p.weight, &p.bias)
         }
         LayerOp::Relu => relu_forward(x),
+        LayerOp::LeakyRelu { negative_slope } => x
+            .iter()
+            .map(|&v| {
+                if v > 0.0 {
+                    v
+                } else {
+                    v * negative_slope as f64
+                }
+            })
+            .collect(),
+        LayerOp::Sigmoid => x.iter().map(|&v| sigmoid(v)).collect(),
+        LayerOp::Tanh => x.iter().map(|&v| v.tanh()).collect(),
+        LayerOp::Dropout => x.to_vec(),
+        LayerOp::BatchNorm { eps, .. } => {
+            let p = params.expect("batch norm has parameters");
+            let scale = batch_norm_scale(p, eps);
+            let r = p
+                .running
+                .as_ref()
+                .expect("batch norm has running statistics");
+            let plane = layer.plan.input.chw();
+            let plane = plane.1 * plane.2;
+            x.iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let c = i / plane;
+                    (v - r.mean[c] as f64) * scale[c] + p.bias[c] as f64
+                })
+                .collect()
+        }
         LayerOp::MaxPool2d { kernel, stride } => {
             let (c, h, w) = layer.plan.input.chw();
             maxpool_forward(x, c, h, w, kernel, stride)
+        }
+        LayerOp::AvgPool2d(g) => {
+            let (c, h, w) = layer.plan.input.chw();
+            avgpool_forward(x, c, h, w, g)
+        }
+        LayerOp::GlobalAvgPool => {
+            let (c, h, w) = layer.plan.input.chw();
+            (0..c)
+                .map(|ch| x[ch * h * w..(ch + 1) * h * w].iter().sum::<f64>() / (h * w) as f64)
+                .collect()
         }
         LayerOp::Flatten => x.to_vec(),
         LayerOp::Dense {
@@ -61,9 +101,54 @@ pub fn layer_backward(layer: &Layer, x: &[f64], dy: &[f64]) -> Vec<f64> {
             conv2d_backward_input(dy, h, w, g, &p.weight)
         }
         LayerOp::Relu => relu_backward(x, dy),
+        // PyTorch's leaky_relu_backward: the slope where the input is not positive.
+        LayerOp::LeakyRelu { negative_slope } => x
+            .iter()
+            .zip(dy)
+            .map(|(&v, &d)| {
+                if v > 0.0 {
+                    d
+                } else {
+                    d * negative_slope as f64
+                }
+            })
+            .collect(),
+        LayerOp::Sigmoid => x
+            .iter()
+            .zip(dy)
+            .map(|(&v, &d)| {
+                let y = sigmoid(v);
+                d * y * (1.0 - y)
+            })
+            .collect(),
+        LayerOp::Tanh => x
+            .iter()
+            .zip(dy)
+            .map(|(&v, &d)| d * (1.0 - v.tanh() * v.tanh()))
+            .collect(),
+        LayerOp::Dropout => dy.to_vec(),
+        LayerOp::BatchNorm { eps, .. } => {
+            let p = layer.params.as_ref().expect("batch norm has parameters");
+            let scale = batch_norm_scale(p, eps);
+            let (_, h, w) = layer.plan.input.chw();
+            dy.iter()
+                .enumerate()
+                .map(|(i, &d)| d * scale[i / (h * w)])
+                .collect()
+        }
         LayerOp::MaxPool2d { kernel, stride } => {
             let (c, h, w) = layer.plan.input.chw();
             maxpool_backward(x, dy, c, h, w, kernel, stride)
+        }
+        LayerOp::AvgPool2d(g) => {
+            let (c, h, w) = layer.plan.input.chw();
+            avgpool_backward(dy, c, h, w, g)
+        }
+        LayerOp::GlobalAvgPool => {
+            let (c, h, w) = layer.plan.input.chw();
+            (0..c * h * w)
+                .map(|i| dy[i / (h * w)] / (h * w) as f64)
+                .collect()
         }
         LayerOp::Flatten => dy.to_vec(),
         LayerOp::Dense {
@@ -81,6 +166,101 @@ fn out_side(input: usize, kernel: usize, stride: usize, padding: usize) -> usize
     (input + 2 * padding - kernel) / stride + 1
 }
 
+/// Output side of a convolution, whose padding may differ before and after.
+fn conv_out_side(input: usize, g: ConvGeometry) -> usize {
+    (input + g.padding + g.padding_end - g.kernel) / g.stride + 1
+}
+
+pub fn sigmoid(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// Batch norm's `γ / sqrt(running_var + eps)` per channel, in f64 from the stored values.
+fn batch_norm_scale(p: &super::LayerParams, eps: f32) -> Vec<f64> {
+    let r = p
+        .running
+        .as_ref()
+        .expect("batch norm has running statistics");
+    p.weight
+        .iter()
+        .zip(&r.var)
+        .map(|(&g, &v)| g as f64 / (v as f64 + eps as f64).sqrt())
+        .collect()
+}
+
+/// The input pixels one average-pool window covers (clipped to the input) and its
+/// divisor: the whole window, or only the real pixels when padding does not count.
+fn avgpool_window(
+    oy: usize,
+    ox: usize,
+    h: usize,
+    w: usize,
+    g: AvgPoolGeometry,
+) -> (std::ops::Range<usize>, std::ops::Range<usize>, f64) {
+    let (y0, x0) = (
+        (oy * g.stride) as isize - g.padding as isize,
+        (ox * g.stride) as isize - g.padding as isize,
+    );
+    let (y1, x1) = (y0 + g.kernel as isize, x0 + g.kernel as isize);
+    let clip = |v: isize, side: usize| v.clamp(0, side as isize) as usize;
+    let rows = clip(y0, h)..clip(y1, h);
+    let cols = clip(x0, w)..clip(x1, w);
+    let divisor = if g.count_include_pad {
+        // PyTorch counts the padded window, clipped to input + padding.
+        let padded =
+            |a: isize, b: isize, side: usize| (b.min((side + g.padding) as isize) - a) as f64;
+        padded(y0, y1, h) * padded(x0, x1, w)
+    } else {
+        (rows.len() * cols.len()) as f64
+    };
+    (rows, cols, divisor)
+}
+
+/// PyTorch's `AvgPool2d` (floor mode).
+pub fn avgpool_forward(x: &[f64], c: usize, h: usize, w: usize, g: AvgPoolGeometry) -> Vec<f64> {
+    let (oh, ow) = (
+        out_side(h, g.kernel, g.stride, g.padding),
+        out_side(w, g.kernel, g.stride, g.padding),
+    );
+    let mut y = vec![0.0; c * oh * ow];
+    for ch in 0..c {
+        let plane = &x[ch * h * w..(ch + 1) * h * w];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (rows, cols, divisor) = avgpool_window(oy, ox, h, w, g);
+                let sum: f64 = rows
+                    .flat_map(|iy| cols.clone().map(move |ix| plane[iy * w + ix]))
+                    .sum();
+                y[(ch * oh + oy) * ow + ox] = sum / divisor;
+            }
+        }
+    }
+    y
+}
+
+/// Gradient of an average pool's input: each output's gradient shared over its window.
+pub fn avgpool_backward(dy: &[f64], c: usize, h: usize, w: usize, g: AvgPoolGeometry) -> Vec<f64> {
+    let (oh, ow) = (
+        out_side(h, g.kernel, g.stride, g.padding),
+        out_side(w, g.kernel, g.stride, g.padding),
+    );
+    let mut dx = vec![0.0; c * h * w];
+    for ch in 0..c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (rows, cols, divisor) = avgpool_window(oy, ox, h, w, g);
+                let d = dy[(ch * oh + oy) * ow + ox] / divisor;
+                for iy in rows {
+                    for ix in cols.clone() {
+                        dx[(ch * h + iy) * w + ix] += d;
+                    }
+                }
+            }
+        }
+    }
+    dx
+}
+
 /// Cross-correlation with zero padding, PyTorch's `Conv2d`. Weight `[out, in, k, k]`.
 pub fn conv2d_forward(
     x: &[f64],
@@ -90,10 +270,7 @@ pub fn conv2d_forward(
     weight: &[f32],
     bias: &[f32],
 ) -> Vec<f64> {
-    let (oh, ow) = (
-        out_side(h, g.kernel, g.stride, g.padding),
-        out_side(w, g.kernel, g.stride, g.padding),
-    );
+    let (oh, ow) = (conv_out_side(h, g), conv_out_side(w, g));
     let k = g.kernel;
     let mut y = vec![0.0; g.out_channels * oh * ow];
     for oc in 0..g.out_channels {
@@ -131,10 +308,7 @@ pub fn conv2d_backward_input(
     g: ConvGeometry,
     weight: &[f32],
 ) -> Vec<f64> {
-    let (oh, ow) = (
-        out_side(h, g.kernel, g.stride, g.padding),
-        out_side(w, g.kernel, g.stride, g.padding),
-    );
+    let (oh, ow) = (conv_out_side(h, g), conv_out_side(w, g));
     let k = g.kernel;
     let mut dx = vec![0.0; g.in_channels * h * w];
     for oc in 0..g.out_channels {

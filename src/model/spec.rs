@@ -69,7 +69,14 @@ pub enum LayerSpec {
         out_channels: usize,
         kernel_size: usize,
         stride: usize,
+        /// Zero padding above and left of the input (and below and right unless
+        /// `padding_end` says otherwise).
         padding: usize,
+        /// Padding below and right of the input when it differs from `padding`: the
+        /// asymmetric `same` padding of Keras / tf2onnx and of even kernels puts the
+        /// extra row and column there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        padding_end: Option<usize>,
         weight: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bias: Option<String>,
@@ -77,11 +84,58 @@ pub enum LayerSpec {
     Relu {
         name: String,
     },
+    /// `max(x, 0) + negative_slope · min(x, 0)`, PyTorch's `LeakyReLU`.
+    LeakyRelu {
+        name: String,
+        negative_slope: f32,
+    },
+    Sigmoid {
+        name: String,
+    },
+    Tanh {
+        name: String,
+    },
+    /// Drawn in the scene; the identity at inference, as in PyTorch's `eval()` mode.
+    Dropout {
+        name: String,
+        #[serde(default)]
+        p: f32,
+    },
+    /// Inference-mode batch normalisation with its running statistics, per channel of a
+    /// map (`BatchNorm2d`) or per feature of a vector (`BatchNorm1d`):
+    /// `(x - running_mean) / sqrt(running_var + eps) · weight + bias`.
+    #[serde(rename = "batchnorm")]
+    BatchNorm {
+        name: String,
+        num_features: usize,
+        eps: f32,
+        weight: String,
+        bias: String,
+        running_mean: String,
+        running_var: String,
+    },
     #[serde(rename = "maxpool2d")]
     MaxPool2d {
         name: String,
         kernel_size: usize,
         stride: usize,
+    },
+    /// PyTorch's `AvgPool2d` (floor mode). `count_include_pad` as in PyTorch (default
+    /// true); ONNX's `AveragePool` defaults to false.
+    #[serde(rename = "avgpool2d")]
+    AvgPool2d {
+        name: String,
+        kernel_size: usize,
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+        #[serde(default = "default_true")]
+        count_include_pad: bool,
+    },
+    /// The mean of each channel's whole plane: `AdaptiveAvgPool2d(1)` / ONNX
+    /// `GlobalAveragePool`; outputs a C×1×1 map.
+    GlobalAvgPool {
+        name: String,
     },
     Flatten {
         name: String,
@@ -96,12 +150,23 @@ pub enum LayerSpec {
     },
 }
 
+fn default_true() -> bool {
+    true
+}
+
 impl LayerSpec {
     pub fn name(&self) -> &str {
         match self {
             LayerSpec::Conv2d { name, .. }
             | LayerSpec::Relu { name }
+            | LayerSpec::LeakyRelu { name, .. }
+            | LayerSpec::Sigmoid { name }
+            | LayerSpec::Tanh { name }
+            | LayerSpec::Dropout { name, .. }
+            | LayerSpec::BatchNorm { name, .. }
             | LayerSpec::MaxPool2d { name, .. }
+            | LayerSpec::AvgPool2d { name, .. }
+            | LayerSpec::GlobalAvgPool { name }
             | LayerSpec::Flatten { name }
             | LayerSpec::Dense { name, .. } => name,
         }
@@ -111,7 +176,14 @@ impl LayerSpec {
         match self {
             LayerSpec::Conv2d { .. } => "conv2d",
             LayerSpec::Relu { .. } => "relu",
+            LayerSpec::LeakyRelu { .. } => "leaky_relu",
+            LayerSpec::Sigmoid { .. } => "sigmoid",
+            LayerSpec::Tanh { .. } => "tanh",
+            LayerSpec::Dropout { .. } => "dropout",
+            LayerSpec::BatchNorm { .. } => "batchnorm",
             LayerSpec::MaxPool2d { .. } => "maxpool2d",
+            LayerSpec::AvgPool2d { .. } => "avgpool2d",
+            LayerSpec::GlobalAvgPool { .. } => "global_avg_pool",
             LayerSpec::Flatten { .. } => "flatten",
             LayerSpec::Dense { .. } => "dense",
         }
@@ -181,14 +253,30 @@ impl std::fmt::Display for Shape {
 }
 
 /// The operation of a layer with its geometry resolved (weights live in [`super::Model`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerOp {
     Conv2d(ConvGeometry),
     Relu,
+    LeakyRelu {
+        negative_slope: f32,
+    },
+    Sigmoid,
+    Tanh,
+    /// The identity at inference.
+    Dropout,
+    /// Per-channel affine map from running statistics; parameters: `weight` (γ), `bias`
+    /// (β) and [`super::RunningStats`].
+    BatchNorm {
+        channels: usize,
+        eps: f32,
+    },
     MaxPool2d {
         kernel: usize,
         stride: usize,
     },
+    AvgPool2d(AvgPoolGeometry),
+    /// Mean over each channel's whole plane (its input height × width).
+    GlobalAvgPool,
     Flatten,
     Dense {
         in_features: usize,
@@ -208,8 +296,23 @@ impl LayerOp {
                 in_features,
                 out_features,
             } => Some((out_features * in_features, out_features)),
+            LayerOp::BatchNorm { channels, .. } => Some((channels, channels)),
             _ => None,
         }
+    }
+
+    /// Whether the op maps each element on its own (activations, dropout, batch norm):
+    /// such layers after a conv belong to its block, and never change the shape.
+    pub fn is_pointwise(&self) -> bool {
+        matches!(
+            self,
+            LayerOp::Relu
+                | LayerOp::LeakyRelu { .. }
+                | LayerOp::Sigmoid
+                | LayerOp::Tanh
+                | LayerOp::Dropout
+                | LayerOp::BatchNorm { .. }
+        )
     }
 }
 
@@ -219,7 +322,21 @@ pub struct ConvGeometry {
     pub out_channels: usize,
     pub kernel: usize,
     pub stride: usize,
+    /// Zero padding above and left: input row `oy · stride + ky - padding`.
     pub padding: usize,
+    /// Zero padding below and right (equal to `padding` unless asymmetric); it only
+    /// changes the output size, which every kernel reads from the layer's output shape.
+    pub padding_end: usize,
+}
+
+/// An average pool's window (floor mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AvgPoolGeometry {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    /// Whether padded zeros count in the divisor (PyTorch's default).
+    pub count_include_pad: bool,
 }
 
 /// A layer with its input and output shapes, as every consumer of the model sees it.
@@ -231,14 +348,26 @@ pub struct LayerPlan {
     pub output: Shape,
 }
 
-/// Output side of a convolution or pooling window, PyTorch's floor rule.
+/// Output side of a convolution or pooling window with `padding` on both sides,
+/// PyTorch's floor rule.
 pub fn window_output_side(
     input: usize,
     kernel: usize,
     stride: usize,
     padding: usize,
 ) -> Option<usize> {
-    let padded = input + 2 * padding;
+    padded_window_output_side(input, kernel, stride, padding, padding)
+}
+
+/// [`window_output_side`] with different padding before and after the input.
+pub fn padded_window_output_side(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    padding_end: usize,
+) -> Option<usize> {
+    let padded = input + padding + padding_end;
     if padded < kernel || stride == 0 {
         return None;
     }
@@ -325,8 +454,10 @@ impl Architecture {
                     kernel_size,
                     stride,
                     padding,
+                    padding_end,
                     ..
                 } => {
+                    let padding_end = padding_end.unwrap_or(padding);
                     let Shape::Map {
                         channels: c,
                         height: h,
@@ -357,14 +488,14 @@ impl Architecture {
                             "{at}: stride {stride} outside 1..={MAX_STRIDE}"
                         )));
                     }
-                    if padding >= kernel_size {
+                    if padding >= kernel_size || padding_end >= kernel_size {
                         return Err(inconsistent(format!(
-                            "{at}: padding {padding} must be smaller than kernel_size {kernel_size}"
+                            "{at}: padding {padding} / {padding_end} must be smaller than kernel_size {kernel_size}"
                         )));
                     }
                     let (Some(oh), Some(ow)) = (
-                        window_output_side(h, kernel_size, stride, padding),
-                        window_output_side(w, kernel_size, stride, padding),
+                        padded_window_output_side(h, kernel_size, stride, padding, padding_end),
+                        padded_window_output_side(w, kernel_size, stride, padding, padding_end),
                     ) else {
                         return Err(inconsistent(format!(
                             "{at}: kernel {kernel_size} does not fit the {h}×{w} input with padding {padding}"
@@ -377,6 +508,7 @@ impl Architecture {
                             kernel: kernel_size,
                             stride,
                             padding,
+                            padding_end,
                         }),
                         Shape::Map {
                             channels: out_channels,
@@ -386,6 +518,113 @@ impl Architecture {
                     )
                 }
                 LayerSpec::Relu { .. } => (LayerOp::Relu, shape),
+                LayerSpec::LeakyRelu { negative_slope, .. } => {
+                    if !negative_slope.is_finite() {
+                        return Err(inconsistent(format!(
+                            "{at}: negative_slope {negative_slope} must be finite"
+                        )));
+                    }
+                    (LayerOp::LeakyRelu { negative_slope }, shape)
+                }
+                LayerSpec::Sigmoid { .. } => (LayerOp::Sigmoid, shape),
+                LayerSpec::Tanh { .. } => (LayerOp::Tanh, shape),
+                LayerSpec::Dropout { p, .. } => {
+                    if !(0.0..1.0).contains(&p) {
+                        return Err(inconsistent(format!("{at}: p {p} outside 0..1")));
+                    }
+                    (LayerOp::Dropout, shape)
+                }
+                LayerSpec::BatchNorm {
+                    num_features, eps, ..
+                } => {
+                    let (c, _, _) = shape.chw();
+                    if num_features != c {
+                        return Err(inconsistent(format!(
+                            "{at}: num_features is {num_features} but its input has {c} channels"
+                        )));
+                    }
+                    if !eps.is_finite() || eps <= 0.0 {
+                        return Err(inconsistent(format!(
+                            "{at}: eps {eps} must be finite and > 0"
+                        )));
+                    }
+                    (
+                        LayerOp::BatchNorm {
+                            channels: num_features,
+                            eps,
+                        },
+                        shape,
+                    )
+                }
+                LayerSpec::AvgPool2d {
+                    kernel_size,
+                    stride,
+                    padding,
+                    count_include_pad,
+                    ..
+                } => {
+                    let Shape::Map {
+                        channels: c,
+                        height: h,
+                        width: w,
+                    } = shape
+                    else {
+                        return Err(inconsistent(format!(
+                            "{at}: needs a C×H×W input, got {shape}"
+                        )));
+                    };
+                    if kernel_size == 0
+                        || kernel_size > MAX_KERNEL
+                        || stride == 0
+                        || stride > MAX_STRIDE
+                    {
+                        return Err(inconsistent(format!(
+                            "{at}: kernel_size {kernel_size} / stride {stride} outside 1..={MAX_KERNEL} / 1..={MAX_STRIDE}"
+                        )));
+                    }
+                    // PyTorch's rule: padding at most half the window.
+                    if padding > kernel_size / 2 {
+                        return Err(inconsistent(format!(
+                            "{at}: padding {padding} must be at most half of kernel_size {kernel_size}"
+                        )));
+                    }
+                    let (Some(oh), Some(ow)) = (
+                        window_output_side(h, kernel_size, stride, padding),
+                        window_output_side(w, kernel_size, stride, padding),
+                    ) else {
+                        return Err(inconsistent(format!(
+                            "{at}: window {kernel_size} does not fit the {h}×{w} input"
+                        )));
+                    };
+                    (
+                        LayerOp::AvgPool2d(AvgPoolGeometry {
+                            kernel: kernel_size,
+                            stride,
+                            padding,
+                            count_include_pad,
+                        }),
+                        Shape::Map {
+                            channels: c,
+                            height: oh,
+                            width: ow,
+                        },
+                    )
+                }
+                LayerSpec::GlobalAvgPool { .. } => {
+                    let Shape::Map { channels, .. } = shape else {
+                        return Err(inconsistent(format!(
+                            "{at}: needs a C×H×W input, got {shape}"
+                        )));
+                    };
+                    (
+                        LayerOp::GlobalAvgPool,
+                        Shape::Map {
+                            channels,
+                            height: 1,
+                            width: 1,
+                        },
+                    )
+                }
                 LayerSpec::MaxPool2d {
                     kernel_size,
                     stride,
@@ -518,6 +757,18 @@ impl Architecture {
                     out.push((weight.clone(), vec![*out_features, *in_features]));
                     if let Some(b) = bias {
                         out.push((b.clone(), vec![*out_features]));
+                    }
+                }
+                LayerSpec::BatchNorm {
+                    num_features,
+                    weight,
+                    bias,
+                    running_mean,
+                    running_var,
+                    ..
+                } => {
+                    for name in [weight, bias, running_mean, running_var] {
+                        out.push((name.clone(), vec![*num_features]));
                     }
                 }
                 _ => {}

@@ -197,7 +197,7 @@ impl<'a> Trainer<'a> {
                 config.max_shift, train.rows, train.cols
             )));
         }
-        let net = Network::new(&architecture.plan()?);
+        let net = Network::new(&architecture.plan()?)?;
         let chunks = config.batch_size.div_ceil(CHUNK);
         Ok(Self {
             architecture,
@@ -459,7 +459,8 @@ pub fn evaluate_cpu(model: &Model, data: &Dataset) -> f32 {
     if data.is_empty() {
         return 0.0;
     }
-    let net = Network::new(&plans_of(model));
+    // Only the trainer calls this, with the architecture it trained.
+    let net = Network::new(&plans_of(model)).expect("the trainer's own architecture");
     let params = params_of(model);
     let inputs = InputMaker::new(model.architecture.normalization, data, 0, 0);
     let classes = net.classes();
@@ -515,7 +516,7 @@ pub struct Gradients {
 /// Forward and backward of `model` on already-normalised `inputs` (image after image)
 /// against `labels`, in one sequential chunk.
 pub fn gradients(model: &Model, inputs: &[f32], labels: &[u8]) -> Result<Gradients, TrainError> {
-    let net = Network::new(&plans_of(model));
+    let net = Network::new(&plans_of(model))?;
     let input_len = net.input_len();
     if inputs.len() != labels.len() * input_len {
         return Err(TrainError::Length {

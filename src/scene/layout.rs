@@ -56,7 +56,7 @@ const MAX_HEIGHT: f32 = 6.0;
 const MIN_MAX_HEIGHT: f32 = 1.2;
 
 /// What produced an activation; the picker walks back through these.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerKind {
     Input,
     /// The activation is the output of this layer operation.

@@ -230,8 +230,16 @@ pub fn receptive_field(
                 rows = window(&rows, kernel, stride, 0, height);
                 cols = window(&cols, kernel, stride, 0, width);
             }
-            LayerOp::Relu => {}
-            LayerOp::Flatten | LayerOp::Dense { .. } => break,
+            LayerOp::AvgPool2d(g) => {
+                rows = window(&rows, g.kernel, g.stride, g.padding, height);
+                cols = window(&cols, g.kernel, g.stride, g.padding, width);
+            }
+            LayerOp::GlobalAvgPool => {
+                rows = 0..height;
+                cols = 0..width;
+            }
+            op if op.is_pointwise() => {}
+            _ => break,
         }
         regions.push(CellRegion {
             activation: j - 1,

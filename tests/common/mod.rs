@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use cnnviz::gpu::GpuContext;
 use cnnviz::model::spec::{ARCHITECTURE_FORMAT, ARCHITECTURE_VERSION};
 use cnnviz::model::{
-    Architecture, InputSpec, LayerOp, LayerParams, LayerSpec, Model, Normalization,
+    Architecture, InputSpec, LayerOp, LayerParams, LayerSpec, Model, Normalization, RunningStats,
 };
 
 /// One device for all tests of a binary: creating a lavapipe device per test costs time
@@ -119,13 +119,26 @@ pub fn random_model(architecture: Architecture, seed: u64) -> Model {
                     in_features,
                     out_features,
                 } => (out_features * in_features, out_features, in_features),
+                // γ near 1, β, mean near 0 and variance in 0.5..1.5: a trained layer's range.
+                LayerOp::BatchNorm { channels, .. } => {
+                    let gamma = (0..channels).map(|_| 1.0 + rng.symmetric(0.3)).collect();
+                    let running = RunningStats {
+                        mean: rng.vec(channels, 0.3),
+                        var: (0..channels).map(|_| 1.0 + rng.symmetric(0.5)).collect(),
+                    };
+                    return Some(LayerParams::batch_norm(
+                        gamma,
+                        rng.vec(channels, 0.2),
+                        running,
+                    ));
+                }
                 _ => return None,
             };
             let scale = 1.0 / (fan_in as f32).sqrt();
-            Some(LayerParams {
-                weight: rng.vec(weights, scale),
-                bias: rng.vec(outputs, scale),
-            })
+            Some(LayerParams::new(
+                rng.vec(weights, scale),
+                rng.vec(outputs, scale),
+            ))
         })
         .collect();
     Model::from_parts(architecture, params).expect("random parameters fit the architecture")

@@ -226,11 +226,9 @@ pub fn conv(
             kernel: kh,
             stride,
             padding,
+            padding_end: padding,
         }),
-        params: Some(LayerParams {
-            weight: weights,
-            bias: bias_values,
-        }),
+        params: Some(LayerParams::new(weights, bias_values)),
         has_bias: bias.is_some(),
         hint: hint(weight.name),
     })
@@ -373,10 +371,7 @@ fn dense(
             in_features,
             out_features,
         },
-        params: Some(LayerParams {
-            weight: weight_values,
-            bias: vec![0.0; out_features],
-        }),
+        params: Some(LayerParams::new(weight_values, vec![0.0; out_features])),
         has_bias: false,
         hint: hint(weight.name),
     };

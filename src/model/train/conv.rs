@@ -401,6 +401,7 @@ mod tests {
             kernel: k,
             stride: s,
             padding: p,
+            padding_end: p,
         };
         ConvDims::new(g, h, w, (h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
     }

@@ -1,6 +1,7 @@
 //! The network as the trainer runs it: the layer plans turned into kernel calls over a
 //! chunk of images, with every buffer held in a reusable [`Workspace`].
 
+use super::TrainError;
 use super::conv::{self, ConvBackwardBuffers, ConvDims, ConvForwardBuffers, ConvGrads};
 use super::kernels::{self, DenseGrads, PoolDims};
 use crate::model::{LayerOp, LayerParams, LayerPlan};
@@ -35,13 +36,19 @@ pub struct Network {
 impl Network {
     /// `plans` must come from [`crate::model::Architecture::plan`], which already checked
     /// every shape; this only translates them.
-    pub fn new(plans: &[LayerPlan]) -> Self {
+    pub fn new(plans: &[LayerPlan]) -> Result<Self, TrainError> {
         let mut steps = Vec::with_capacity(plans.len());
         let mut param = 0;
         for plan in plans {
             let (c, h, w) = plan.input.chw();
             let (_, oh, ow) = plan.output.chw();
             let step = match plan.op {
+                LayerOp::Conv2d(g) if g.padding_end != g.padding => {
+                    return Err(TrainError::Config(format!(
+                        "layer `{}`: the trainer pads convolutions symmetrically",
+                        plan.name
+                    )));
+                }
                 LayerOp::Conv2d(g) => {
                     param += 1;
                     Step::Conv {
@@ -71,6 +78,12 @@ impl Network {
                         param: param - 1,
                     }
                 }
+                other => {
+                    return Err(TrainError::Config(format!(
+                        "layer `{}`: the trainer trains conv, relu, maxpool, flatten and dense layers, not {other:?}",
+                        plan.name
+                    )));
+                }
             };
             steps.push(step);
         }
@@ -79,11 +92,11 @@ impl Network {
             .chain(plans.iter().map(|p| p.output.len()))
             .collect();
         let classes = plans.last().map_or(0, |p| p.output.len());
-        Self {
+        Ok(Self {
             steps,
             act_lens,
             classes,
-        }
+        })
     }
 
     pub fn input_len(&self) -> usize {
@@ -105,10 +118,7 @@ impl Network {
                 Step::Dense { input, output, .. } => Some((input * output, output)),
                 _ => None,
             })
-            .map(|(w, b)| LayerParams {
-                weight: vec![0.0; w],
-                bias: vec![0.0; b],
-            })
+            .map(|(w, b)| LayerParams::new(vec![0.0; w], vec![0.0; b]))
             .collect()
     }
 
