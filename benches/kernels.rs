@@ -79,10 +79,8 @@ fn slice_model(name: &str, height: usize, width: usize, layers: Vec<LayerSpec>) 
             width,
         },
         classes: (0..10).map(|c| c.to_string()).collect(),
-        normalization: Normalization {
-            mean: 0.0,
-            std: 1.0,
-        },
+        normalization: Normalization::uniform(0.0, 1.0),
+        preprocessing: None,
         layers,
     };
     let mut state = 0x2545_f491_u32;

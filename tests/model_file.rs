@@ -22,10 +22,8 @@ fn small_architecture() -> Architecture {
             width: 8,
         },
         classes: (0..10).map(|c| c.to_string()).collect(),
-        normalization: Normalization {
-            mean: 0.1307,
-            std: 0.3081,
-        },
+        normalization: Normalization::uniform(0.1307, 0.3081),
+        preprocessing: None,
         layers: vec![
             LayerSpec::Conv2d {
                 name: "conv1".into(),
@@ -261,7 +259,16 @@ fn metadata_inconsistent_with_itself_is_refused() {
                 }
             }),
         ),
-        ("std", Box::new(|a| a.normalization.std = 0.0)),
+        (
+            "std",
+            Box::new(|a| a.normalization.std = cnnviz::model::spec::ChannelValues::One(0.0)),
+        ),
+        (
+            "normalization has 2 values",
+            Box::new(|a| {
+                a.normalization.mean = cnnviz::model::spec::ChannelValues::Each(vec![0.1, 0.2])
+            }),
+        ),
     ];
     for (what, change) in cases {
         let mut arch = small_architecture();

@@ -365,8 +365,7 @@ fn convert_takes_the_normalisation_and_name_from_the_command_line() {
     );
     let model = load_model(&out).expect("loads");
     assert_eq!(model.architecture.name, "my-net");
-    assert_eq!(model.architecture.normalization.mean, 0.5);
-    assert_eq!(model.architecture.normalization.std, 0.25);
+    assert_eq!(model.architecture.normalization.of_channel(0), (0.5, 0.25));
     // A safetensors input is not converted.
     let again = cnnviz(&["convert", out.to_str().expect("utf-8"), "/dev/null"]);
     assert_one_line_error(&again, "is not an ONNX file");

@@ -686,7 +686,7 @@ fn check_textures(model: &Model, inputs: &[f32], map: ColorMap) {
     let textures = FeatureMapTextures::new(
         device,
         &network,
-        model.architecture.normalization,
+        &model.architecture.normalization,
         &mut renderer,
     )
     .expect("feature-map textures");
@@ -718,10 +718,10 @@ fn check_textures(model: &Model, inputs: &[f32], map: ColorMap) {
     }
 
     let input = model.architecture.input;
-    let norm = model.architecture.normalization;
+    let (mean, std) = model.architecture.normalization.of_channel(0);
     let pixels: Vec<f32> = activations[0][0][..input.height * input.width]
         .iter()
-        .map(|v| (v * norm.std + norm.mean).clamp(0.0, 1.0))
+        .map(|v| (v * std + mean).clamp(0.0, 1.0))
         .collect();
     let texels = read_texture(device, queue, textures.input_texture());
     for (i, &g) in pixels.iter().enumerate() {
@@ -887,7 +887,7 @@ fn screenshots_of_the_overlay() {
         let textures = FeatureMapTextures::new(
             &gpu.device,
             &network,
-            model.architecture.normalization,
+            &model.architecture.normalization,
             &mut renderer.write(),
         )
         .expect("textures");

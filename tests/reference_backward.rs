@@ -35,10 +35,8 @@ fn awkward_model(seed: u64) -> Model {
             width: 11,
         },
         classes: (0..4).map(|c| c.to_string()).collect(),
-        normalization: Normalization {
-            mean: 0.0,
-            std: 1.0,
-        },
+        normalization: Normalization::uniform(0.0, 1.0),
+        preprocessing: None,
         layers: vec![
             conv("c1", 1, 3, 5, 1, 2),
             relu("r1"),
@@ -111,10 +109,8 @@ fn new_layers_model(seed: u64) -> Model {
             width: 10,
         },
         classes: (0..3).map(|c| c.to_string()).collect(),
-        normalization: Normalization {
-            mean: 0.0,
-            std: 1.0,
-        },
+        normalization: Normalization::uniform(0.0, 1.0),
+        preprocessing: None,
         layers: vec![
             first,
             batch_norm("bn1", 3),

@@ -25,10 +25,8 @@ fn architecture(name: &str, side: usize, classes: usize, layers: Vec<LayerSpec>)
             width: side,
         },
         classes: (0..classes).map(|c| c.to_string()).collect(),
-        normalization: Normalization {
-            mean: 0.1307,
-            std: 0.3081,
-        },
+        normalization: Normalization::uniform(0.1307, 0.3081),
+        preprocessing: None,
         layers,
     }
 }

@@ -103,7 +103,7 @@ impl Session {
         let images = match FeatureMapTextures::new(
             &gpu.device,
             &network,
-            model.architecture.normalization,
+            &model.architecture.normalization,
             &mut egui,
         ) {
             Ok(images) => Some(images),

@@ -37,10 +37,9 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     if let Some(name) = &args.name {
         options.name = name.clone();
     }
-    options.normalization = Normalization {
-        mean: args.mean.unwrap_or(options.normalization.mean),
-        std: args.std.unwrap_or(options.normalization.std),
-    };
+    let (mean, std) = options.normalization.of_channel(0);
+    options.normalization =
+        Normalization::uniform(args.mean.unwrap_or(mean), args.std.unwrap_or(std));
     let model = load_onnx_bytes(&bytes, &options)
         .with_context(|| format!("model {}", args.input.display()))?;
     save_model(&model, &args.output)?;

@@ -55,10 +55,11 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
 pub fn summary(model: &Model) -> String {
     let a = &model.architecture;
     let mut out = format!(
-        "input: {} (normalised with mean {} and std {})\nclasses: {}\n\n",
+        "input: {} (normalised with mean {} and std {}; preprocessing: {:?})\nclasses: {}\n\n",
         model.input_shape(),
         a.normalization.mean,
         a.normalization.std,
+        a.preprocessing(),
         a.classes.join(" ")
     );
     out += &format!(

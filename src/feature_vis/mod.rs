@@ -143,10 +143,10 @@ pub fn check_options(options: &FeatureVisOptions) -> Result<(), FeatureVisError>
     Ok(())
 }
 
-/// The lowest and highest normalised input value: ink 0 and ink 1.
+/// The lowest and highest normalised input value of the first channel: ink 0 and ink 1.
 pub fn input_range(model: &Model) -> (f32, f32) {
-    let n = model.architecture.normalization;
-    ((0.0 - n.mean) / n.std, (1.0 - n.mean) / n.std)
+    let (mean, std) = model.architecture.normalization.of_channel(0);
+    ((0.0 - mean) / std, (1.0 - mean) / std)
 }
 
 /// Ink of a starting pixel is uniform in `START_INK`: noise over the darker half of the
@@ -158,11 +158,11 @@ const START_INK: std::ops::Range<f32> = 0.0..0.5;
 /// Image n's starting point (normalised), from its own stream of the seed: the same
 /// image n whatever the batch.
 pub fn start_image(model: &Model, seed: u64, n: usize) -> Vec<f32> {
-    let norm = model.architecture.normalization;
     let mut rng = Rng::derive(seed, &[0, n as u64]);
-    (0..model.input_len())
-        .map(|_| (rng.uniform(START_INK.start, START_INK.end) - norm.mean) / norm.std)
-        .collect()
+    let ink: Vec<f32> = (0..model.input_len())
+        .map(|_| rng.uniform(START_INK.start, START_INK.end))
+        .collect();
+    model.normalize(&ink)
 }
 
 /// `(dy, dx)` of every step, each in `−jitter..=jitter`, shared by every image.
@@ -182,12 +182,15 @@ pub fn blurs_after(options: &FeatureVisOptions, step: usize) -> bool {
 /// the input range: what the sheets and the window draw.
 pub fn to_ink(model: &Model, image: &[f32]) -> Vec<u8> {
     let input = model.architecture.input;
-    let norm = model.architecture.normalization;
+    let norm = &model.architecture.normalization;
     let plane = input.height * input.width;
     (0..plane)
         .map(|i| {
             let mean = (0..input.channels)
-                .map(|c| image[c * plane + i] * norm.std + norm.mean)
+                .map(|c| {
+                    let (mean, std) = norm.of_channel(c);
+                    image[c * plane + i] * std + mean
+                })
                 .sum::<f32>()
                 / input.channels.max(1) as f32;
             (mean.clamp(0.0, 1.0) * 255.0).round() as u8

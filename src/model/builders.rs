@@ -19,10 +19,8 @@ pub fn default_architecture() -> Architecture {
             width: 28,
         },
         classes: (0..10).map(|d| d.to_string()).collect(),
-        normalization: Normalization {
-            mean: 0.1307,
-            std: 0.3081,
-        },
+        normalization: Normalization::uniform(0.1307, 0.3081),
+        preprocessing: None,
         layers: vec![
             conv("conv1", 1, 16, 3, 1, 1),
             relu("relu1"),

@@ -306,9 +306,18 @@ impl Model {
         blocks
     }
 
-    /// Maps raw pixels (0..1) to what the first layer expects.
+    /// Maps raw pixels (0..1, C×H×W) to what the first layer expects, channel by channel.
     pub fn normalize(&self, pixels: &[f32]) -> Vec<f32> {
-        let Normalization { mean, std } = self.architecture.normalization;
-        pixels.iter().map(|&p| (p - mean) / std).collect()
+        let input = self.architecture.input;
+        let plane = (input.height * input.width).max(1);
+        let n = &self.architecture.normalization;
+        pixels
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let (mean, std) = n.of_channel(i / plane);
+                (p - mean) / std
+            })
+            .collect()
     }
 }

@@ -39,10 +39,14 @@ pub struct Architecture {
     pub input: InputSpec,
     pub classes: Vec<String>,
     pub normalization: Normalization,
+    /// How pictures are prepared; `None`: by shape (see [`Architecture::preprocessing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocessing: Option<Preprocessing>,
     pub layers: Vec<LayerSpec>,
 }
 
-/// Shape of one input image. Drawings are grey, so `channels` is 1.
+/// Shape of one input image: 1 (grey) or 3 (RGB) channels. Drawings are grey; a
+/// 3-channel model gets the grey drawing in every channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
@@ -51,12 +55,83 @@ pub struct InputSpec {
     pub width: usize,
 }
 
-/// `x_normalised = (x - mean) / std` with `x` in 0..1, as torchvision's `Normalize`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// `x_normalised = (x - mean[c]) / std[c]` with `x` in 0..1, as torchvision's
+/// `Normalize`: one value for every channel, or one per channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Normalization {
-    pub mean: f32,
-    pub std: f32,
+    pub mean: ChannelValues,
+    pub std: ChannelValues,
+}
+
+impl Normalization {
+    /// The same mean and deviation for every channel.
+    pub const fn uniform(mean: f32, std: f32) -> Normalization {
+        Normalization {
+            mean: ChannelValues::One(mean),
+            std: ChannelValues::One(std),
+        }
+    }
+
+    /// `(mean, std)` of channel `channel`.
+    pub fn of_channel(&self, channel: usize) -> (f32, f32) {
+        (self.mean.of_channel(channel), self.std.of_channel(channel))
+    }
+}
+
+/// A normalisation value: one number for all channels, or a list with one per channel
+/// (JSON `0.5` or `[0.485, 0.456, 0.406]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ChannelValues {
+    One(f32),
+    Each(Vec<f32>),
+}
+
+impl ChannelValues {
+    /// The value of channel `channel` (the last listed one past the end; the plan checks
+    /// that a list has one value per input channel).
+    pub fn of_channel(&self, channel: usize) -> f32 {
+        match self {
+            ChannelValues::One(v) => *v,
+            ChannelValues::Each(values) => values
+                .get(channel)
+                .or(values.last())
+                .copied()
+                .unwrap_or(0.0),
+        }
+    }
+
+    pub fn values(&self) -> &[f32] {
+        match self {
+            ChannelValues::One(v) => std::slice::from_ref(v),
+            ChannelValues::Each(values) => values,
+        }
+    }
+}
+
+impl std::fmt::Display for ChannelValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChannelValues::One(v) => write!(f, "{v}"),
+            ChannelValues::Each(values) => {
+                let text: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                write!(f, "[{}]", text.join(", "))
+            }
+        }
+    }
+}
+
+/// How a drawing or an image file becomes the model's input. Stated by the model file;
+/// without it, [`Architecture::preprocessing`] picks by shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preprocessing {
+    /// MNIST's: the ink's bounding box scaled into 20×20 (of 28×28), centred on its centre
+    /// of mass, scaled to the input size.
+    MnistCentre,
+    /// A plain resize of the whole picture to the input size.
+    Resize,
 }
 
 /// One layer as the file describes it. Tensor names follow PyTorch's `state_dict`.
@@ -379,6 +454,19 @@ fn inconsistent(msg: String) -> ModelError {
 }
 
 impl Architecture {
+    /// How pictures are prepared for this model: as stated, else MNIST-style centring for
+    /// grey 28×28 digit models and a plain resize for every other shape.
+    pub fn preprocessing(&self) -> Preprocessing {
+        self.preprocessing.unwrap_or({
+            let i = self.input;
+            if (i.channels, i.height, i.width) == (1, 28, 28) {
+                Preprocessing::MnistCentre
+            } else {
+                Preprocessing::Resize
+            }
+        })
+    }
+
     /// Checks the description and infers every layer's shapes.
     pub fn plan(&self) -> Result<Vec<LayerPlan>, ModelError> {
         use limits::*;
@@ -399,9 +487,9 @@ impl Architecture {
             height,
             width,
         } = self.input;
-        if channels != 1 {
+        if channels != 1 && channels != 3 {
             return Err(inconsistent(format!(
-                "input has {channels} channels; drawings are grey, so exactly 1 is supported"
+                "input has {channels} channels; 1 (grey) or 3 (RGB) are supported"
             )));
         }
         for (what, side) in [("height", height), ("width", width)] {
@@ -411,12 +499,22 @@ impl Architecture {
                 )));
             }
         }
-        let n = self.normalization;
-        if !n.mean.is_finite() || !n.std.is_finite() || n.std <= 0.0 {
-            return Err(inconsistent(format!(
-                "normalization mean {} / std {} must be finite with std > 0",
-                n.mean, n.std
-            )));
+        let n = &self.normalization;
+        for values in [&n.mean, &n.std] {
+            let count = values.values().len();
+            if count != 1 && count != channels {
+                return Err(inconsistent(format!(
+                    "normalization has {count} values for a {channels}-channel input (give 1 or {channels})"
+                )));
+            }
+        }
+        for c in 0..channels {
+            let (mean, std) = n.of_channel(c);
+            if !mean.is_finite() || !std.is_finite() || std <= 0.0 {
+                return Err(inconsistent(format!(
+                    "normalization mean {mean} / std {std} of channel {c} must be finite with std > 0"
+                )));
+            }
         }
         if self.classes.len() < 2 || self.classes.len() > MAX_CLASSES {
             return Err(inconsistent(format!(

@@ -207,7 +207,7 @@ impl<'a> Trainer<'a> {
             workspaces: (0..chunks).map(|_| Workspace::new(&net, CHUNK)).collect(),
             totals: net.zero_params(),
             inputs: InputMaker::new(
-                architecture.normalization,
+                &architecture.normalization,
                 train,
                 config.max_shift,
                 config.seed,
@@ -345,10 +345,12 @@ struct InputMaker<'a> {
 }
 
 impl<'a> InputMaker<'a> {
-    fn new(normalization: Normalization, data: &'a Dataset, max_shift: usize, seed: u64) -> Self {
+    fn new(normalization: &Normalization, data: &'a Dataset, max_shift: usize, seed: u64) -> Self {
+        // The trainer's data is grey: channel 0's normalisation.
+        let (mean, std) = normalization.of_channel(0);
         let mut table = [0.0f32; 256];
         for (v, t) in table.iter_mut().enumerate() {
-            *t = (v as f32 / 255.0 - normalization.mean) / normalization.std;
+            *t = (v as f32 / 255.0 - mean) / std;
         }
         Self {
             data,
@@ -462,7 +464,7 @@ pub fn evaluate_cpu(model: &Model, data: &Dataset) -> f32 {
     // Only the trainer calls this, with the architecture it trained.
     let net = Network::new(&plans_of(model)).expect("the trainer's own architecture");
     let params = params_of(model);
-    let inputs = InputMaker::new(model.architecture.normalization, data, 0, 0);
+    let inputs = InputMaker::new(&model.architecture.normalization, data, 0, 0);
     let classes = net.classes();
     let ids: Vec<u32> = (0..data.len() as u32).collect();
     let correct: usize = ids

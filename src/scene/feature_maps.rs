@@ -179,7 +179,7 @@ impl FeatureMapTextures {
     pub fn new(
         device: &wgpu::Device,
         network: &GpuNetwork,
-        normalization: Normalization,
+        normalization: &Normalization,
         renderer: &mut egui_wgpu::Renderer,
     ) -> Result<Self, FeatureMapError> {
         let limits = device.limits();
@@ -280,8 +280,9 @@ impl FeatureMapTextures {
                 "Grad-CAM heatmap",
                 network.cam_layout().heatmap.image_offset(0),
             )?,
-            mean: normalization.mean,
-            deviation: normalization.std,
+            // The input picture shows channel 0 (a grey drawing fills every channel).
+            mean: normalization.of_channel(0).0,
+            deviation: normalization.of_channel(0).1,
             ..Default::default()
         };
         let mut image = |label: &str, entry: EntryPoint| -> Result<ImageTexture, _> {

@@ -95,10 +95,8 @@ pub fn architecture(
             width,
         },
         classes: (0..classes).map(|c| format!("class {c}")).collect(),
-        normalization: Normalization {
-            mean: 0.1307,
-            std: 0.3081,
-        },
+        normalization: Normalization::uniform(0.1307, 0.3081),
+        preprocessing: None,
         layers,
     }
 }

@@ -105,10 +105,10 @@ pub fn resolve_block(
     Ok(Some((index, blocks.swap_remove(index))))
 }
 
-/// The normalised value of an empty canvas (ink 0).
+/// The normalised value of an empty canvas (ink 0) in the first channel.
 pub fn blank_value(model: &Model) -> f64 {
-    let n = model.architecture.normalization;
-    (0.0 - n.mean as f64) / n.std as f64
+    let (mean, std) = model.architecture.normalization.of_channel(0);
+    (0.0 - mean as f64) / std as f64
 }
 
 /// Runs `method` for `class` (`sign` −1: counterfactual) on the normalised input `x`.

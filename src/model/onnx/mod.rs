@@ -34,10 +34,7 @@ pub const MIN_OPSET: i64 = 7;
 /// (`transforms.Normalize((0.1307,), (0.3081,))`, as in PyTorch's MNIST example and the
 /// committed model): the digit models cnnviz is for were trained with it. `cnnviz convert
 /// --mean --std` overrides it.
-pub const DEFAULT_NORMALIZATION: Normalization = Normalization {
-    mean: 0.1307,
-    std: 0.3081,
-};
+pub const DEFAULT_NORMALIZATION: Normalization = Normalization::uniform(0.1307, 0.3081);
 
 /// What the ONNX file does not say and the model needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,7 +126,8 @@ pub fn load_onnx_bytes(bytes: &[u8], options: &ImportOptions) -> Result<Model, M
         name: options.name.clone(),
         input: chain.input,
         classes: (0..classes).map(|c| c.to_string()).collect(),
-        normalization: options.normalization,
+        normalization: options.normalization.clone(),
+        preprocessing: None,
         layers: specs,
     };
     // Shapes first, so a mismatch is reported as the architecture's own message.
