@@ -94,7 +94,7 @@ fn main() -> ExitCode {
 fn read_back(t: Tensor<1>) -> Result<Vec<f32>, String> {
     t.try_into_data()
         .map_err(|e| format!("reading a result back: {e:?}"))?
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .map_err(|e| format!("reading a result back: {e:?}"))
 }
 
