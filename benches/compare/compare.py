@@ -484,6 +484,8 @@ def main() -> int:
     row("throughput, images/s (best batch)", ours_eval["images_per_second"],
         [tput["images_per_second"] for _, _, _, tput in peers], ".0f", faster_when_smaller=False)
     print(f"{'  best batch':44}{ours_eval['best_batch']:>12}" + "".join(f"{tput['best_batch']:>12}{'':>8}" for *_, tput in peers))
+    print(f"  threads: PyTorch fwd {torch_fwd['threads']}, fwd + Grad-CAM {torch_cam['threads']}, "
+          f"throughput {torch_tput['threads']}; ONNX RT fwd {ort_fwd['threads']}, throughput {ort_tput['threads']}")
     print("ratio > 1: cnnviz is faster. cnnviz's latency also computes the value ranges and maps the "
           "probabilities on the CPU;\nits forward-only and throughput figures include writing the inputs "
           "and reading every result back.")
