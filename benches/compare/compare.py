@@ -200,28 +200,36 @@ def check_agreement(lines: list[str], model, arch) -> tuple[bool, list[dict]]:
         logits = logits.detach().numpy()[0]
 
         heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(c)])[0]
-        ours_logits = np.asarray(ours["logits"], dtype=np.float32)
-        ours_raw = np.asarray(ours["cam_raw"], dtype=np.float32)
-        ours_heat = np.asarray(ours["cam"], dtype=np.float32)
-        scale = max(1e-6, float(np.abs(logits).max()))
-        raw_scale = max(1e-6, float(np.abs(raw).max()))
-        row = {
-            "file": os.path.relpath(ours["file"], REPO) if os.path.isabs(ours["file"]) else ours["file"],
-            "predicted_cnnviz": int(ours["predicted"]),
-            "predicted_torch": int(np.argmax(logits)),
-            "logits_max_rel_diff": float(np.abs(ours_logits - logits).max() / scale),
-            "raw_cam_max_rel_diff": float(np.abs(ours_raw - raw).max() / raw_scale),
-            "heatmap_max_abs_diff": float(np.abs(ours_heat - heat).max()),
-        }
-        row["agrees"] = (
-            row["predicted_cnnviz"] == row["predicted_torch"]
-            and row["logits_max_rel_diff"] <= LOGIT_TOLERANCE
-            and row["raw_cam_max_rel_diff"] <= RAW_CAM_TOLERANCE
-            and row["heatmap_max_abs_diff"] <= HEATMAP_TOLERANCE
-        )
+        row = agreement_row(ours, "torch", int(np.argmax(logits)), logits, raw, heat)
         ok &= row["agrees"]
         rows.append(row)
     return ok, rows
+
+
+def agreement_row(ours: dict, peer: str, predicted: int, logits, raw, heat) -> dict:
+    """One image's differences between cnnviz (a ``predict --json`` record) and a peer's
+    logits, raw map and heatmap: logits and the raw map relative to the peer's largest
+    magnitude, the heatmap absolute. Agreement also needs the same class, and the class
+    cnnviz explained (its default target, the prediction) to be it."""
+    logits, raw, heat = (np.asarray(a, dtype=np.float64).ravel() for a in (logits, raw, heat))
+    ours_logits, ours_raw, ours_heat = (np.asarray(ours[k], dtype=np.float64).ravel() for k in ("logits", "cam_raw", "cam"))
+    if ours_raw.shape != raw.shape or ours_heat.shape != heat.shape:
+        raise SystemExit(f"{peer}'s maps for {ours['file']} have other shapes than cnnviz's")
+    row = {
+        "file": os.path.relpath(ours["file"], REPO) if os.path.isabs(ours["file"]) else ours["file"],
+        "predicted_cnnviz": int(ours["predicted"]),
+        f"predicted_{peer}": predicted,
+        "logits_max_rel_diff": float(np.abs(ours_logits - logits).max() / max(1e-6, float(np.abs(logits).max()))),
+        "raw_cam_max_rel_diff": float(np.abs(ours_raw - raw).max() / max(1e-6, float(np.abs(raw).max()))),
+        "heatmap_max_abs_diff": float(np.abs(ours_heat - heat).max()),
+    }
+    row["agrees"] = (
+        row["predicted_cnnviz"] == predicted == int(ours["target"])
+        and row["logits_max_rel_diff"] <= LOGIT_TOLERANCE
+        and row["raw_cam_max_rel_diff"] <= RAW_CAM_TOLERANCE
+        and row["heatmap_max_abs_diff"] <= HEATMAP_TOLERANCE
+    )
+    return row
 
 
 # ---------------------------------------------------------------- burn
@@ -273,38 +281,12 @@ def run_burn(binary: Path, predictions: list[str], args, batches: list[int]) -> 
 
 
 def check_burn(predictions: list[str], burn: dict) -> tuple[bool, list[dict]]:
-    """burn against cnnviz on the same preprocessed inputs: logits and the raw map relative
-    to their largest magnitude, the heatmap absolute, the class exactly."""
-    rows, ok = [], True
-    for line, theirs in zip(predictions, burn["check"], strict=True):
-        ours = json.loads(line)
-        ours_logits = np.asarray(ours["logits"], dtype=np.float64)
-        ours_raw = np.asarray(ours["cam_raw"], dtype=np.float64).ravel()
-        ours_heat = np.asarray(ours["cam"], dtype=np.float64).ravel()
-        burn_logits = np.asarray(theirs["logits"], dtype=np.float64)
-        burn_raw = np.asarray(theirs["cam_raw"], dtype=np.float64)
-        burn_heat = np.asarray(theirs["cam"], dtype=np.float64)
-        if burn_raw.shape != ours_raw.shape or burn_heat.shape != ours_heat.shape:
-            raise SystemExit(f"burn's maps for {ours['file']} have other shapes than cnnviz's")
-        row = {
-            "file": os.path.relpath(ours["file"], REPO) if os.path.isabs(ours["file"]) else ours["file"],
-            "predicted_cnnviz": int(ours["predicted"]),
-            "predicted_burn": int(theirs["predicted"]),
-            "logits_max_rel_diff": float(np.abs(ours_logits - burn_logits).max() / max(1e-6, np.abs(ours_logits).max())),
-            "raw_cam_max_rel_diff": float(np.abs(ours_raw - burn_raw).max() / max(1e-6, np.abs(ours_raw).max())),
-            "heatmap_max_abs_diff": float(np.abs(ours_heat - burn_heat).max()),
-        }
-        # cnnviz explains its prediction (the default target), burn its own: compare maps
-        # only when both explain the same class.
-        row["agrees"] = (
-            row["predicted_cnnviz"] == row["predicted_burn"] == int(ours["target"])
-            and row["logits_max_rel_diff"] <= LOGIT_TOLERANCE
-            and row["raw_cam_max_rel_diff"] <= RAW_CAM_TOLERANCE
-            and row["heatmap_max_abs_diff"] <= HEATMAP_TOLERANCE
-        )
-        ok &= row["agrees"]
-        rows.append(row)
-    return ok, rows
+    """burn against cnnviz on the same preprocessed inputs (see ``agreement_row``)."""
+    rows = [
+        agreement_row(json.loads(line), "burn", int(theirs["predicted"]), theirs["logits"], theirs["cam_raw"], theirs["cam"])
+        for line, theirs in zip(predictions, burn["check"], strict=True)
+    ]
+    return all(r["agrees"] for r in rows), rows
 
 
 def print_agreement(title: str, rows: list[dict], predicted_key: str) -> None:
