@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""cnnviz against PyTorch eager (+ pytorch-grad-cam) and ONNX Runtime, on the same machine,
-in the same run.
+"""cnnviz against PyTorch eager (+ pytorch-grad-cam), ONNX Runtime and burn (wgpu backend), on
+the same machine, in the same run.
 
 1. Loads the committed safetensors model into PyTorch, rebuilding the architecture from the
    JSON in the file's ``__metadata__["architecture"]`` (see src/model/spec.rs).
@@ -11,12 +11,17 @@ in the same run.
    of the predicted class) the heatmap.
 3. Times batch-1 forward, batch-1 forward + Grad-CAM and batch throughput in PyTorch eager,
    and batch-1 forward and throughput in ONNX Runtime (exported with torch.onnx).
-4. Runs ``cnnviz bench --json --only latency,eval`` and prints the figures side by side
+4. When the burn binary exists (``benches/compare/burn``, built by hand: it is outside the
+   workspace and CI never builds it) or ``--burn PATH`` names one: runs it on the same
+   adapter as cnnviz. It checks burn's logits, raw Grad-CAM map and heatmap against cnnviz's
+   for every sample image and times batch-1 forward, batch-1 forward + Grad-CAM and eval
+   throughput over the MNIST test set.
+5. Runs ``cnnviz bench --json --only latency,eval`` and prints the figures side by side
    with ratios (> 1 means cnnviz is faster).
 
 Usage (from the repository root, after ``cargo build --release``):
 
-    python benches/compare/compare.py [--cnnviz target/release/cnnviz] [--runs 500]
+    python benches/compare/compare.py [--cnnviz target/release/cnnviz] [--runs 500] [--burn PATH | --no-burn]
 
 Exit status: 0 when every check agrees, 1 when one does not, 2 on a usage error.
 """
@@ -169,11 +174,10 @@ def run_cnnviz(binary: Path, args: list[str]) -> str:
 # ---------------------------------------------------------------- checks
 
 
-def check_agreement(binary: Path, model, arch, images: list[str]) -> tuple[bool, list[dict]]:
+def check_agreement(lines: list[str], model, arch) -> tuple[bool, list[dict]]:
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    lines = run_cnnviz(binary, ["predict", "--json", *images]).splitlines()
     target_layer = grad_cam_layer(model, arch)
     cam = GradCAM(model=model, target_layers=[target_layer])
     inp = arch["input"]
@@ -196,28 +200,101 @@ def check_agreement(binary: Path, model, arch, images: list[str]) -> tuple[bool,
         logits = logits.detach().numpy()[0]
 
         heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(c)])[0]
-        ours_logits = np.asarray(ours["logits"], dtype=np.float32)
-        ours_raw = np.asarray(ours["cam_raw"], dtype=np.float32)
-        ours_heat = np.asarray(ours["cam"], dtype=np.float32)
-        scale = max(1e-6, float(np.abs(logits).max()))
-        raw_scale = max(1e-6, float(np.abs(raw).max()))
-        row = {
-            "file": os.path.relpath(ours["file"], REPO) if os.path.isabs(ours["file"]) else ours["file"],
-            "predicted_cnnviz": int(ours["predicted"]),
-            "predicted_torch": int(np.argmax(logits)),
-            "logits_max_rel_diff": float(np.abs(ours_logits - logits).max() / scale),
-            "raw_cam_max_rel_diff": float(np.abs(ours_raw - raw).max() / raw_scale),
-            "heatmap_max_abs_diff": float(np.abs(ours_heat - heat).max()),
-        }
-        row["agrees"] = (
-            row["predicted_cnnviz"] == row["predicted_torch"]
-            and row["logits_max_rel_diff"] <= LOGIT_TOLERANCE
-            and row["raw_cam_max_rel_diff"] <= RAW_CAM_TOLERANCE
-            and row["heatmap_max_abs_diff"] <= HEATMAP_TOLERANCE
-        )
+        row = agreement_row(ours, "torch", int(np.argmax(logits)), logits, raw, heat)
         ok &= row["agrees"]
         rows.append(row)
     return ok, rows
+
+
+def agreement_row(ours: dict, peer: str, predicted: int, logits, raw, heat) -> dict:
+    """One image's differences between cnnviz (a ``predict --json`` record) and a peer's
+    logits, raw map and heatmap: logits and the raw map relative to the peer's largest
+    magnitude, the heatmap absolute. Agreement also needs the same class, and the class
+    cnnviz explained (its default target, the prediction) to be it."""
+    logits, raw, heat = (np.asarray(a, dtype=np.float64).ravel() for a in (logits, raw, heat))
+    ours_logits, ours_raw, ours_heat = (np.asarray(ours[k], dtype=np.float64).ravel() for k in ("logits", "cam_raw", "cam"))
+    if ours_raw.shape != raw.shape or ours_heat.shape != heat.shape:
+        raise SystemExit(f"{peer}'s maps for {ours['file']} have other shapes than cnnviz's")
+    row = {
+        "file": os.path.relpath(ours["file"], REPO) if os.path.isabs(ours["file"]) else ours["file"],
+        "predicted_cnnviz": int(ours["predicted"]),
+        f"predicted_{peer}": predicted,
+        "logits_max_rel_diff": float(np.abs(ours_logits - logits).max() / max(1e-6, float(np.abs(logits).max()))),
+        "raw_cam_max_rel_diff": float(np.abs(ours_raw - raw).max() / max(1e-6, float(np.abs(raw).max()))),
+        "heatmap_max_abs_diff": float(np.abs(ours_heat - heat).max()),
+    }
+    row["agrees"] = (
+        row["predicted_cnnviz"] == predicted == int(ours["target"])
+        and row["logits_max_rel_diff"] <= LOGIT_TOLERANCE
+        and row["raw_cam_max_rel_diff"] <= RAW_CAM_TOLERANCE
+        and row["heatmap_max_abs_diff"] <= HEATMAP_TOLERANCE
+    )
+    return row
+
+
+# ---------------------------------------------------------------- burn
+
+
+BURN_CRATE = REPO / "benches/compare/burn"
+
+
+def find_burn(given: str | None, disabled: bool) -> Path | None:
+    """The burn comparison binary: ``--burn PATH`` (must exist), else the crate's own build
+    when it has been built, else None (the burn columns are left out)."""
+    if disabled:
+        return None
+    if given:
+        if not Path(given).is_file():
+            raise SystemExit(f"--burn {given}: no such file (build it: see benches/compare/README.md)")
+        return Path(given)
+    built = BURN_CRATE / "target/release/cnnviz-burn-compare"
+    return built if built.is_file() else None
+
+
+def burn_version() -> str:
+    """The burn version the comparison crate's lock file pins."""
+    try:
+        lock = (BURN_CRATE / "Cargo.lock").read_text()
+    except OSError:
+        return "?"
+    marker = 'name = "burn"\nversion = "'
+    at = lock.find(marker)
+    return lock[at + len(marker):].split('"', 1)[0] if at >= 0 else "?"
+
+
+def run_burn(binary: Path, predictions: list[str], args, batches: list[int]) -> dict:
+    """Runs the burn binary on cnnviz's preprocessed sample inputs and returns its report."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        f.write("\n".join(predictions) + "\n")
+        check_path = f.name
+    try:
+        done = subprocess.run(
+            [str(binary), "--model", str(Path(args.model).resolve()), "--mnist", str(Path(args.mnist).resolve()),
+             "--check", check_path, "--runs", str(args.runs), "--warmup", str(args.warmup),
+             "--batches", ",".join(str(b) for b in batches)],
+            cwd=REPO, capture_output=True, text=True)
+    finally:
+        os.unlink(check_path)
+    if done.returncode != 0:
+        raise SystemExit(f"{binary} failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)
+
+
+def check_burn(predictions: list[str], burn: dict) -> tuple[bool, list[dict]]:
+    """burn against cnnviz on the same preprocessed inputs (see ``agreement_row``)."""
+    rows = [
+        agreement_row(json.loads(line), "burn", int(theirs["predicted"]), theirs["logits"], theirs["cam_raw"], theirs["cam"])
+        for line, theirs in zip(predictions, burn["check"], strict=True)
+    ]
+    return all(r["agrees"] for r in rows), rows
+
+
+def print_agreement(title: str, rows: list[dict], predicted_key: str) -> None:
+    print(f"\nagreement with {title} on {len(rows)} images "
+          f"(tolerances: logits {LOGIT_TOLERANCE:g} rel, raw CAM {RAW_CAM_TOLERANCE:g} rel, heatmap {HEATMAP_TOLERANCE:g} abs):")
+    for r in rows:
+        print(f"  {'ok  ' if r['agrees'] else 'FAIL'} {r['file']:<32} class {r['predicted_cnnviz']}/{r[predicted_key]}  "
+              f"logits {r['logits_max_rel_diff']:.1e}  raw CAM {r['raw_cam_max_rel_diff']:.1e}  heatmap {r['heatmap_max_abs_diff']:.1e}")
 
 
 # ---------------------------------------------------------------- main
@@ -234,6 +311,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch / ONNX Runtime threads (default: try 1 and all cores, keep the faster)")
     parser.add_argument("--json-out", help="also write every figure to this JSON file")
+    parser.add_argument("--burn", help="the burn comparison binary (default: benches/compare/burn/target/release/"
+                                       "cnnviz-burn-compare when it has been built)")
+    parser.add_argument("--no-burn", action="store_true", help="leave burn out even when its binary exists")
+    parser.add_argument("--mnist", default=str(REPO / "data/mnist"), help="MNIST IDX folder (burn's eval throughput)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -242,6 +323,7 @@ def main() -> int:
     thread_counts = [args.threads] if args.threads > 0 else sorted({1, cores})
 
     binary = find_cnnviz(args.cnnviz)
+    burn_binary = find_burn(args.burn, args.no_burn)
     model, arch = load_model(Path(args.model))
     inp = arch["input"]
     shape = (inp["channels"], inp["height"], inp["width"])
@@ -255,19 +337,18 @@ def main() -> int:
     from pytorch_grad_cam import GradCAM
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"torch {torch.__version__}, onnxruntime {ort.__version__}; threads tried: {thread_counts}", flush=True)
+          f"torch {torch.__version__}, onnxruntime {ort.__version__}; threads tried: {thread_counts}; "
+          f"burn: {f'{burn_version()} ({burn_binary})' if burn_binary else 'not built (see benches/compare/README.md)'}",
+          flush=True)
 
     # 1. Agreement.
-    ok, agreement = check_agreement(binary, model, arch, images)
-    print(f"\nagreement with PyTorch / pytorch-grad-cam on {len(agreement)} images "
-          f"(tolerances: logits {LOGIT_TOLERANCE:g} rel, raw CAM {RAW_CAM_TOLERANCE:g} rel, heatmap {HEATMAP_TOLERANCE:g} abs):")
-    for r in agreement:
-        print(f"  {'ok  ' if r['agrees'] else 'FAIL'} {r['file']:<32} class {r['predicted_cnnviz']}/{r['predicted_torch']}  "
-              f"logits {r['logits_max_rel_diff']:.1e}  raw CAM {r['raw_cam_max_rel_diff']:.1e}  heatmap {r['heatmap_max_abs_diff']:.1e}")
+    predictions = run_cnnviz(binary, ["predict", "--json", *images]).splitlines()
+    ok, agreement = check_agreement(predictions, model, arch)
+    print_agreement("PyTorch / pytorch-grad-cam", agreement, "predicted_torch")
 
     # 2. PyTorch eager.
-    digit = torch.from_numpy(normalise(arch, np.asarray(json.loads(
-        run_cnnviz(binary, ["predict", "--json", images[0]]).splitlines()[0])["input"], dtype=np.float32).reshape(1, *shape)))
+    digit = torch.from_numpy(normalise(arch, np.asarray(json.loads(predictions[0])["input"],
+                                                        dtype=np.float32).reshape(1, *shape)))
     target_layer = grad_cam_layer(model, arch)
     cam = GradCAM(model=model, target_layers=[target_layer])
 
@@ -338,7 +419,17 @@ def main() -> int:
     ort_tput = fastest(lambda t: best_throughput(ort_batch_for(t), batches, args.runs),
                        "images_per_second", max)
 
-    # 4. cnnviz, same machine, same run.
+    # 4. burn (wgpu) on the same adapter, checked against cnnviz on the same inputs.
+    burn = None
+    if burn_binary:
+        print("\nrunning burn (wgpu) ...", flush=True)
+        burn = run_burn(burn_binary, predictions, args, batches)
+        burn_ok, burn["agreement"] = check_burn(predictions, burn)
+        ok &= burn_ok
+        print(f"burn {burn_version()} on {burn['adapter']['name']} ({burn['adapter']['backend']})")
+        print_agreement("burn (wgpu)", burn["agreement"], "predicted_burn")
+
+    # 5. cnnviz, same machine, same run.
     bench = json.loads(run_cnnviz(binary, [
         "bench", "--json", "--only", "latency,eval", "--runs", str(args.runs),
         "--eval-batches", ",".join(str(b) for b in sorted({1, *batches})),
@@ -352,23 +443,41 @@ def main() -> int:
         return theirs / ours if ours > 0 else float("nan")
 
     print(f"\ncnnviz on {bench['adapter']['description']}")
-    print(f"{'':44}{'cnnviz':>12}{'PyTorch':>12}{'ratio':>8}{'ONNX RT':>12}{'ratio':>8}")
-    print(f"{'batch 1, forward + Grad-CAM, median µs':44}{ours_latency['median_us']:>12.1f}{torch_cam['median_us']:>12.1f}"
-          f"{ratio(torch_cam['median_us'], ours_latency['median_us']):>8.2f}{'-':>12}{'-':>8}")
-    print(f"{'batch 1, forward + Grad-CAM, p99 µs':44}{ours_latency['p99_us']:>12.1f}{torch_cam['p99_us']:>12.1f}"
-          f"{ratio(torch_cam['p99_us'], ours_latency['p99_us']):>8.2f}{'-':>12}{'-':>8}")
-    print(f"{'batch 1, forward only, median µs':44}{ours_fwd1_us:>12.1f}{torch_fwd['median_us']:>12.1f}"
-          f"{ratio(torch_fwd['median_us'], ours_fwd1_us):>8.2f}{ort_fwd['median_us']:>12.1f}{ratio(ort_fwd['median_us'], ours_fwd1_us):>8.2f}")
-    print(f"{'throughput, images/s (best batch)':44}{ours_eval['images_per_second']:>12.0f}{torch_tput['images_per_second']:>12.0f}"
-          f"{ratio(ours_eval['images_per_second'], torch_tput['images_per_second']):>8.2f}{ort_tput['images_per_second']:>12.0f}"
-          f"{ratio(ours_eval['images_per_second'], ort_tput['images_per_second']):>8.2f}")
-    print(f"{'  best batch':44}{ours_eval['best_batch']:>12}{torch_tput['best_batch']:>12}{'':>8}{ort_tput['best_batch']:>12}")
+    peers = [("PyTorch", torch_cam, torch_fwd, torch_tput), ("ONNX RT", None, ort_fwd, ort_tput)]
+    if burn:
+        peers.append(("burn-wgpu", burn["forward_grad_cam"], burn["forward"], burn["throughput"]))
+
+    def cell(value, fmt):
+        return f"{'-':>12}" if value is None or value != value else f"{value:>12{fmt}}"
+
+    def row(label, ours, theirs, fmt, faster_when_smaller=True):
+        line = f"{label:44}{ours:>12{fmt}}"
+        for value in theirs:
+            r = None if value is None else (ratio(value, ours) if faster_when_smaller else ratio(ours, value))
+            line += cell(value, fmt) + (f"{'-':>8}" if r is None or r != r else f"{r:>8.2f}")
+        print(line)
+
+    print(f"{'':44}{'cnnviz':>12}" + "".join(f"{name:>12}{'ratio':>8}" for name, *_ in peers))
+    row("batch 1, forward + Grad-CAM, median µs", ours_latency["median_us"],
+        [cam["median_us"] if cam else None for _, cam, _, _ in peers], ".1f")
+    row("batch 1, forward + Grad-CAM, p99 µs", ours_latency["p99_us"],
+        [cam["p99_us"] if cam else None for _, cam, _, _ in peers], ".1f")
+    row("batch 1, forward only, median µs", ours_fwd1_us, [fwd["median_us"] for _, _, fwd, _ in peers], ".1f")
+    row("throughput, images/s (best batch)", ours_eval["images_per_second"],
+        [tput["images_per_second"] for _, _, _, tput in peers], ".0f", faster_when_smaller=False)
+    print(f"{'  best batch':44}{ours_eval['best_batch']:>12}" + "".join(f"{tput['best_batch']:>12}{'':>8}" for *_, tput in peers))
     print(f"  threads: PyTorch fwd {torch_fwd['threads']}, fwd + Grad-CAM {torch_cam['threads']}, "
           f"throughput {torch_tput['threads']}; ONNX RT fwd {ort_fwd['threads']}, throughput {ort_tput['threads']}")
     print("ratio > 1: cnnviz is faster. cnnviz's latency also computes the value ranges and maps the "
           "probabilities on the CPU;\nits forward-only and throughput figures include writing the inputs "
           "and reading every result back.")
     print(f"ONNX Runtime logits vs PyTorch: max abs diff {ort_ok:.1e}")
+    if burn:
+        print(f"burn-wgpu ({burn['adapter']['name']}, {burn['adapter']['backend']}): latency and forward-only figures "
+              "include uploading the input and reading the probabilities (and the heatmap) back; its throughput "
+              "is over consecutive MNIST test images\n(accuracy "
+              + ", ".join(f"{b['accuracy'] * 100:.2f} % at batch {b['batch']}" for b in burn["throughput"]["batches"])
+              + ").")
 
     if args.json_out:
         with open(args.json_out, "w") as f:
@@ -377,9 +486,10 @@ def main() -> int:
                                                   "throughput": torch_tput, "version": torch.__version__},
                 "onnxruntime": {"forward": ort_fwd, "throughput": ort_tput, "version": ort.__version__},
                 "cnnviz": bench,
+                "burn": burn,
             }, f, indent=1)
     if not ok:
-        print("\nFAIL: cnnviz disagrees with PyTorch on some image (see above)", file=sys.stderr)
+        print("\nFAIL: cnnviz disagrees with PyTorch or burn on some image (see above)", file=sys.stderr)
         return 1
     return 0
 
