@@ -60,6 +60,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     quiet_device_select_layer();
+    exit_quietly_on_closed_pipe();
     let cli = Cli::parse();
     let result = if cli.kiosk {
         run_kiosk(&cli)
@@ -114,6 +115,17 @@ fn run_command(command: &Command) -> anyhow::Result<std::process::ExitCode> {
 /// display, and without `XDG_RUNTIME_DIR` (headless machines, CI, ssh) it prints two
 /// "XDG_RUNTIME_DIR is invalid" lines into every command's stderr. There is no display to
 /// match then, so the layer has nothing to decide: switch it off.
+/// Rust ignores SIGPIPE, so `cnnviz predict --json | head` made `println!` panic on the
+/// closed pipe. A command-line tool whose reader went away should stop quietly, as `cat`
+/// does: restore the default action.
+fn exit_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: the first thing `main` does, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn quiet_device_select_layer() {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none()
         && std::env::var_os("NODEVICE_SELECT").is_none()
