@@ -152,6 +152,32 @@ fn asymmetric_padding() -> Model {
     )
 }
 
+/// A 15×15 average pool over a 2×96×96 map loops more often than llvmpipe allows one
+/// invocation of a walk (forward and backward), so it runs its own kernels between walks.
+fn an_average_pool_too_long_for_a_walk() -> Model {
+    random_model(
+        architecture(
+            "average pool too long for a walk",
+            96,
+            96,
+            4,
+            vec![
+                conv("conv1", 1, 2, 3, 1, 1),
+                batch_norm("bn1", 2),
+                tanh("tanh1"),
+                avgpool_without_padding_in_divisor("avg", 15, 1, 7),
+                leaky_relu("leaky", 0.05),
+                conv("conv2", 2, 3, 3, 2, 1),
+                sigmoid("sigmoid2"),
+                global_avg_pool("gap"),
+                flatten("flatten"),
+                dense("fc", 3, 4),
+            ],
+        ),
+        14,
+    )
+}
+
 fn network(model: &Model, max_batch: u32, variant: KernelVariant) -> GpuNetwork {
     let gpu = gpu().expect("callers check for a GPU first");
     GpuNetwork::with_options(
@@ -299,5 +325,63 @@ fn the_interactive_path_of_a_conv_bn_relu_pool_model_is_a_few_dispatches() {
                 .all(|k| !k.starts_with("pointwise") && !k.starts_with("avgpool2d")),
             "{variant}: {kernels:?}"
         );
+    }
+}
+
+#[test]
+fn an_average_pool_too_long_for_a_walk_runs_unfused_between_walks_and_matches_the_cpu() {
+    let Some(_) = gpu() else { return };
+    let model = an_average_pool_too_long_for_a_walk();
+    for variant in [KernelVariant::Fused, KernelVariant::Auto] {
+        let network = network(&model, 1, variant);
+        let kernels = recorded_kernels(&network, &model, 0);
+        for kernel in ["avgpool2d.forward", "avgpool2d.backward"] {
+            assert!(kernels.contains(&kernel), "{variant}: {kernels:?}");
+        }
+        assert!(kernels.contains(&"fused.forward"), "{variant}: {kernels:?}");
+        assert_eq!(kernels.last(), Some(&"fused.backward"), "{kernels:?}");
+    }
+    check_every_variant(&model, 4000);
+}
+
+/// Feature visualisation runs its backward steps through every new layer type: a few
+/// gradient-ascent steps (jitter, blur) on the GPU match the CPU twin for a channel of
+/// every conv block and for the classes.
+#[test]
+fn feature_visualisation_through_the_new_layers_matches_the_cpu() {
+    use cnnviz::feature_vis::reference::optimise;
+    use cnnviz::feature_vis::{FeatureVisOptions, Objective};
+    use cnnviz::gpu::FeatureVis;
+    let Some(gpu) = gpu() else { return };
+    let model = every_new_layer_on_odd_sizes();
+    let steps = 4;
+    let options = FeatureVisOptions {
+        steps,
+        blur_every: 2,
+        seed: 5,
+        ..FeatureVisOptions::default()
+    };
+    let objectives = (0..model.conv_blocks().len())
+        .map(|block| Objective::Channels { block })
+        .chain([Objective::Classes]);
+    for objective in objectives {
+        let mut vis = FeatureVis::new(&gpu.device, &gpu.queue, &model, objective, options.clone())
+            .unwrap_or_else(|e| panic!("{objective:?}: {e}"));
+        assert_eq!(vis.run(steps, |_| {}).expect("runs"), steps);
+        let snapshot = vis.read().expect("reads back");
+        let len = model.input_len();
+        for n in 0..snapshot.history[0].len() {
+            let twin = optimise(&model, objective, &options, n, steps).expect("twin");
+            let history: Vec<f32> = snapshot.history.iter().map(|h| h[n]).collect();
+            let what = format!("{objective:?} image {n}");
+            let e = relative_error(&history, &twin.history);
+            assert!(
+                e < 1e-3,
+                "{what}: history {history:?} vs {:?}",
+                twin.history
+            );
+            let e = relative_error(&snapshot.images[n * len..(n + 1) * len], &twin.image);
+            assert!(e < 1e-3, "{what}: image relative error {e:.2e}");
+        }
     }
 }
