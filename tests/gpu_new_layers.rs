@@ -308,6 +308,7 @@ fn the_interactive_path_of_a_conv_bn_relu_pool_model_is_a_few_dispatches() {
         let last = model.conv_blocks().len() - 1;
         let kernels = recorded_kernels(&network, &model, last);
         assert_eq!(kernels.len(), dispatches, "{variant}: {kernels:?}");
+        eprintln!("{variant}: {dispatches} dispatches: {kernels:?}");
         let convs = model
             .layers
             .iter()
@@ -382,6 +383,53 @@ fn feature_visualisation_through_the_new_layers_matches_the_cpu() {
             );
             let e = relative_error(&snapshot.images[n * len..(n + 1) * len], &twin.image);
             assert!(e < 1e-3, "{what}: image relative error {e:.2e}");
+        }
+    }
+}
+
+/// The tuner times only conv and dense layers; a model with the new layers tunes at batch
+/// 1 (block kernel or gemm per conv) and at a larger batch, and the tuned networks match
+/// the CPU.
+#[test]
+fn a_model_with_the_new_layers_tunes_and_the_tuned_network_matches_the_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = colour_conv_bn_relu_pool();
+    for (max_batch, images) in [(1u32, 1usize), (9, 9)] {
+        let choice = cnnviz::gpu::tune::choose_with_cache(
+            &gpu.device,
+            &gpu.queue,
+            &model,
+            max_batch,
+            &NetworkOptions::with_kernels(KernelVariant::Auto),
+            Some(dir.path()),
+        )
+        .unwrap_or_else(|e| panic!("tuning at {max_batch}: {e}"));
+        for (layer, kernel) in model.layers.iter().zip(&choice.choices) {
+            let tunable = matches!(layer.plan.op, LayerOp::Conv2d(_) | LayerOp::Dense { .. });
+            assert!(
+                tunable || kernel.is_none(),
+                "{}: {kernel:?}",
+                layer.plan.name
+            );
+        }
+        let network = GpuNetwork::with_choices(
+            &gpu.device,
+            &model,
+            max_batch,
+            choice.variant,
+            &choice.choices,
+        )
+        .expect("tuned network");
+        for block in 0..model.conv_blocks().len() {
+            check_parity(
+                &network,
+                &model,
+                &random_inputs(&model, images, 60 + block as u64),
+                CamTarget::Predicted,
+                block,
+                &format!("tuned at {max_batch}: {:?}", network.forward_kernels()),
+            );
         }
     }
 }
