@@ -1,10 +1,12 @@
 // The fused interactive path: one persistent workgroup per image walks a list of layer
 // operations with a barrier between them, so a whole stage of the network is one dispatch.
-//   forward:  layer forward ops (conv, ReLU, max-pool, dense), each output's (min, max)
+//   forward:  layer forward ops (conv, ReLU, the other pointwise layers, max and average
+//             pools, dense), each output's (min, max)
 //             reduced right after it is written, and softmax + argmax + Grad-CAM target +
 //             one-hot gradient seed.
 //   backward: layer input gradients from the logits down to a conv block's output (dense,
-//             ReLU, flatten aliasing, max-pool routing, conv), then the whole Grad-CAM map
+//             ReLU and the other pointwise layers, flatten and dropout aliasing, max-pool
+//             routing, average-pool sharing, conv), then the whole Grad-CAM map
 //             (channel weights, weighted map, ReLU, min-max normalise, bilinear upsample,
 //             normalise again), exactly as DESIGN.md "Grad-CAM, exactly".
 //
@@ -39,6 +41,7 @@ const OP_SOFTMAX: u32 = 5u;    // body: SoftmaxParams
 const OP_CAM: u32 = 6u;        // body: CamParams
 const OP_PARTIALS: u32 = 7u;   // body: (slot, offset, workgroups, pair): a range from the
                                // partials of conv2d_tiled.wgsl's forward_block
+const OP_POINTWISE: u32 = 8u;  // body: PointwiseParams
 
 // One operation: head = (kind, range slot or NO_RANGE, range region offset, floats per
 // image); body = the op's params struct, zero-padded to 16 words.
@@ -96,10 +99,15 @@ fn eltwise_params(op: u32) -> EltwiseParams {
     return EltwiseParams(word(op, 0u), word(op, 1u), word(op, 2u), word(op, 3u));
 }
 
+fn pointwise_params(op: u32) -> PointwiseParams {
+    return PointwiseParams(word(op, 0u), word(op, 1u), word(op, 2u), word(op, 3u), word(op, 4u),
+        word(op, 5u), word(op, 6u), word(op, 7u));
+}
+
 fn pool_params(op: u32) -> PoolParams {
     return PoolParams(word(op, 0u), word(op, 1u), word(op, 2u), word(op, 3u), word(op, 4u),
         word(op, 5u), word(op, 6u), word(op, 7u), word(op, 8u), word(op, 9u), word(op, 10u),
-        word(op, 11u));
+        word(op, 11u), word(op, 12u), word(op, 13u), word(op, 14u), word(op, 15u));
 }
 
 fn dense_params(op: u32) -> DenseParams {
@@ -137,7 +145,8 @@ fn reduce_min_max(lid: u32, lo: f32, hi: f32) -> vec2<f32> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Forward ops (the same arithmetic as conv2d.wgsl, relu.wgsl, maxpool2d.wgsl, dense.wgsl).
+// Forward ops (the same arithmetic as conv2d.wgsl, relu.wgsl, pointwise.wgsl,
+// maxpool2d.wgsl, avgpool2d.wgsl, dense.wgsl).
 
 fn conv_weight(c: ConvParams, oc: u32, ic: u32, tap: u32) -> f32 {
     // Past the last output channel the lanes read the last one's weights and store nothing.
@@ -209,6 +218,40 @@ fn relu_forward(e: EltwiseParams, n: u32, lid: u32) {
     }
 }
 
+// The scale and shift of element i's channel (affine only: the others have no weights).
+fn channel_affine(e: PointwiseParams, i: u32) -> vec2<f32> {
+    if e.op != POINTWISE_AFFINE {
+        return vec2<f32>(1.0, 0.0);
+    }
+    let c = i / e.plane;
+    return vec2<f32>(weight(e.scale_offset + c), weight(e.shift_offset + c));
+}
+
+fn pointwise_forward(e: PointwiseParams, n: u32, lid: u32) {
+    for (var i = lid; i < e.len; i += WG) {
+        let at = n * e.len + i;
+        let affine = channel_affine(e, i);
+        activations[e.out_offset + at] =
+            pointwise_value(e, activations[e.in_offset + at], affine.x, affine.y);
+    }
+}
+
+fn avg_pool_forward(q: PoolParams, n: u32, lid: u32) {
+    let out_plane = q.out_height * q.out_width;
+    for (var i = lid; i < q.out_len; i += WG) {
+        let c = i / out_plane;
+        let w = avg_window(q, (i % out_plane) / q.out_width, i % q.out_width);
+        let plane_base = q.in_offset + n * q.in_len + c * q.in_height * q.in_width;
+        var sum = 0.0;
+        for (var y = w.rows.x; y < w.rows.y; y++) {
+            for (var x = w.cols.x; x < w.cols.y; x++) {
+                sum += activations[plane_base + y * q.in_width + x];
+            }
+        }
+        activations[q.out_offset + n * q.out_len + i] = sum / w.divisor;
+    }
+}
+
 // Index (within the plane at `plane_base` of `data`) of the first maximum of window
 // (oy, ox), as maxpool2d.wgsl's window_argmax.
 fn window_argmax(q: PoolParams, plane_base: u32, oy: u32, ox: u32) -> u32 {
@@ -228,6 +271,10 @@ fn window_argmax(q: PoolParams, plane_base: u32, oy: u32, ox: u32) -> u32 {
 }
 
 fn pool_forward(q: PoolParams, n: u32, lid: u32) {
+    if q.mode != POOL_MAX {
+        avg_pool_forward(q, n, lid);
+        return;
+    }
     let out_plane = q.out_height * q.out_width;
     for (var i = lid; i < q.out_len; i += WG) {
         let c = i / out_plane;
@@ -381,6 +428,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
         switch head.x {
             case OP_CONV: { conv_forward(conv_params(op), n, lid); }
             case OP_RELU: { relu_forward(eltwise_params(op), n, lid); }
+            case OP_POINTWISE: { pointwise_forward(pointwise_params(op), n, lid); }
             case OP_POOL: { pool_forward(pool_params(op), n, lid); }
             case OP_DENSE: { dense_forward(dense_params(op), n, lid); }
             case OP_SOFTMAX: { softmax(softmax_params(op), n, lid); }
@@ -397,7 +445,8 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
 
 // ---------------------------------------------------------------------------------------
 // Backward ops: the input gradient of a layer from its output gradient (gather forms, as
-// conv2d.wgsl's backward_input, relu.wgsl and maxpool2d.wgsl's backward, dense.wgsl).
+// conv2d.wgsl's backward_input, relu.wgsl, pointwise.wgsl, maxpool2d.wgsl's and
+// avgpool2d.wgsl's backward, dense.wgsl).
 
 fn relu_backward(e: EltwiseParams, n: u32, lid: u32) {
     for (var i = lid; i < e.len; i += WG) {
@@ -407,7 +456,36 @@ fn relu_backward(e: EltwiseParams, n: u32, lid: u32) {
     }
 }
 
+fn pointwise_backward(e: PointwiseParams, n: u32, lid: u32) {
+    for (var i = lid; i < e.len; i += WG) {
+        let at = n * e.len + i;
+        gradients[e.in_offset + at] = pointwise_gradient(e, activations[e.in_offset + at],
+            activations[e.out_offset + at], gradients[e.out_offset + at], channel_affine(e, i).x);
+    }
+}
+
+fn avg_pool_backward(q: PoolParams, n: u32, lid: u32) {
+    let in_plane = q.in_height * q.in_width;
+    for (var i = lid; i < q.in_len; i += WG) {
+        let c = i / in_plane;
+        let oy_range = avg_reaching(q, (i % in_plane) / q.in_width, q.out_height);
+        let ox_range = avg_reaching(q, i % q.in_width, q.out_width);
+        let dy_base = q.out_offset + n * q.out_len + c * q.out_height * q.out_width;
+        var sum = 0.0;
+        for (var oy = oy_range.x; oy < oy_range.y; oy++) {
+            for (var ox = ox_range.x; ox < ox_range.y; ox++) {
+                sum += gradients[dy_base + oy * q.out_width + ox] / avg_window(q, oy, ox).divisor;
+            }
+        }
+        gradients[q.in_offset + n * q.in_len + i] = sum;
+    }
+}
+
 fn pool_backward(q: PoolParams, n: u32, lid: u32) {
+    if q.mode != POOL_MAX {
+        avg_pool_backward(q, n, lid);
+        return;
+    }
     let in_plane = q.in_height * q.in_width;
     if q.kernel == q.stride {
         // Windows that do not overlap: each routes its gradient to its first maximum, one
@@ -599,6 +677,7 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
         switch p.ops[op].head.x {
             case OP_CONV: { conv_backward(conv_params(op), n, lid); }
             case OP_RELU: { relu_backward(eltwise_params(op), n, lid); }
+            case OP_POINTWISE: { pointwise_backward(pointwise_params(op), n, lid); }
             case OP_POOL: { pool_backward(pool_params(op), n, lid); }
             case OP_DENSE: { dense_backward(dense_params(op), n, lid); }
             case OP_CAM: { grad_cam(cam_params(op), n, lid); }

@@ -4,6 +4,8 @@
 // Rust twins: src/gpu/params.rs, checked field by field (name and offset) by
 // tests/shader_validation.rs. All fields are u32 (no hidden padding); every struct is a
 // multiple of 16 bytes, as uniform layout rounds it. Offsets and lengths count f32s.
+// The end of the file holds the few pure functions that an unfused kernel and the fused
+// walk both need (the arithmetic of the pointwise layers and of average pooling).
 
 struct ConvParams {
     in_offset: u32,     // first float of the input activation's region
@@ -56,6 +58,18 @@ struct EltwiseParams {
     _pad: u32,
 }
 
+// The elementwise layers other than ReLU (pointwise.wgsl and the fused walk's OP_POINTWISE).
+struct PointwiseParams {
+    in_offset: u32,    // first float of the layer input's region
+    out_offset: u32,   // first float of the layer output's region
+    len: u32,          // floats per image (input and output have the same shape)
+    op: u32,           // POINTWISE_* below
+    plane: u32,        // floats per channel (height * width; 1 after a dense layer)
+    scale_offset: u32, // POINTWISE_AFFINE: first per-channel scale in the weight buffer
+    shift_offset: u32, // and first per-channel shift
+    slope: u32,        // POINTWISE_LEAKY_RELU: the negative slope's f32 bits
+}
+
 struct PoolParams {
     in_offset: u32,
     out_offset: u32,
@@ -66,9 +80,13 @@ struct PoolParams {
     in_width: u32,
     out_height: u32,
     out_width: u32,
-    kernel: u32,
+    kernel: u32,   // the square window's side (POOL_GLOBAL_AVG: unused, the whole plane)
     stride: u32,
-    _pad: u32,
+    padding: u32,  // zero padding on every side (average pools only)
+    mode: u32,     // POOL_* below
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 struct SoftmaxParams {
@@ -176,4 +194,90 @@ struct FeatureVisParams {
     image_off: u32,    // the images being optimised, images * in_len
     jitter_off: u32,   // (dy, dx) per step, steps * 2
     history_off: u32,  // the objective before each step, steps * images
+}
+
+// ---------------------------------------------------------------------------------------
+// Arithmetic of the newer layer types shared by their unfused kernels (pointwise.wgsl,
+// avgpool2d.wgsl) and the fused walk (fused.wgsl), so each formula exists once. Pure
+// functions of values and uniforms: no bindings.
+
+// PointwiseParams.op. Rust twin: gpu::params::PointwiseOp.
+const POINTWISE_LEAKY_RELU: u32 = 0u;
+const POINTWISE_SIGMOID: u32 = 1u;
+const POINTWISE_TANH: u32 = 2u;
+const POINTWISE_AFFINE: u32 = 3u; // x * scale + shift per channel: batch norm, folded
+
+// PoolParams.mode. Rust twin: gpu::params::PoolMode.
+const POOL_MAX: u32 = 0u;
+const POOL_AVG: u32 = 1u;          // average, padded zeros not counted in the divisor
+const POOL_AVG_WITH_PAD: u32 = 2u; // average, PyTorch's count_include_pad
+const POOL_GLOBAL_AVG: u32 = 3u;   // the mean of the whole plane
+
+// y = f(x) of a pointwise op; `scale` and `shift` are the element's channel's (affine only).
+fn pointwise_value(e: PointwiseParams, x: f32, scale: f32, shift: f32) -> f32 {
+    switch e.op {
+        case POINTWISE_LEAKY_RELU: { return select(x * bitcast<f32>(e.slope), x, x > 0.0); }
+        // exp(-x) overflows to inf for very negative x, giving exactly 0.
+        case POINTWISE_SIGMOID: { return 1.0 / (1.0 + exp(-x)); }
+        // tanh is ±1 in f32 well before 15; the clamp keeps exp-based tanh off inf / inf.
+        case POINTWISE_TANH: { return tanh(clamp(x, -15.0, 15.0)); }
+        default: { return fma(x, scale, shift); }
+    }
+}
+
+// dL/dx from dL/dy, the input x and the output y (PyTorch's rules, as model::reference:
+// leaky ReLU takes the slope where x is not positive; sigmoid y(1 - y); tanh 1 - y²).
+fn pointwise_gradient(e: PointwiseParams, x: f32, y: f32, dy: f32, scale: f32) -> f32 {
+    switch e.op {
+        case POINTWISE_LEAKY_RELU: { return select(dy * bitcast<f32>(e.slope), dy, x > 0.0); }
+        case POINTWISE_SIGMOID: { return dy * y * (1.0 - y); }
+        case POINTWISE_TANH: { return dy * (1.0 - y * y); }
+        default: { return dy * scale; }
+    }
+}
+
+// The input rows [rows.x, rows.y) and columns [cols.x, cols.y) of average window (oy, ox)
+// and its divisor, as PyTorch's avg_pool2d (floor mode): the window clipped to the input,
+// divided by its size clipped to input + padding (count_include_pad) or by the real pixels.
+struct AvgWindow {
+    rows: vec2<u32>,
+    cols: vec2<u32>,
+    divisor: f32,
+}
+
+// (first, end) inside the input and the padded extent of window o along an axis of `size`.
+fn avg_axis(q: PoolParams, o: u32, size: u32) -> vec3<i32> {
+    let start = i32(o * q.stride) - i32(q.padding);
+    let end = start + i32(q.kernel);
+    let padded = min(end, i32(size + q.padding)) - start;
+    return vec3<i32>(max(start, 0), min(end, i32(size)), padded);
+}
+
+fn avg_window(q: PoolParams, oy: u32, ox: u32) -> AvgWindow {
+    if q.mode == POOL_GLOBAL_AVG {
+        return AvgWindow(vec2<u32>(0u, q.in_height), vec2<u32>(0u, q.in_width),
+            f32(q.in_height * q.in_width));
+    }
+    let y = avg_axis(q, oy, q.in_height);
+    let x = avg_axis(q, ox, q.in_width);
+    var divisor = f32((y.y - y.x) * (x.y - x.x));
+    if q.mode == POOL_AVG_WITH_PAD {
+        divisor = f32(y.z * x.z);
+    }
+    return AvgWindow(vec2<u32>(u32(y.x), u32(y.y)), vec2<u32>(u32(x.x), u32(x.y)), divisor);
+}
+
+// Output positions [x, y) along one axis whose windows cover input coordinate i (a global
+// pool's single window covers everything).
+fn avg_reaching(q: PoolParams, i: u32, out_size: u32) -> vec2<u32> {
+    if q.mode == POOL_GLOBAL_AVG {
+        return vec2<u32>(0u, 1u);
+    }
+    let padded = i + q.padding;
+    var lo = 0u;
+    if padded + 1u > q.kernel {
+        lo = (padded + 1u - q.kernel + q.stride - 1u) / q.stride;
+    }
+    let hi = min(padded / q.stride + 1u, out_size);
+    return vec2<u32>(lo, max(lo, hi));
 }

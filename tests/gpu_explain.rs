@@ -439,6 +439,92 @@ fn a_non_square_input_matches_the_twin_with_its_curves() {
     }
 }
 
+/// Every method on models with the layers of imported networks: batch norm, leaky ReLU,
+/// tanh, dropout, average and global average pooling, asymmetric conv padding
+/// (the backward passes run through each; guided backpropagation changes only ReLUs,
+/// as in Captum), on a grey non-square input and on a 3-channel one.
+#[test]
+fn models_with_the_new_layer_types_match_the_twin_in_every_method() {
+    use cnnviz::model::builders::{
+        avgpool, batch_norm, dropout, global_avg_pool, leaky_relu, tanh,
+    };
+    let mut first = conv("conv1", 1, 4, 3, 1, 0);
+    if let cnnviz::model::LayerSpec::Conv2d { padding_end, .. } = &mut first {
+        *padding_end = Some(1);
+    }
+    let grey = random_model(
+        architecture(
+            "new layers",
+            12,
+            10,
+            5,
+            vec![
+                first,
+                batch_norm("bn1", 4),
+                leaky_relu("leaky1", 0.1),
+                avgpool("avg1", 3, 2, 1),
+                conv("conv2", 4, 6, 3, 1, 1),
+                relu("relu2"),
+                tanh("tanh2"),
+                dropout("drop2", 0.2),
+                global_avg_pool("gap"),
+                flatten("flatten"),
+                dense("fc1", 6, 8),
+                batch_norm("bn3", 8),
+                // A sigmoid here squashes the occlusion differences into f32 rounding of
+                // the logits; sigmoid is checked in tests/gpu_new_layers.rs.
+                leaky_relu("leaky3", 0.2),
+                dense("fc2", 8, 5),
+            ],
+        ),
+        31,
+    );
+    let mut colour_architecture = architecture(
+        "colour",
+        16,
+        16,
+        4,
+        vec![
+            conv("conv1", 3, 5, 3, 1, 1),
+            batch_norm("bn1", 5),
+            relu("relu1"),
+            avgpool("avg1", 2, 2, 0),
+            conv("conv2", 5, 6, 3, 1, 1),
+            relu("relu2"),
+            flatten("flatten"),
+            dense("fc", 6 * 8 * 8, 4),
+        ],
+    );
+    colour_architecture.input.channels = 3;
+    let colour = random_model(colour_architecture, 32);
+    let options = ExplainOptions {
+        ig_steps: 4,
+        smoothgrad_samples: 3,
+        occlusion_window: 3,
+        occlusion_stride: 2,
+        faithfulness_steps: 7,
+        ..ExplainOptions::default()
+    };
+    for model in [grey, colour] {
+        let Some((mut engine, mut twin)) = engines(&model, &options) else {
+            return;
+        };
+        let input = random_inputs(&model, 1, 9);
+        let what = model.architecture.name.clone();
+        for method in Method::ALL {
+            for (block, counterfactual) in [(Some(0), false), (Some(1), true)] {
+                let request = ExplainRequest {
+                    block,
+                    counterfactual,
+                    ..ExplainRequest::new(method)
+                };
+                let gpu = compare(&mut engine, &mut twin, &input, &request, &what);
+                compare_curves(&model, &input, &gpu, &options);
+            }
+        }
+    }
+}
+
 #[test]
 fn intermediate_tensors_match_the_twin() {
     use cnnviz::explain::reference::attribution::{gradient_at, smoothgrad_noise};

@@ -94,7 +94,9 @@ impl<'a> CostModel<'a> {
                     bytes: cost.bytes + batch * extra,
                 })
             }
-            "relu" | "maxpool2d" => self.layer_cost(owner, backward, batch),
+            "relu" | "maxpool2d" | "pointwise" | "avgpool2d" => {
+                self.layer_cost(owner, backward, batch)
+            }
             "softmax" => {
                 let c = self.model.num_classes() as u64;
                 // max, subtract, exp, sum, divide; reads the logits, writes probabilities,
@@ -251,5 +253,35 @@ mod tests {
         assert_eq!(costs.cost("conv2 winograd.forward", None, 1), None);
         assert_eq!(costs.cost("nosuchlayer conv2d.forward", None, 1), None);
         assert_eq!(costs.cost("no-space", None, 1), None);
+    }
+
+    #[test]
+    fn the_new_layer_kernels_are_costed_by_their_layer() {
+        use crate::model::builders::{avgpool, batch_norm, conv, global_avg_pool, relu};
+        use crate::model::spec::LayerSpec;
+        let mut architecture = default_architecture();
+        architecture.layers = vec![
+            conv("conv1", 1, 4, 3, 1, 1),
+            batch_norm("bn1", 4),
+            relu("relu1"),
+            avgpool("avg1", 2, 2, 0),
+            global_avg_pool("gap"),
+            LayerSpec::Flatten {
+                name: "flatten".into(),
+            },
+        ];
+        architecture.classes.truncate(4);
+        let model = Model::filled(architecture, || 0.5).expect("model");
+        let costs = CostModel::new(&model);
+        // 4 × 28 × 28 elements; γ and β are read too.
+        let bn = costs.cost("bn1 pointwise.forward", None, 1).expect("cost");
+        assert_eq!(bn.flops, 4 * 28 * 28);
+        assert_eq!(bn.bytes, 4 * (2 * 4 * 28 * 28 + 8));
+        let avg = costs
+            .cost("avg1 avgpool2d.backward", None, 1)
+            .expect("cost");
+        assert_eq!(avg.flops, 4 * 4 * 14 * 14);
+        let gap = costs.cost("gap avgpool2d.forward", None, 1).expect("cost");
+        assert_eq!(gap.flops, 4 * 14 * 14);
     }
 }

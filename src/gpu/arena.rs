@@ -7,9 +7,9 @@
 //! (0 = the normalised input, `i + 1` = output of layer `i`, as in `model::reference`) owns
 //! a region of `max_batch * len(j)` floats starting at `max_batch * prefix(j)`, where
 //! `prefix(j)` sums the per-image lengths of the regions before it; image `n` of it starts
-//! at `offset(j) + n * len(j)`. A flatten layer changes no value, so its output aliases its
-//! input's region (zero-copy) and adds nothing to the prefix; [`ActivationSlot::alias_of`]
-//! says so. The gradient arena has exactly the same layout.
+//! at `offset(j) + n * len(j)`. A flatten or dropout layer changes no value (dropout is
+//! the identity at inference), so its output aliases its input's region (zero-copy) and
+//! adds nothing to the prefix; [`ActivationSlot::alias_of`] says so. The gradient arena has exactly the same layout.
 //!
 //! # CAM buffer
 //!
@@ -35,7 +35,7 @@ pub struct ActivationSlot {
     pub shape: Shape,
     /// Name of the layer that produces it (`input` for activation 0).
     pub name: String,
-    /// For a flatten output: the activation whose region it shares.
+    /// For a flatten or dropout output: the activation whose region it shares.
     pub alias_of: Option<usize>,
 }
 
@@ -54,8 +54,12 @@ impl ArenaLayout {
         let mut slots: Vec<ActivationSlot> = Vec::with_capacity(shapes.len());
         let mut prefix = 0u64;
         for (j, shape) in shapes.iter().enumerate() {
-            let flatten =
-                j > 0 && matches!(model.layers[j - 1].plan.op, crate::model::LayerOp::Flatten);
+            // Flatten and dropout (the identity at inference) change no value.
+            let flatten = j > 0
+                && matches!(
+                    model.layers[j - 1].plan.op,
+                    crate::model::LayerOp::Flatten | crate::model::LayerOp::Dropout
+                );
             let name = if j == 0 {
                 "input".to_string()
             } else {

@@ -27,10 +27,11 @@ use super::layer_plan::{
 use super::limits::LLVMPIPE_LOOP_LIMIT;
 use super::params::{
     CamParams, ConvBlockParams, ConvParams, DenseParams, EltwiseParams, FUSED_MAX_OPS,
-    FUSED_WORKGROUP, FusedOpKind, FusedParams, Op, PoolParams, SoftmaxParams,
+    FUSED_WORKGROUP, FusedOpKind, FusedParams, Op, PointwiseParams, PoolMode, PoolParams,
+    SoftmaxParams,
 };
 use super::pipelines::Kernel;
-use super::plan::{Step, conv_tiled_loops, to_u32};
+use super::plan::{Step, avg_pool_loops, conv_tiled_loops, to_u32};
 use crate::model::LayerOp;
 
 /// Iterations of a strided loop over `len` elements in one invocation.
@@ -65,6 +66,14 @@ fn op_loops(kernel: Kernel, op: &Op) -> u64 {
             }
         }
         k if k == FusedOpKind::Relu as u32 => strided(op.body::<EltwiseParams>().len),
+        k if k == FusedOpKind::Pointwise as u32 => strided(op.body::<PointwiseParams>().len),
+        k if k == FusedOpKind::Pool as u32
+            && op.body::<PoolParams>().mode != PoolMode::Max as u32 =>
+        {
+            let q: PoolParams = op.body();
+            let elements = if forward { q.out_len } else { q.in_len };
+            strided(elements) * (1 + avg_pool_loops(&q, !forward))
+        }
         k if k == FusedOpKind::Pool as u32 => {
             let q: PoolParams = op.body();
             let k = u64::from(q.kernel);
@@ -198,14 +207,15 @@ impl Walks {
 }
 
 /// The op of a layer with this uniform (forward or backward: the body is the same), `None`
-/// for flatten.
+/// for flatten and dropout (they alias).
 fn layer_op(uniform: LayerUniform) -> Option<Op> {
     match uniform {
         LayerUniform::Conv(p) => Some(Op::new(FusedOpKind::Conv, &p)),
         LayerUniform::Relu(p) => Some(Op::new(FusedOpKind::Relu, &p)),
+        LayerUniform::Pointwise(p) => Some(Op::new(FusedOpKind::Pointwise, &p)),
         LayerUniform::Pool(p) => Some(Op::new(FusedOpKind::Pool, &p)),
         LayerUniform::Dense(p) => Some(Op::new(FusedOpKind::Dense, &p)),
-        LayerUniform::Flatten => None,
+        LayerUniform::Alias => None,
     }
 }
 
@@ -362,7 +372,7 @@ pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<ForwardWalks, Gpu
                 ),
             ),
             Some(op) => walks.push(name, op),
-            // Flatten aliases its input: only its range (the scene draws it too).
+            // Flatten and dropout alias their input: only the range (the scene draws it).
             None => !ranges_fit || walks.push(name, output_range),
         };
         if !fused {
@@ -392,7 +402,7 @@ pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<ForwardWalks, Gpu
 }
 
 /// The backward walks of block `block`: input gradients of layers L-1 … down to the
-/// block's output (flatten aliases), then its Grad-CAM, each unfused where too long.
+/// block's output (flatten and dropout alias), then its Grad-CAM, each unfused where too long.
 pub(super) fn backward_walks(inputs: &PlanInputs<'_>, block: usize) -> Result<Vec<Step>, GpuError> {
     let model = inputs.model;
     let b = &model.conv_blocks()[block];

@@ -12,7 +12,7 @@ use super::kernel_choice::{
 use super::limits::LLVMPIPE_LOOP_LIMIT;
 use super::params::{
     CamParams, ConvBlockParams, ConvParams, DenseParams, EltwiseParams, NormaliseParams,
-    PoolParams, RangeEntry, SoftmaxParams,
+    PointwiseOp, PointwiseParams, PoolMode, PoolParams, RangeEntry, SoftmaxParams,
 };
 use super::pipelines::Kernel;
 use super::plan::{Step, WORKGROUP, conv_tiled_loops, dense_tiled_loops, groups_for, to_u32};
@@ -24,8 +24,13 @@ use crate::model::{LayerOp, Model};
 pub(super) enum LayerUniform {
     Conv(ConvParams),
     Relu(EltwiseParams),
+    /// Leaky ReLU, sigmoid, tanh and batch norm (its folded scale and shift packed with
+    /// the weights).
+    Pointwise(PointwiseParams),
+    /// Max, average and global average pools.
     Pool(PoolParams),
-    Flatten,
+    /// Flatten and dropout: the output aliases the input's region (see `arena`); no launch.
+    Alias,
     Dense(DenseParams),
 }
 
@@ -41,27 +46,51 @@ pub(super) fn layer_uniforms(
         let name = layer.plan.name.as_str();
         let (in_offset, out_offset) = (to_u32(input.offset)?, to_u32(output.offset)?);
         let (in_len, out_len) = (to_u32(input.len)?, to_u32(output.len)?);
-        let mut pack = || -> Result<(u32, u32), GpuError> {
-            let p = layer.params.as_ref().ok_or_else(|| {
-                GpuError::ModelTooLarge(format!("layer `{name}` has no parameters"))
-            })?;
-            // Every weight and bias tensor starts on a multiple of 4 floats, so the fused
-            // walks can read aligned rows as vec4s.
+        let params = || {
+            layer
+                .params
+                .as_ref()
+                .ok_or_else(|| GpuError::ModelTooLarge(format!("layer `{name}` has no parameters")))
+        };
+        // Every tensor starts on a multiple of 4 floats, so the fused walks can read
+        // aligned rows as vec4s.
+        let mut pack = |first: &[f32], second: &[f32]| -> Result<(u32, u32), GpuError> {
             let mut aligned = |values: &[f32]| {
                 weights.resize(weights.len().next_multiple_of(4), 0.0);
                 let at = to_u32(weights.len());
                 weights.extend_from_slice(values);
                 at
             };
-            let w = aligned(&p.weight)?;
-            let b = aligned(&p.bias)?;
-            Ok((w, b))
+            Ok((aligned(first)?, aligned(second)?))
         };
         let (c, ih, iw) = layer.plan.input.chw();
         let (_, oh, ow) = layer.plan.output.chw();
+        let plane = to_u32(ih * iw)?;
+        let pointwise = |op: PointwiseOp, slope: f32| PointwiseParams {
+            in_offset,
+            out_offset,
+            len: out_len,
+            op: op as u32,
+            plane,
+            slope: slope.to_bits(),
+            ..Default::default()
+        };
+        let pool = PoolParams {
+            in_offset,
+            out_offset,
+            in_len,
+            out_len,
+            channels: to_u32(c)?,
+            in_height: to_u32(ih)?,
+            in_width: to_u32(iw)?,
+            out_height: to_u32(oh)?,
+            out_width: to_u32(ow)?,
+            ..Default::default()
+        };
         uniforms.push(match layer.plan.op {
             LayerOp::Conv2d(g) => {
-                let (weight_offset, bias_offset) = pack()?;
+                let p = params()?;
+                let (weight_offset, bias_offset) = pack(&p.weight, &p.bias)?;
                 LayerUniform::Conv(ConvParams {
                     in_offset,
                     out_offset,
@@ -87,26 +116,53 @@ pub(super) fn layer_uniforms(
                 len: out_len,
                 _pad: 0,
             }),
+            LayerOp::LeakyRelu { negative_slope } => {
+                LayerUniform::Pointwise(pointwise(PointwiseOp::LeakyRelu, negative_slope))
+            }
+            LayerOp::Sigmoid => LayerUniform::Pointwise(pointwise(PointwiseOp::Sigmoid, 0.0)),
+            LayerOp::Tanh => LayerUniform::Pointwise(pointwise(PointwiseOp::Tanh, 0.0)),
+            LayerOp::BatchNorm { channels, eps } => {
+                let p = params()?;
+                let (scale, shift) = p.folded_batch_norm(eps);
+                if scale.len() != channels || shift.len() != channels {
+                    return Err(GpuError::ModelTooLarge(format!(
+                        "batch norm `{name}` lacks its running statistics"
+                    )));
+                }
+                let (scale_offset, shift_offset) = pack(&scale, &shift)?;
+                LayerUniform::Pointwise(PointwiseParams {
+                    scale_offset,
+                    shift_offset,
+                    ..pointwise(PointwiseOp::Affine, 0.0)
+                })
+            }
             LayerOp::MaxPool2d { kernel, stride } => LayerUniform::Pool(PoolParams {
-                in_offset,
-                out_offset,
-                in_len,
-                out_len,
-                channels: to_u32(c)?,
-                in_height: to_u32(ih)?,
-                in_width: to_u32(iw)?,
-                out_height: to_u32(oh)?,
-                out_width: to_u32(ow)?,
                 kernel: to_u32(kernel)?,
                 stride: to_u32(stride)?,
-                _pad: 0,
+                ..pool
             }),
-            LayerOp::Flatten => LayerUniform::Flatten,
+            LayerOp::AvgPool2d(g) => LayerUniform::Pool(PoolParams {
+                kernel: to_u32(g.kernel)?,
+                stride: to_u32(g.stride)?,
+                padding: to_u32(g.padding)?,
+                mode: if g.count_include_pad {
+                    PoolMode::AverageWithPadding
+                } else {
+                    PoolMode::Average
+                } as u32,
+                ..pool
+            }),
+            LayerOp::GlobalAvgPool => LayerUniform::Pool(PoolParams {
+                mode: PoolMode::GlobalAverage as u32,
+                ..pool
+            }),
+            LayerOp::Flatten | LayerOp::Dropout => LayerUniform::Alias,
             LayerOp::Dense {
                 in_features,
                 out_features,
             } => {
-                let (weight_offset, bias_offset) = pack()?;
+                let p = params()?;
+                let (weight_offset, bias_offset) = pack(&p.weight, &p.bias)?;
                 LayerUniform::Dense(DenseParams {
                     in_offset,
                     out_offset,
@@ -117,11 +173,6 @@ pub(super) fn layer_uniforms(
                     max_batch: arena.max_batch,
                     relu_offset: 0,
                 })
-            }
-            other => {
-                return Err(GpuError::ModelTooLarge(format!(
-                    "layer `{name}`: {other:?} has no GPU kernel yet"
-                )));
             }
         });
     }
@@ -247,7 +298,7 @@ pub(super) fn dense_forward_step(
 }
 
 /// The unfused forward launch of layer `i` (no ReLU fused): what a fused walk falls back
-/// to for a layer too long for it. `None` for flatten.
+/// to for a layer too long for it. `None` for flatten and dropout (they alias).
 pub(super) fn single_layer_forward(
     inputs: &PlanInputs<'_>,
     i: usize,
@@ -263,13 +314,20 @@ pub(super) fn single_layer_forward(
             &p,
             groups_for(p.len as usize)?,
         )),
-        LayerUniform::Pool(p) => Some(Step::new(
-            Kernel::PoolForward,
+        LayerUniform::Pointwise(p) => Some(Step::new(
+            Kernel::PointwiseForward,
             name,
             &p,
-            groups_for(p.out_len as usize)?,
+            groups_for(p.len as usize)?,
         )),
-        LayerUniform::Flatten => None,
+        LayerUniform::Pool(p) => {
+            let kernel = match p.mode {
+                m if m == PoolMode::Max as u32 => Kernel::PoolForward,
+                _ => Kernel::AvgPoolForward,
+            };
+            Some(Step::new(kernel, name, &p, groups_for(p.out_len as usize)?))
+        }
+        LayerUniform::Alias => None,
     })
 }
 
@@ -386,7 +444,8 @@ pub(super) fn softmax_params(inputs: &PlanInputs<'_>) -> Result<SoftmaxParams, G
     })
 }
 
-/// The unfused input-gradient launch of layer `i`; `None` for flatten (it aliases).
+/// The unfused input-gradient launch of layer `i`; `None` for flatten and dropout (they
+/// alias).
 pub(super) fn single_layer_backward(
     inputs: &PlanInputs<'_>,
     i: usize,
@@ -405,19 +464,26 @@ pub(super) fn single_layer_backward(
             &p,
             groups_for(p.len as usize)?,
         )),
-        LayerUniform::Pool(p) => Some(Step::new(
-            Kernel::PoolBackward,
+        LayerUniform::Pointwise(p) => Some(Step::new(
+            Kernel::PointwiseBackward,
             name,
             &p,
-            groups_for(p.in_len as usize)?,
+            groups_for(p.len as usize)?,
         )),
+        LayerUniform::Pool(p) => {
+            let kernel = match p.mode {
+                m if m == PoolMode::Max as u32 => Kernel::PoolBackward,
+                _ => Kernel::AvgPoolBackward,
+            };
+            Some(Step::new(kernel, name, &p, groups_for(p.in_len as usize)?))
+        }
         LayerUniform::Dense(p) => Some(Step::new(
             Kernel::DenseBackwardInput,
             name,
             &p,
             groups_for(p.in_features as usize)?,
         )),
-        LayerUniform::Flatten => None,
+        LayerUniform::Alias => None,
     })
 }
 

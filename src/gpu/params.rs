@@ -112,7 +112,22 @@ wgsl_twins! {
         pub _pad: u32,
     }
 
-    /// Twin of `PoolParams`.
+    /// Twin of `PointwiseParams`: leaky ReLU, sigmoid, tanh or batch norm (a per-channel
+    /// scale and shift in the weight buffer), chosen by `op` ([`PointwiseOp`]).
+    in "params.wgsl" struct PointwiseParams {
+        pub in_offset: u32,
+        pub out_offset: u32,
+        pub len: u32,
+        pub op: u32,
+        /// Floats per channel (height × width; 1 after a dense layer).
+        pub plane: u32,
+        pub scale_offset: u32,
+        pub shift_offset: u32,
+        /// The leaky ReLU's negative slope as `f32::to_bits`.
+        pub slope: u32,
+    }
+
+    /// Twin of `PoolParams`: a max, average or global average pool ([`PoolMode`]).
     in "params.wgsl" struct PoolParams {
         pub in_offset: u32,
         pub out_offset: u32,
@@ -125,7 +140,12 @@ wgsl_twins! {
         pub out_width: u32,
         pub kernel: u32,
         pub stride: u32,
-        pub _pad: u32,
+        /// Zero padding on every side (average pools only).
+        pub padding: u32,
+        pub mode: u32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+        pub _pad2: u32,
     }
 
     /// Twin of `DenseParams`.
@@ -296,10 +316,12 @@ pub enum FusedOpKind {
     /// The value range of a slot from the per-workgroup partials a conv block kernel
     /// wrote; body = (slot, partials offset, workgroups per image, pair 0/1/2).
     Partials = 7,
+    /// A pointwise layer other than ReLU; body = [`PointwiseParams`].
+    Pointwise = 8,
 }
 
 impl FusedOpKind {
-    pub const ALL: [FusedOpKind; 8] = [
+    pub const ALL: [FusedOpKind; 9] = [
         FusedOpKind::Range,
         FusedOpKind::Conv,
         FusedOpKind::Relu,
@@ -308,6 +330,7 @@ impl FusedOpKind {
         FusedOpKind::Softmax,
         FusedOpKind::GradCam,
         FusedOpKind::Partials,
+        FusedOpKind::Pointwise,
     ];
 
     /// The WGSL constant's name.
@@ -321,6 +344,67 @@ impl FusedOpKind {
             FusedOpKind::Softmax => "OP_SOFTMAX",
             FusedOpKind::GradCam => "OP_CAM",
             FusedOpKind::Partials => "OP_PARTIALS",
+            FusedOpKind::Pointwise => "OP_POINTWISE",
+        }
+    }
+}
+
+/// `PointwiseParams::op`. Twins of the `POINTWISE_*` constants in `shaders/params.wgsl`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointwiseOp {
+    LeakyRelu = 0,
+    Sigmoid = 1,
+    Tanh = 2,
+    /// `x · scale + shift` per channel: batch norm folded from its running statistics.
+    Affine = 3,
+}
+
+impl PointwiseOp {
+    pub const ALL: [PointwiseOp; 4] = [
+        PointwiseOp::LeakyRelu,
+        PointwiseOp::Sigmoid,
+        PointwiseOp::Tanh,
+        PointwiseOp::Affine,
+    ];
+
+    /// The WGSL constant's name.
+    pub fn wgsl_name(self) -> &'static str {
+        match self {
+            PointwiseOp::LeakyRelu => "POINTWISE_LEAKY_RELU",
+            PointwiseOp::Sigmoid => "POINTWISE_SIGMOID",
+            PointwiseOp::Tanh => "POINTWISE_TANH",
+            PointwiseOp::Affine => "POINTWISE_AFFINE",
+        }
+    }
+}
+
+/// `PoolParams::mode`. Twins of the `POOL_*` constants in `shaders/params.wgsl`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolMode {
+    Max = 0,
+    /// Average; padded zeros do not count in the divisor.
+    Average = 1,
+    /// Average with PyTorch's `count_include_pad`.
+    AverageWithPadding = 2,
+    /// The mean of each channel's whole plane.
+    GlobalAverage = 3,
+}
+
+impl PoolMode {
+    pub const ALL: [PoolMode; 4] = [
+        PoolMode::Max,
+        PoolMode::Average,
+        PoolMode::AverageWithPadding,
+        PoolMode::GlobalAverage,
+    ];
+
+    /// The WGSL constant's name.
+    pub fn wgsl_name(self) -> &'static str {
+        match self {
+            PoolMode::Max => "POOL_MAX",
+            PoolMode::Average => "POOL_AVG",
+            PoolMode::AverageWithPadding => "POOL_AVG_WITH_PAD",
+            PoolMode::GlobalAverage => "POOL_GLOBAL_AVG",
         }
     }
 }
@@ -372,6 +456,7 @@ mod tests {
         let bodies = [
             size_of::<ConvParams>(),
             size_of::<EltwiseParams>(),
+            size_of::<PointwiseParams>(),
             size_of::<PoolParams>(),
             size_of::<DenseParams>(),
             size_of::<SoftmaxParams>(),
@@ -387,5 +472,16 @@ mod tests {
         );
         assert_eq!(op.body::<DenseParams>().in_features, 7);
         assert_eq!(op.head, [FusedOpKind::Dense as u32, NO_RANGE, 0, 0]);
+    }
+
+    #[test]
+    fn pointwise_ops_and_pool_modes_match_the_wgsl_constants() {
+        let prelude = include_str!("../../shaders/params.wgsl");
+        let ops = PointwiseOp::ALL.map(|op| (op.wgsl_name(), op as u32));
+        let modes = PoolMode::ALL.map(|mode| (mode.wgsl_name(), mode as u32));
+        for (name, value) in ops.into_iter().chain(modes) {
+            let line = format!("const {name}: u32 = {value}u;");
+            assert!(prelude.contains(&line), "params.wgsl lacks `{line}`");
+        }
     }
 }

@@ -58,6 +58,11 @@ pub enum Kernel {
     FeatureVisSeed,
     FeatureVisAscend,
     FeatureVisAdvance,
+    PointwiseForward,
+    PointwiseBackward,
+    AvgPoolForward,
+    AvgPoolBackward,
+    // The explanation kernels stay last: `explain::launches::explain_kernels` is a tail.
     ExplainIgInputs,
     ExplainNoiseInputs,
     ExplainOcclusionInputs,
@@ -106,10 +111,12 @@ enum Family {
     ExplainInputs,
     ExplainCam,
     ExplainAttribution,
+    Pointwise,
+    AvgPool2d,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 58] = [
+    pub const ALL: [Kernel; 62] = [
         Kernel::ConvForward,
         Kernel::ConvForwardTiled,
         Kernel::ConvForwardReluTiled,
@@ -141,6 +148,10 @@ impl Kernel {
         Kernel::FeatureVisSeed,
         Kernel::FeatureVisAscend,
         Kernel::FeatureVisAdvance,
+        Kernel::PointwiseForward,
+        Kernel::PointwiseBackward,
+        Kernel::AvgPoolForward,
+        Kernel::AvgPoolBackward,
         Kernel::ExplainIgInputs,
         Kernel::ExplainNoiseInputs,
         Kernel::ExplainOcclusionInputs,
@@ -220,6 +231,8 @@ impl Kernel {
             ExplainOcclusionReduce => Family::ExplainAttribution,
             ExplainDisplayMap => Family::ExplainAttribution,
             ExplainFaithfulnessCurves => Family::ExplainAttribution,
+            PointwiseForward | PointwiseBackward => Family::Pointwise,
+            AvgPoolForward | AvgPoolBackward => Family::AvgPool2d,
         }
     }
 
@@ -228,14 +241,17 @@ impl Kernel {
         use Kernel::*;
         match self {
             ConvForward | ConvForwardTiled | ReluForward | PoolForward | DenseForward
-            | DenseForwardTiled | FusedForward | ConvForwardGemm => "forward",
+            | DenseForwardTiled | FusedForward | ConvForwardGemm | PointwiseForward
+            | AvgPoolForward => "forward",
             ConvForwardReluTiled | DenseForwardReluTiled | ConvForwardReluGemm => "forward_relu",
             DenseForwardSingleTiled => "forward_single",
             ConvForwardBlockTiled => "forward_block",
             DenseForwardReluSingleTiled => "forward_relu_single",
             ConvBackwardInput | DenseBackwardInput => "backward_input",
             DenseBackwardInputRelu => "backward_input_relu",
-            ReluBackward | PoolBackward | FusedBackward => "backward",
+            ReluBackward | PoolBackward | FusedBackward | PointwiseBackward | AvgPoolBackward => {
+                "backward"
+            }
             Softmax | Normalise | ValueRange => "main",
             CamChannelWeights => "channel_weights",
             CamWeightedMap => "weighted_map",
@@ -337,6 +353,10 @@ impl Kernel {
             ExplainOcclusionReduce => "explain_attribution.occlusion_reduce",
             ExplainDisplayMap => "explain_attribution.display_map",
             ExplainFaithfulnessCurves => "explain_attribution.faithfulness_curves",
+            PointwiseForward => "pointwise.forward",
+            PointwiseBackward => "pointwise.backward",
+            AvgPoolForward => "avgpool2d.forward",
+            AvgPoolBackward => "avgpool2d.backward",
         }
     }
 
@@ -419,6 +439,10 @@ impl Kernel {
             ExplainOcclusionReduce => &[Params, Activations, Explain],
             ExplainDisplayMap => &[Params, Explain],
             ExplainFaithfulnessCurves => &[Params, Probabilities, Explain],
+            PointwiseForward => &[Params, Weights, Activations],
+            PointwiseBackward => &[Params, Weights, Activations, Gradients],
+            AvgPoolForward => &[Params, Activations],
+            AvgPoolBackward => &[Params, Gradients],
         }
     }
 }
@@ -436,7 +460,7 @@ pub struct Pipelines {
 pub const SHADER_PRELUDE: &str = include_str!("../../shaders/params.wgsl");
 
 impl Family {
-    const ALL: [Family; 16] = [
+    const ALL: [Family; 18] = [
         Family::Conv2d,
         Family::Conv2dTiled,
         Family::Relu,
@@ -453,6 +477,8 @@ impl Family {
         Family::ExplainInputs,
         Family::ExplainCam,
         Family::ExplainAttribution,
+        Family::Pointwise,
+        Family::AvgPool2d,
     ];
 
     /// The file under `shaders/` and its text.
@@ -503,6 +529,14 @@ impl Family {
             Family::ExplainAttribution => (
                 "explain_attribution.wgsl",
                 include_str!("../../shaders/explain_attribution.wgsl"),
+            ),
+            Family::Pointwise => (
+                "pointwise.wgsl",
+                include_str!("../../shaders/pointwise.wgsl"),
+            ),
+            Family::AvgPool2d => (
+                "avgpool2d.wgsl",
+                include_str!("../../shaders/avgpool2d.wgsl"),
             ),
         }
     }

@@ -15,8 +15,8 @@ use super::layer_plan::{
     softmax_head, value_range_pass,
 };
 use super::params::{
-    CamParams, ConvParams, DenseParams, FusedParams, NormaliseParams, PoolParams, RangeEntry,
-    SoftmaxParams,
+    CamParams, ConvParams, DenseParams, FusedParams, NormaliseParams, PoolMode, PoolParams,
+    RangeEntry, SoftmaxParams,
 };
 use super::pipelines::Kernel;
 use crate::model::Model;
@@ -102,6 +102,8 @@ impl Step {
                 let windows = u64::from(p.kernel.div_ceil(p.stride.max(1))) + 1;
                 windows * (1 + windows * (1 + square_plus(p.kernel.into())))
             }
+            Kernel::AvgPoolForward => avg_pool_loops(&read(&self.params), false),
+            Kernel::AvgPoolBackward => avg_pool_loops(&read(&self.params), true),
             Kernel::DenseForward => {
                 let p: DenseParams = read(&self.params);
                 u64::from(p.in_features.div_ceil(WORKGROUP)) + 6
@@ -135,6 +137,8 @@ impl Step {
                 2 * u64::from(p.len.div_ceil(256)) + 8
             }
             Kernel::ReluForward
+            | Kernel::PointwiseForward
+            | Kernel::PointwiseBackward
             | Kernel::ReluBackward
             | Kernel::ReluBackwardGuided
             | Kernel::CamUpsample => 0,
@@ -145,6 +149,22 @@ impl Step {
             // The explanation kernels never join a network's plan; `gpu::explain` sizes
             // their loops (and checks its own) instead.
             _ => 0,
+        }
+    }
+}
+
+/// Loop iterations of one element of an average pool (`avgpool2d.wgsl`, and the fused
+/// walk's per element): forward, its window's rows and columns; backward, the windows
+/// covering an input (one for a global pool).
+pub(super) fn avg_pool_loops(p: &PoolParams, backward: bool) -> u64 {
+    let global = p.mode == PoolMode::GlobalAverage as u32;
+    match (backward, global) {
+        (false, true) => u64::from(p.in_height) * (1 + u64::from(p.in_width)),
+        (false, false) => u64::from(p.kernel) * (1 + u64::from(p.kernel)),
+        (true, true) => 1,
+        (true, false) => {
+            let windows = u64::from(p.kernel.div_ceil(p.stride.max(1))) + 1;
+            windows * (1 + windows)
         }
     }
 }
