@@ -158,21 +158,22 @@ fn same_padding_of_an_odd_kernel_is_symmetric() {
 }
 
 #[test]
-fn same_padding_that_splits_unevenly_is_refused_naming_the_node() {
+fn same_lower_padding_that_splits_unevenly_is_refused_naming_the_node() {
     let (mut nodes, mut inits) = tail("c", 2 * 3 * 3);
     nodes.insert(
         0,
         conv(vec![
-            attr_str("auto_pad", "SAME_UPPER"),
+            attr_str("auto_pad", "SAME_LOWER"),
             attr_ints("strides", &[2, 2]),
         ]),
     );
     inits.push(conv_weight());
     let error = import(nodes, inits).expect_err("refused").to_string();
     assert!(
-        error.contains("node /conv/Conv (Conv): auto_pad SAME_UPPER"),
+        error.contains("node /conv/Conv (Conv): auto_pad SAME_LOWER (pads [1, 1, 0, 0])"),
         "{error}"
     );
+    assert!(error.contains("extra padding above and left"), "{error}");
 }
 
 #[test]
