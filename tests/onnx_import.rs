@@ -583,9 +583,40 @@ fn convert_takes_the_normalisation_and_name_from_the_command_line() {
     let model = load_model(&out).expect("loads");
     assert_eq!(model.architecture.name, "my-net");
     assert_eq!(model.architecture.normalization.of_channel(0), (0.5, 0.25));
-    // A safetensors input is not converted.
+    // A safetensors input is not converted (without --arch).
     let again = cnnviz(&["convert", out.to_str().expect("utf-8"), "/dev/null"]);
     assert_one_line_error(&again, "is not an ONNX file");
+
+    // One value per channel for a colour model; three for a grey one are refused.
+    let rgb_out = dir.path().join("rgb.safetensors");
+    let rgb = fixture("rgb32.onnx");
+    let output = cnnviz(&[
+        "convert",
+        rgb.to_str().expect("utf-8"),
+        rgb_out.to_str().expect("utf-8"),
+        "--mean",
+        "0.485,0.456,0.406",
+        "--std",
+        "0.229,0.224,0.225",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let model = load_model(&rgb_out).expect("loads");
+    assert_eq!(
+        model.architecture.normalization.of_channel(1),
+        (0.456, 0.224)
+    );
+    let grey = cnnviz(&[
+        "convert",
+        input.to_str().expect("utf-8"),
+        out.to_str().expect("utf-8"),
+        "--mean",
+        "0.485,0.456,0.406",
+    ]);
+    assert_one_line_error(&grey, "normalization has 3 values for a 1-channel input");
 }
 
 #[test]

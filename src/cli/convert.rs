@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use cnnviz::model::onnx::{ImportOptions, load_onnx_bytes, looks_like_onnx};
+use cnnviz::model::spec::ChannelValues;
 use cnnviz::model::{Normalization, read_model_file, save_model};
 
 #[derive(clap::Args, Debug)]
@@ -16,15 +17,30 @@ pub struct ConvertArgs {
     input: PathBuf,
     /// Where to write the cnnviz model file (.safetensors).
     output: PathBuf,
-    /// Mean of the input normalisation, for pixels in 0..1; default MNIST's 0.1307.
-    #[arg(long)]
-    mean: Option<f32>,
-    /// Standard deviation of the input normalisation; default MNIST's 0.3081.
-    #[arg(long)]
-    std: Option<f32>,
+    /// Mean of the input normalisation, for pixels in 0..1: one value, or one per channel
+    /// (`0.485,0.456,0.406`); default MNIST's 0.1307.
+    #[arg(long, value_delimiter = ',')]
+    mean: Vec<f32>,
+    /// Standard deviation of the input normalisation, one value or one per channel;
+    /// default MNIST's 0.3081.
+    #[arg(long, value_delimiter = ',')]
+    std: Vec<f32>,
     /// The model's name; default: the input file's name without extension.
     #[arg(long)]
     name: Option<String>,
+}
+
+/// `--mean` / `--std` where given, else `current`'s.
+fn normalization(args: &ConvertArgs, current: &Normalization) -> Normalization {
+    let values = |given: &[f32], current: &ChannelValues| match given {
+        [] => current.clone(),
+        [one] => ChannelValues::One(*one),
+        each => ChannelValues::Each(each.to_vec()),
+    };
+    Normalization {
+        mean: values(&args.mean, &current.mean),
+        std: values(&args.std, &current.std),
+    }
 }
 
 pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
@@ -34,9 +50,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
         if let Some(name) = &args.name {
             options.name = name.clone();
         }
-        let (mean, std) = options.normalization.of_channel(0);
-        options.normalization =
-            Normalization::uniform(args.mean.unwrap_or(mean), args.std.unwrap_or(std));
+        options.normalization = normalization(args, &options.normalization);
         load_onnx_bytes(&bytes, &options)
             .with_context(|| format!("model {}", args.input.display()))?
     } else if super::arch().is_some() {
@@ -45,12 +59,8 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
         if let Some(name) = &args.name {
             model.architecture.name = name.clone();
         }
-        if args.mean.is_some() || args.std.is_some() {
-            let (mean, std) = model.architecture.normalization.of_channel(0);
-            model.architecture.normalization =
-                Normalization::uniform(args.mean.unwrap_or(mean), args.std.unwrap_or(std));
-            model.architecture.plan()?;
-        }
+        model.architecture.normalization = normalization(args, &model.architecture.normalization);
+        model.architecture.plan()?;
         model
     } else {
         anyhow::bail!(
