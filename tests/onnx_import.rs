@@ -58,20 +58,7 @@ fn expected(name: &str) -> Expected {
     let path = fixture(&format!("{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     let json: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON parses");
-    let rows = |key: &str| -> Vec<Vec<f64>> {
-        json[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("{name}.json has no {key}"))
-            .iter()
-            .map(|row| {
-                row.as_array()
-                    .expect("a row")
-                    .iter()
-                    .map(|v| v.as_f64().expect("a number"))
-                    .collect()
-            })
-            .collect()
-    };
+    let rows = |key: &str| json_rows(&json, key);
     let inputs = rows("inputs")
         .into_iter()
         .map(|r| r.into_iter().map(|v| v as f32).collect())
@@ -536,16 +523,11 @@ fn convert_writes_a_model_file_with_the_same_logits() {
     for name in GOOD.iter().chain(&NEW_LAYERS) {
         let out = dir.path().join(format!("{name}.safetensors"));
         let input = fixture(&format!("{name}.onnx"));
-        let output = cnnviz(&[
+        cnnviz_succeeds(&[
             "convert",
             input.to_str().expect("utf-8"),
             out.to_str().expect("utf-8"),
         ]);
-        assert!(
-            output.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
         let converted = load_model(&out).expect("the converted file loads");
         let imported = load(name);
         assert_eq!(
@@ -564,7 +546,7 @@ fn convert_takes_the_normalisation_and_name_from_the_command_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("net.safetensors");
     let input = fixture("conv_nobias_softmax.onnx");
-    let output = cnnviz(&[
+    cnnviz_succeeds(&[
         "convert",
         input.to_str().expect("utf-8"),
         out.to_str().expect("utf-8"),
@@ -575,11 +557,6 @@ fn convert_takes_the_normalisation_and_name_from_the_command_line() {
         "--name",
         "my-net",
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     let model = load_model(&out).expect("loads");
     assert_eq!(model.architecture.name, "my-net");
     assert_eq!(model.architecture.normalization.of_channel(0), (0.5, 0.25));
@@ -590,7 +567,7 @@ fn convert_takes_the_normalisation_and_name_from_the_command_line() {
     // One value per channel for a colour model; three for a grey one are refused.
     let rgb_out = dir.path().join("rgb.safetensors");
     let rgb = fixture("rgb32.onnx");
-    let output = cnnviz(&[
+    cnnviz_succeeds(&[
         "convert",
         rgb.to_str().expect("utf-8"),
         rgb_out.to_str().expect("utf-8"),
@@ -599,11 +576,6 @@ fn convert_takes_the_normalisation_and_name_from_the_command_line() {
         "--std",
         "0.229,0.224,0.225",
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     let model = load_model(&rgb_out).expect("loads");
     assert_eq!(
         model.architecture.normalization.of_channel(1),

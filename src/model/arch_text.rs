@@ -482,7 +482,12 @@ impl ArchText {
         let modules = modules(tensors);
         let mut used = vec![false; modules.len()];
         let mut architecture = self.architecture.clone();
-        let mut names = std::collections::HashSet::new();
+        // Module paths name their layers unless one is taken (`relu1`, or used twice).
+        let mut names: std::collections::HashSet<String> = architecture
+            .layers
+            .iter()
+            .map(|l| l.name().to_string())
+            .collect();
         for (index, spec) in architecture.layers.iter_mut().enumerate() {
             let Some(kind) = ModuleKind::of_spec(spec) else {
                 continue;
@@ -568,34 +573,7 @@ impl ArchText {
                 unused.join(", ")
             )));
         }
-        // A layer named after a module may clash with a numbered one (`conv1`).
-        let mut seen = std::collections::HashSet::new();
-        for spec in &mut architecture.layers {
-            let unique = seen.insert(spec.name().to_string());
-            if !unique {
-                rename(spec, seen.len());
-                seen.insert(spec.name().to_string());
-            }
-        }
         Ok(architecture)
-    }
-}
-
-fn rename(spec: &mut LayerSpec, n: usize) {
-    let fresh = format!("{}_{n}", spec.name());
-    match spec {
-        LayerSpec::Conv2d { name, .. }
-        | LayerSpec::Relu { name }
-        | LayerSpec::LeakyRelu { name, .. }
-        | LayerSpec::Sigmoid { name }
-        | LayerSpec::Tanh { name }
-        | LayerSpec::Dropout { name, .. }
-        | LayerSpec::BatchNorm { name, .. }
-        | LayerSpec::MaxPool2d { name, .. }
-        | LayerSpec::AvgPool2d { name, .. }
-        | LayerSpec::GlobalAvgPool { name }
-        | LayerSpec::Flatten { name }
-        | LayerSpec::Dense { name, .. } => *name = fresh,
     }
 }
 
