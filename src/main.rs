@@ -30,6 +30,12 @@ struct Cli {
     /// The kiosk's settings (TOML; every key is documented in kiosk.example.toml).
     #[arg(long, requires = "kiosk")]
     config: Option<std::path::PathBuf>,
+    /// The architecture of a safetensors file that holds only a PyTorch state_dict, for
+    /// every command that loads a model: short text such as
+    /// "input(1,28,28) conv(1,16,3,p1) bn relu maxpool(2) flatten dense(3136,10)" (see the
+    /// README, "Bring your own model") or a JSON architecture file.
+    #[arg(long, global = true, value_name = "TEXT|FILE")]
+    arch: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -62,6 +68,7 @@ fn main() -> std::process::ExitCode {
     quiet_device_select_layer();
     exit_quietly_on_closed_pipe();
     let cli = Cli::parse();
+    cli::set_arch(cli.arch.clone());
     let result = if cli.kiosk {
         run_kiosk(&cli)
     } else {

@@ -1,11 +1,15 @@
 //! `cnnviz info`: which adapter runs the kernels, and what the model looks like.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use cnnviz::gpu::NetworkOptions;
 use cnnviz::gpu::tune::tuned_network;
-use cnnviz::model::{LayerOp, Model};
+use cnnviz::model::arch_text::{guess_arch_line, natural_cmp};
+use cnnviz::model::file::tensor_shapes;
+use cnnviz::model::onnx::looks_like_onnx;
+use cnnviz::model::{LayerOp, METADATA_KEY, Model, read_model_file};
+use safetensors::SafeTensors;
 
 #[derive(clap::Args, Debug)]
 pub struct InfoArgs {
@@ -19,6 +23,16 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
+    let source = super::model_source(&args.model);
+    if source.arch.is_none()
+        && let Some(explanation) = missing_architecture(&source.path)
+    {
+        print!("{explanation}");
+        anyhow::bail!(
+            "model {} has no architecture: give it with --arch (above: the tensors found and a suggested line)",
+            source.path.display()
+        );
+    }
     let (path, model) = super::load(&args.model)?;
     let gpu = super::gpu()?;
     println!("adapter: {}", gpu.describe());
@@ -49,6 +63,52 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// For a safetensors file without cnnviz's metadata (a bare PyTorch `state_dict`): what
+/// is missing, the tensors it holds, and an `--arch` line guessed from their shapes.
+/// `None` for any other file (the loader's own error says what is wrong with it).
+pub fn missing_architecture(path: &Path) -> Option<String> {
+    let bytes = read_model_file(path).ok()?;
+    if looks_like_onnx(path, &bytes) {
+        return None;
+    }
+    let tensors = SafeTensors::deserialize(&bytes).ok()?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).ok()?;
+    if header
+        .metadata()
+        .as_ref()
+        .is_some_and(|m| m.contains_key(METADATA_KEY))
+    {
+        return None;
+    }
+    let mut shapes = tensor_shapes(&tensors);
+    shapes.sort_by(|a, b| natural_cmp(&a.0, &b.0));
+    let mut out = format!(
+        "model {} holds {} tensors but no architecture: its `__metadata__` has no \"{METADATA_KEY}\" entry (files cnnviz writes have one; a PyTorch state_dict saved with safetensors.torch.save_file has not).\n\ntensors found:\n",
+        path.display(),
+        shapes.len()
+    );
+    let width = shapes.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, shape) in &shapes {
+        let dtype = tensors
+            .tensor(name)
+            .map(|t| format!("{:?}", t.dtype()))
+            .unwrap_or_default();
+        out += &format!("  {name:<width$}  {shape:?} {dtype}\n");
+    }
+    out += "\nGive the architecture with --arch: short text (README, \"Bring your own model\") or a JSON architecture file.\n";
+    match guess_arch_line(&shapes) {
+        Some(line) => {
+            out += "A guess from the shapes (a state_dict records no input size, padding, pooling or activations: check them):\n";
+            out += &format!(
+                "  cnnviz info --model {} --arch \"{line}\"\n",
+                path.display()
+            );
+        }
+        None => out += "No --arch line could be guessed from these tensors.\n",
+    }
+    Some(out)
 }
 
 /// A table of layers with their output shapes and parameter counts.

@@ -42,6 +42,9 @@ pub enum ModelError {
     /// An ONNX file cnnviz cannot import; the message names the node and its op type.
     #[error("ONNX import: {0}")]
     Onnx(String),
+    /// A mistake in `--arch` text, or a state_dict it does not fit; names the item.
+    #[error("--arch: {0}")]
+    ArchText(String),
     #[error("model exceeds a size limit: {0}")]
     TooLarge(String),
 }

@@ -5,7 +5,7 @@
 //! loads as it is. The architecture travels as a JSON string under [`METADATA_KEY`].
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
@@ -18,12 +18,93 @@ pub const MAX_FILE_BYTES: u64 = 512 << 20;
 
 /// Loads a model file: safetensors, or ONNX (by extension or content), converted.
 pub fn load_model(path: &Path) -> Result<Model, ModelError> {
-    let bytes = read_model_file(path)?;
-    // One loader for every command: ONNX files are converted here.
-    if super::onnx::looks_like_onnx(path, &bytes) {
-        return super::onnx::load_onnx_bytes(&bytes, &super::onnx::ImportOptions::for_path(path));
+    ModelSource::file(path).load()
+}
+
+/// Where a model comes from: a file, and for a safetensors file without cnnviz metadata
+/// (a bare PyTorch `state_dict`) the architecture given beside it (`--arch`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSource {
+    pub path: PathBuf,
+    /// `--arch`: the short architecture text of [`super::arch_text`], or the path of a
+    /// JSON architecture file (the metadata's format, with the file's tensor names).
+    pub arch: Option<String>,
+}
+
+impl ModelSource {
+    pub fn file(path: &Path) -> ModelSource {
+        ModelSource {
+            path: path.to_path_buf(),
+            arch: None,
+        }
     }
-    load_model_bytes(&bytes)
+
+    /// The one loader of every command: ONNX files are converted, safetensors files read
+    /// with their metadata or with the given architecture.
+    pub fn load(&self) -> Result<Model, ModelError> {
+        let path = self.path.as_path();
+        let bytes = read_model_file(path)?;
+        if super::onnx::looks_like_onnx(path, &bytes) {
+            if self.arch.is_some() {
+                return Err(ModelError::ArchText(format!(
+                    "{} is an ONNX file, which carries its own architecture; --arch is for safetensors state_dicts",
+                    path.display()
+                )));
+            }
+            return super::onnx::load_onnx_bytes(
+                &bytes,
+                &super::onnx::ImportOptions::for_path(path),
+            );
+        }
+        match &self.arch {
+            None => load_model_bytes(&bytes),
+            Some(arch) => {
+                let tensors = SafeTensors::deserialize(&bytes)
+                    .map_err(|e| ModelError::Format(e.to_string()))?;
+                let architecture = self.given_architecture(arch, &tensor_shapes(&tensors))?;
+                model_from_tensors(architecture, &tensors, |name| {
+                    name.ends_with(".num_batches_tracked")
+                })
+            }
+        }
+    }
+
+    fn given_architecture(
+        &self,
+        arch: &str,
+        tensors: &[(String, Vec<usize>)],
+    ) -> Result<Architecture, ModelError> {
+        let as_file = Path::new(arch);
+        if as_file.is_file() {
+            let text = std::fs::read_to_string(as_file).map_err(|source| ModelError::Io {
+                path: as_file.to_path_buf(),
+                source,
+            })?;
+            return serde_json::from_str(&text).map_err(|e| {
+                ModelError::ArchText(format!(
+                    "{}: not a JSON architecture: {e}",
+                    as_file.display()
+                ))
+            });
+        }
+        let name = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".to_string());
+        super::arch_text::ArchText::parse(arch, &name)?.bind(tensors)
+    }
+}
+
+/// Every tensor's name and shape, sorted by name.
+pub fn tensor_shapes(tensors: &SafeTensors) -> Vec<(String, Vec<usize>)> {
+    let mut out: Vec<(String, Vec<usize>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.shape().to_vec()))
+        .collect();
+    out.sort();
+    out
 }
 
 /// The bytes of a model file, refused before reading when larger than [`MAX_FILE_BYTES`].
@@ -55,6 +136,16 @@ pub fn load_model_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
         .ok_or(ModelError::MissingMetadata { key: METADATA_KEY })?;
     let architecture: Architecture =
         serde_json::from_str(json).map_err(|e| ModelError::BadMetadata(e.to_string()))?;
+    model_from_tensors(architecture, &tensors, |_| false)
+}
+
+/// The model of `architecture` with its tensors read from `tensors`, every name, shape,
+/// dtype and value checked; a tensor no layer reads is refused unless `ignored`.
+fn model_from_tensors(
+    architecture: Architecture,
+    tensors: &SafeTensors,
+    ignored: impl Fn(&str) -> bool,
+) -> Result<Model, ModelError> {
     // Shapes first: a tensor check against an inconsistent architecture would mislead.
     architecture.plan()?;
 
@@ -86,7 +177,7 @@ pub fn load_model_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
     let mut extra: Vec<&str> = tensors
         .names()
         .into_iter()
-        .filter(|n| !used.contains(n))
+        .filter(|n| !used.contains(n) && !ignored(n))
         .collect();
     extra.sort_unstable();
     if let Some(name) = extra.first() {

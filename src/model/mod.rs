@@ -1,5 +1,6 @@
 //! The model: its architecture, its weights, the file format, and the CPU reference twin.
 
+pub mod arch_text;
 pub mod builders;
 mod error;
 pub mod file;
@@ -12,7 +13,8 @@ pub mod train;
 pub use builders::default_architecture;
 pub use error::ModelError;
 pub use file::{
-    METADATA_KEY, load_model, load_model_bytes, read_model_file, save_model, save_model_bytes,
+    METADATA_KEY, ModelSource, load_model, load_model_bytes, read_model_file, save_model,
+    save_model_bytes,
 };
 pub use spec::{
     Architecture, AvgPoolGeometry, ConvGeometry, InputSpec, LayerOp, LayerPlan, LayerSpec,

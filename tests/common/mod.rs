@@ -176,6 +176,34 @@ pub fn cnnviz(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs the `cnnviz` binary and asserts that it succeeds (showing its stderr if not).
+pub fn cnnviz_succeeds(args: &[&str]) -> Output {
+    let output = cnnviz(args);
+    assert!(
+        output.status.success(),
+        "cnnviz {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// `json[key]` as rows of numbers (the fixtures' inputs and expected logits).
+pub fn json_rows(json: &serde_json::Value, key: &str) -> Vec<Vec<f64>> {
+    json[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{key}` rows"))
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .expect("a row")
+                .iter()
+                .map(|v| v.as_f64().expect("a number"))
+                .collect()
+        })
+        .collect()
+}
+
 /// Whether the binary's GPU commands can run; with `CI` set a missing adapter is a failure,
 /// not a skip.
 pub fn gpu_available() -> bool {

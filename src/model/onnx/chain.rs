@@ -15,16 +15,19 @@ use super::proto::{GraphProto, NodeProto, ValueInfoProto, data_type};
 use super::tensor::{self, Value};
 use crate::model::{InputSpec, LayerOp, ModelError, Shape};
 
-/// Layer types other cnnviz work will add; until then they are refused by name.
-const NOT_YET: [&str; 7] = [
-    "BatchNormalization",
-    "AveragePool",
-    "GlobalAveragePool",
-    "LeakyRelu",
-    "Sigmoid",
-    "Tanh",
-    "Elu",
-];
+/// ONNX's permutation from NHWC (Keras' layout) to NCHW, which tf2onnx puts right after
+/// the image input, and back, which it puts before the flatten.
+const TO_NCHW: [i64; 4] = [0, 3, 1, 2];
+const TO_NHWC: [i64; 4] = [0, 2, 3, 1];
+
+/// In which order the current activation's elements are laid out. cnnviz computes in
+/// C×H×W; a map in H×W×C order (between a tf2onnx graph's last transpose and its flatten)
+/// only changes the order in which the flatten lists the features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    Chw,
+    Hwc,
+}
 
 /// Arithmetic that, given two activations, is a residual connection (`x + f(x)`).
 const MERGES: [&str; 4] = ["Add", "Sum", "Mul", "Sub"];
@@ -45,6 +48,11 @@ struct Walk<'g> {
     last_layer_output: Option<&'g str>,
     /// The final Softmax/LogSoftmax, once seen: nothing may follow it.
     softmax: Option<&'g NodeProto>,
+    /// The layout of the current activation.
+    layout: Layout,
+    /// The C×H×W of a map flattened in H×W×C order: the next dense layer's weight columns
+    /// are reordered to C×H×W, so it computes the same logits on cnnviz's flatten.
+    hwc_flattened: Option<(usize, usize, usize)>,
 }
 
 pub fn walk(graph: &GraphProto) -> Result<Chain, ModelError> {
@@ -75,8 +83,16 @@ pub fn walk(graph: &GraphProto) -> Result<Chain, ModelError> {
             value_names(&outputs)
         )));
     };
-    let input = input_spec(image)?;
     let image_name = image.name.as_deref().unwrap_or("");
+    // A Keras / tf2onnx graph takes N×H×W×C and transposes it to N×C×H×W first thing.
+    let nhwc = graph
+        .node
+        .iter()
+        .find(|n| n.input.iter().any(|i| i == image_name))
+        .is_some_and(|n| {
+            node::op(n) == "Transpose" && node::ints(n, "perm") == Some(TO_NCHW.to_vec())
+        });
+    let input = input_spec(image, nhwc)?;
     let mut walk = Walk {
         constants,
         activations: HashMap::from([(
@@ -91,6 +107,8 @@ pub fn walk(graph: &GraphProto) -> Result<Chain, ModelError> {
         layers: Vec::new(),
         last_layer_output: None,
         softmax: None,
+        layout: if nhwc { Layout::Hwc } else { Layout::Chw },
+        hwc_flattened: None,
     };
     for node in &graph.node {
         walk.step(node)?;
@@ -119,8 +137,8 @@ fn value_names(values: &[&ValueInfoProto]) -> String {
         .join(", ")
 }
 
-/// `[N, C, H, W]` with N symbolic, unset or 1, and C, H, W fixed.
-fn input_spec(image: &ValueInfoProto) -> Result<InputSpec, ModelError> {
+/// `[N, C, H, W]` (`nhwc`: `[N, H, W, C]`) with N symbolic, unset or 1, and C, H, W fixed.
+fn input_spec(image: &ValueInfoProto, nhwc: bool) -> Result<InputSpec, ModelError> {
     let name = image.name.as_deref().unwrap_or("");
     let tensor = image.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
     let Some(tensor) = tensor else {
@@ -140,21 +158,37 @@ fn input_spec(image: &ValueInfoProto) -> Result<InputSpec, ModelError> {
         .map(|s| s.dim.iter().map(|d| d.dim_value).collect())
         .unwrap_or_default();
     let fixed = |d: Option<i64>| d.and_then(|d| usize::try_from(d).ok()).filter(|&d| d > 0);
-    match dims[..] {
-        [None | Some(0) | Some(1), c, h, w] => match (fixed(c), fixed(h), fixed(w)) {
-            (Some(channels), Some(height), Some(width)) => Ok(InputSpec {
-                channels,
-                height,
-                width,
-            }),
-            _ => Err(ModelError::Onnx(format!(
-                "graph input `{name}` needs fixed channels, height and width, got {dims:?}"
-            ))),
-        },
-        _ => Err(ModelError::Onnx(format!(
-            "graph input `{name}` has dims {dims:?}; cnnviz needs [N, C, H, W] with N symbolic or 1"
-        ))),
+    let layout = if nhwc { "[N, H, W, C]" } else { "[N, C, H, W]" };
+    let [None | Some(0) | Some(1), a, b, c] = dims[..] else {
+        return Err(ModelError::Onnx(format!(
+            "graph input `{name}` has dims {dims:?}; cnnviz needs {layout} with N symbolic or 1"
+        )));
+    };
+    let (c, h, w) = if nhwc { (c, a, b) } else { (a, b, c) };
+    let (Some(channels), Some(height), Some(width)) = (fixed(c), fixed(h), fixed(w)) else {
+        return Err(ModelError::Onnx(format!(
+            "graph input `{name}` needs fixed channels, height and width, got {dims:?} ({layout})"
+        )));
+    };
+    use crate::model::spec::limits::{MAX_INPUT_SIDE, MIN_INPUT_SIDE};
+    if channels != 1 && channels != 3 {
+        return Err(ModelError::Onnx(format!(
+            "graph input `{name}` has {channels} channels (dims {dims:?}, {layout}); cnnviz reads 1 (grey) or 3 (RGB)"
+        )));
     }
+    if ![height, width]
+        .iter()
+        .all(|s| (MIN_INPUT_SIDE..=MAX_INPUT_SIDE).contains(s))
+    {
+        return Err(ModelError::Onnx(format!(
+            "graph input `{name}` is {height}×{width}; cnnviz reads sides from {MIN_INPUT_SIDE} to {MAX_INPUT_SIDE}"
+        )));
+    }
+    Ok(InputSpec {
+        channels,
+        height,
+        width,
+    })
 }
 
 impl<'g> Walk<'g> {
@@ -190,9 +224,12 @@ impl<'g> Walk<'g> {
 
         // `Shape` of an activation only reads its dims: plumbing, not a branch.
         if op == "Shape" && live.len() == 1 {
-            let dims = std::iter::once(1)
+            let mut dims: Vec<usize> = std::iter::once(1)
                 .chain(self.activations[live[0]].dims())
                 .collect();
+            if live[0] == self.current && self.layout == Layout::Hwc && dims.len() == 4 {
+                dims[1..].rotate_left(1);
+            }
             let value = Value {
                 dims,
                 data: tensor::Data::Ints(vec![]),
@@ -250,6 +287,56 @@ impl<'g> Walk<'g> {
         self.layer(node, op, &inputs)
     }
 
+    /// Keras' layout changes: NHWC → NCHW (after the input) and NCHW → NHWC (before the
+    /// flatten) are followed; any other transpose is refused.
+    fn transpose(&mut self, node: &NodeProto, shape: Shape) -> Result<(), ModelError> {
+        let perm = node::ints(node, "perm").unwrap_or_default();
+        self.layout = match (self.layout, &perm[..], shape) {
+            (Layout::Hwc, p, Shape::Map { .. }) if p == TO_NCHW => Layout::Chw,
+            (Layout::Chw, p, Shape::Map { .. }) if p == TO_NHWC && self.hwc_flattened.is_none() => {
+                Layout::Hwc
+            }
+            _ => {
+                return Err(node::error(
+                    node,
+                    format!(
+                        "perm {perm:?} is not supported: cnnviz follows only the NHWC/NCHW transposes around a Keras model's layers ([0, 3, 1, 2] after the input, [0, 2, 3, 1] before the flatten)"
+                    ),
+                ));
+            }
+        };
+        Ok(())
+    }
+
+    /// The `axes` of a Squeeze or ReduceMean: an attribute, or the second input since
+    /// opsets 13 / 18; empty when absent.
+    fn axes(&self, node: &NodeProto, inputs: &[&'g str]) -> Result<Vec<i64>, ModelError> {
+        if let Some(axes) = node::ints(node, "axes") {
+            return Ok(axes);
+        }
+        match self.constant(node, inputs, 1)? {
+            Some(c) => c
+                .value
+                .as_ints()
+                .map(<[i64]>::to_vec)
+                .ok_or_else(|| node::error(node, "its axes are not an integer tensor")),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Axes of the current activation as N×C×H×W axes (an H×W×C map's 1, 2, 3 are 2, 3, 1).
+    fn nchw_axes(&self, axes: &[i64]) -> Vec<i64> {
+        axes.iter()
+            .map(|&a| if a < 0 { a + 4 } else { a })
+            .map(|a| match (self.layout, a) {
+                (Layout::Hwc, 1) => 2,
+                (Layout::Hwc, 2) => 3,
+                (Layout::Hwc, 3) => 1,
+                _ => a,
+            })
+            .collect()
+    }
+
     fn fold(&mut self, node: &'g NodeProto, inputs: &[&Value]) -> Result<(), ModelError> {
         let value = fold::evaluate(node, inputs)?;
         let Some(out) = node.output.first() else {
@@ -298,37 +385,101 @@ impl<'g> Walk<'g> {
         inputs: &[&'g str],
     ) -> Result<(), ModelError> {
         let shape = self.activations[self.current];
-        let layer = match op {
-            "Conv" => Some(ops::conv(
+        let layers = match op {
+            "Transpose" => {
+                self.transpose(node, shape)?;
+                Vec::new()
+            }
+            // Element-wise: the same in either layout.
+            "Relu" => vec![ChainLayer::plain(LayerOp::Relu)],
+            "LeakyRelu" => vec![ops::leaky_relu(node)?],
+            "Sigmoid" => vec![ChainLayer::plain(LayerOp::Sigmoid)],
+            "Tanh" => vec![ChainLayer::plain(LayerOp::Tanh)],
+            "Dropout" => {
+                let ratio = self.constant(node, inputs, 1)?.map(|c| c.value.clone());
+                let training = self.constant(node, inputs, 2)?.map(|c| c.value.clone());
+                vec![ops::dropout(node, ratio.as_ref(), training.as_ref())?]
+            }
+            "Identity" => Vec::new(),
+            "Softmax" | "LogSoftmax" => {
+                self.softmax = Some(node);
+                Vec::new()
+            }
+            "Flatten" | "Reshape" | "Squeeze" => {
+                let flatten = match op {
+                    "Flatten" => ops::flatten(node, shape)?,
+                    "Reshape" => {
+                        let target = self.required(node, inputs, 1, "target shape")?;
+                        let Some(target) = target.value.as_ints() else {
+                            return Err(node::error(
+                                node,
+                                "its target shape is not an integer tensor",
+                            ));
+                        };
+                        ops::reshape(node, shape, target)?
+                    }
+                    _ => {
+                        let axes = self.axes(node, inputs)?;
+                        ops::squeeze(node, shape, self.nchw_axes(&axes))?
+                    }
+                };
+                if flatten.is_some() && self.layout == Layout::Hwc {
+                    // The features come out in H×W×C order (Keras' Flatten).
+                    self.hwc_flattened = Some(shape.chw());
+                    self.layout = Layout::Chw;
+                }
+                flatten.into_iter().collect()
+            }
+            "ReduceMean" => {
+                let axes = self.axes(node, inputs)?;
+                let layers = ops::reduce_mean(node, shape, &self.nchw_axes(&axes))?;
+                // A 1×1 map lists its channels in the same order in either layout.
+                self.layout = Layout::Chw;
+                layers
+            }
+            _ if self.layout == Layout::Hwc => {
+                return Err(node::error(
+                    node,
+                    "runs on an N×H×W×C tensor; cnnviz computes in N×C×H×W (tf2onnx transposes to it before such layers)",
+                ));
+            }
+            "Conv" => vec![ops::conv(
                 node,
                 shape,
                 self.required(node, inputs, 1, "weight")?,
                 self.constant(node, inputs, 2)?,
-            )?),
-            "Relu" => Some(ChainLayer::plain(LayerOp::Relu)),
-            "MaxPool" => Some(ops::max_pool(node, shape)?),
-            "Flatten" => ops::flatten(node, shape)?,
-            "Reshape" => {
-                let target = self.required(node, inputs, 1, "target shape")?;
-                let Some(target) = target.value.as_ints() else {
+            )?],
+            "MaxPool" => vec![ops::max_pool(node, shape)?],
+            "AveragePool" => vec![ops::avg_pool(node, shape)?],
+            "GlobalAveragePool" => vec![ops::global_avg_pool(node, shape)?],
+            "BatchNormalization" => {
+                if self.hwc_flattened.is_some() {
                     return Err(node::error(
                         node,
-                        "its target shape is not an integer tensor",
+                        "batch norm of features flattened in H×W×C order is not supported",
                     ));
+                }
+                let mut params = Vec::with_capacity(4);
+                for (index, what) in [(1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")] {
+                    params.push(self.required(node, inputs, index, what)?);
+                }
+                let Ok(params) = <[Constant; 4]>::try_from(params) else {
+                    unreachable!("four pushed above")
                 };
-                ops::reshape(node, shape, target)?
+                vec![ops::batch_norm(node, shape, params)?]
             }
-            "Gemm" => Some(ops::gemm(
-                node,
-                shape,
-                self.required(node, inputs, 1, "weight")?,
-                self.constant(node, inputs, 2)?,
-            )?),
-            "MatMul" => Some(ops::mat_mul(
-                node,
-                shape,
-                self.required(node, inputs, 1, "weight")?,
-            )?),
+            "Gemm" | "MatMul" => {
+                let weight = self.required(node, inputs, 1, "weight")?;
+                let mut layer = if op == "Gemm" {
+                    ops::gemm(node, shape, weight, self.constant(node, inputs, 2)?)?
+                } else {
+                    ops::mat_mul(node, shape, weight)?
+                };
+                if let Some(chw) = self.hwc_flattened.take() {
+                    ops::reorder_hwc_columns(&mut layer, chw);
+                }
+                vec![layer]
+            }
             "Add" => {
                 // The bias of the MatMul (or bias-less Gemm) right before: `x @ W + b`.
                 let other = usize::from(inputs.first() == Some(&self.current));
@@ -353,38 +504,26 @@ impl<'g> Walk<'g> {
                         value: &bias,
                     },
                 )?;
-                None
-            }
-            // Identities at inference.
-            "Dropout" | "Identity" => None,
-            "Softmax" | "LogSoftmax" => {
-                self.softmax = Some(node);
-                None
-            }
-            other if NOT_YET.contains(&other) => {
-                return Err(node::error(
-                    node,
-                    format!("{other} layers are not supported yet by cnnviz's ONNX import"),
-                ));
+                Vec::new()
             }
             other => {
                 return Err(node::error(
                     node,
                     format!(
-                        "operator {other} is not supported (cnnviz imports chains of Conv, Relu, MaxPool, Flatten/Reshape, Gemm, MatMul+Add, Dropout, Identity and a final Softmax)"
+                        "operator {other} is not supported (cnnviz imports chains of Conv, BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, Dropout, Flatten/Reshape, Gemm, MatMul+Add and a final Softmax)"
                     ),
                 ));
             }
         };
-        let output_shape = match &layer {
-            Some(layer) => output_shape(node, &layer.op, shape)?,
-            None => shape,
-        };
+        let mut output_shape = shape;
+        for layer in &layers {
+            output_shape = self::output_shape(node, &layer.op, output_shape)?;
+        }
         let Some(out) = node.output.first() else {
             return Err(node::error(node, "has no output"));
         };
-        if let Some(layer) = layer {
-            self.layers.push(layer);
+        if !layers.is_empty() {
+            self.layers.extend(layers);
             self.last_layer_output = Some(out);
         }
         // Other outputs (Dropout's mask, MaxPool's indices) are activations nobody may read.
@@ -400,10 +539,21 @@ impl<'g> Walk<'g> {
 /// The shape a layer makes, for the `Shape` plumbing and the next node's checks (the
 /// architecture's own shape inference checks everything again afterwards).
 fn output_shape(node: &NodeProto, op: &LayerOp, input: Shape) -> Result<Shape, ModelError> {
-    use crate::model::spec::window_output_side;
-    let window = |channels, h, w, k, s, p| match (
-        window_output_side(h, k, s, p),
-        window_output_side(w, k, s, p),
+    use crate::model::spec::padded_window_output_side;
+    let Shape::Map {
+        channels,
+        height,
+        width,
+    } = input
+    else {
+        return Ok(match *op {
+            LayerOp::Dense { out_features, .. } => Shape::Vector { len: out_features },
+            _ => input,
+        });
+    };
+    let window = |channels, k, s, p, pe| match (
+        padded_window_output_side(height, k, s, p, pe),
+        padded_window_output_side(width, k, s, p, pe),
     ) {
         (Some(height), Some(width)) => Ok(Shape::Map {
             channels,
@@ -415,20 +565,17 @@ fn output_shape(node: &NodeProto, op: &LayerOp, input: Shape) -> Result<Shape, M
             format!("its {k}×{k} window does not fit the {input} input"),
         )),
     };
-    match (*op, input) {
-        (LayerOp::Conv2d(g), Shape::Map { height, width, .. }) => {
-            window(g.out_channels, height, width, g.kernel, g.stride, g.padding)
-        }
-        (
-            LayerOp::MaxPool2d { kernel, stride },
-            Shape::Map {
-                channels,
-                height,
-                width,
-            },
-        ) => window(channels, height, width, kernel, stride, 0),
-        (LayerOp::Flatten, _) => Ok(Shape::Vector { len: input.len() }),
-        (LayerOp::Dense { out_features, .. }, _) => Ok(Shape::Vector { len: out_features }),
+    match *op {
+        LayerOp::Conv2d(g) => window(g.out_channels, g.kernel, g.stride, g.padding, g.padding_end),
+        LayerOp::MaxPool2d { kernel, stride } => window(channels, kernel, stride, 0, 0),
+        LayerOp::AvgPool2d(g) => window(channels, g.kernel, g.stride, g.padding, g.padding),
+        LayerOp::GlobalAvgPool => Ok(Shape::Map {
+            channels,
+            height: 1,
+            width: 1,
+        }),
+        LayerOp::Flatten => Ok(Shape::Vector { len: input.len() }),
+        LayerOp::Dense { out_features, .. } => Ok(Shape::Vector { len: out_features }),
         _ => Ok(input),
     }
 }

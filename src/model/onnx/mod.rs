@@ -189,7 +189,10 @@ fn layer_specs(layers: &[ops::ChainLayer]) -> Vec<LayerSpec> {
             },
             LayerOp::Sigmoid => LayerSpec::Sigmoid { name },
             LayerOp::Tanh => LayerSpec::Tanh { name },
-            LayerOp::Dropout => LayerSpec::Dropout { name, p: 0.0 },
+            LayerOp::Dropout => LayerSpec::Dropout {
+                name,
+                p: layer.dropout_p.unwrap_or(0.0),
+            },
             LayerOp::BatchNorm { channels, eps } => LayerSpec::BatchNorm {
                 num_features: channels,
                 eps,

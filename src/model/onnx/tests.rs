@@ -158,21 +158,22 @@ fn same_padding_of_an_odd_kernel_is_symmetric() {
 }
 
 #[test]
-fn same_padding_that_splits_unevenly_is_refused_naming_the_node() {
+fn same_lower_padding_that_splits_unevenly_is_refused_naming_the_node() {
     let (mut nodes, mut inits) = tail("c", 2 * 3 * 3);
     nodes.insert(
         0,
         conv(vec![
-            attr_str("auto_pad", "SAME_UPPER"),
+            attr_str("auto_pad", "SAME_LOWER"),
             attr_ints("strides", &[2, 2]),
         ]),
     );
     inits.push(conv_weight());
     let error = import(nodes, inits).expect_err("refused").to_string();
     assert!(
-        error.contains("node /conv/Conv (Conv): auto_pad SAME_UPPER"),
+        error.contains("node /conv/Conv (Conv): auto_pad SAME_LOWER (pads [1, 1, 0, 0])"),
         "{error}"
     );
+    assert!(error.contains("extra padding above and left"), "{error}");
 }
 
 #[test]
@@ -258,6 +259,76 @@ fn a_nan_weight_is_refused_by_the_model_checks() {
     let error = import(nodes, inits).expect_err("refused");
     assert!(
         matches!(error, ModelError::NonFinite { index: 5, .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn same_upper_padding_at_stride_2_pads_below_and_right() {
+    let (mut nodes, mut inits) = tail("c", 2 * 3 * 3);
+    nodes.insert(
+        0,
+        conv(vec![
+            attr_str("auto_pad", "SAME_UPPER"),
+            attr_ints("strides", &[2, 2]),
+        ]),
+    );
+    inits.push(conv_weight());
+    let model = import(nodes, inits).expect("imports");
+    let LayerOp::Conv2d(g) = model.layers[0].plan.op else {
+        panic!("conv first")
+    };
+    // ceil(6 / 2) = 3 outputs need 2·2 + 3 = 7 rows: one extra, below.
+    assert_eq!((g.padding, g.padding_end), (0, 1));
+}
+
+#[test]
+fn dropout_in_training_mode_and_layers_on_an_nhwc_tensor_are_refused() {
+    let (mut nodes, mut inits) = tail("d", 2 * 4 * 4);
+    nodes.insert(0, conv(vec![]));
+    nodes.insert(
+        1,
+        node(
+            "Dropout",
+            "/drop/Dropout",
+            &["c", "ratio", "training"],
+            "d",
+            vec![],
+        ),
+    );
+    inits.push(conv_weight());
+    inits.push(floats("ratio", &[], vec![0.3]));
+    inits.push(TensorProto {
+        data_type: Some(data_type::INT64),
+        int64_data: vec![1],
+        name: Some("training".to_string()),
+        ..Default::default()
+    });
+    let error = import(nodes, inits).expect_err("refused").to_string();
+    assert!(
+        error.contains("node /drop/Dropout (Dropout): training_mode is true"),
+        "{error}"
+    );
+
+    // A conv after the transpose to NHWC, before any flatten.
+    let (mut nodes, mut inits) = tail("c2", 2 * 2 * 2);
+    nodes.insert(0, conv(vec![]));
+    nodes.insert(
+        1,
+        node(
+            "Transpose",
+            "/t/Transpose",
+            &["c"],
+            "t",
+            vec![attr_ints("perm", &[0, 2, 3, 1])],
+        ),
+    );
+    nodes.insert(2, node("Conv", "/conv2/Conv", &["t", "w2"], "c2", vec![]));
+    inits.push(conv_weight());
+    inits.push(floats("w2", &[2, 2, 3, 3], ramp(36, 0.1)));
+    let error = import(nodes, inits).expect_err("refused").to_string();
+    assert!(
+        error.contains("node /conv2/Conv (Conv): runs on an N×H×W×C tensor"),
         "{error}"
     );
 }
