@@ -610,7 +610,7 @@ fn the_image_job_uniform_matches_its_wgsl_struct() {
         span as usize,
         std::mem::size_of::<cnnviz::ui::feature_maps::ImageJob>()
     );
-    assert_eq!(members, 12);
+    assert_eq!(members, 10);
 }
 
 // ---------------------------------------------------------------------------------------

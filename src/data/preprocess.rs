@@ -3,6 +3,7 @@
 //! MNIST's convention (LeCun et al.): white ink on black, the digit's bounding box scaled to
 //! fit 20×20 keeping its aspect ratio with anti-aliasing, pasted into a 28×28 field so that
 //! its centre of mass sits at the centre. Other input sizes scale the 20/28 box accordingly.
+//! [`super::model_input`] turns pictures into any model's input with this or a plain resize.
 
 use std::path::Path;
 
@@ -213,7 +214,7 @@ pub fn mnist_input(
 }
 
 /// Bounding box `(x0, y0, x1, y1)` (inclusive) of the pixels with ink.
-fn ink_bounds(ink: &InkImage) -> Option<(usize, usize, usize, usize)> {
+pub(crate) fn ink_bounds(ink: &InkImage) -> Option<(usize, usize, usize, usize)> {
     let mut bounds: Option<(usize, usize, usize, usize)> = None;
     for y in 0..ink.height {
         for x in 0..ink.width {
@@ -230,7 +231,7 @@ fn ink_bounds(ink: &InkImage) -> Option<(usize, usize, usize, usize)> {
 
 /// Resamples a crop to `out_w × out_h`: exact area averaging when shrinking (MNIST's
 /// anti-aliasing), bilinear when enlarging (so a tiny drawing is not blocky).
-fn resample(
+pub(crate) fn resample(
     ink: &InkImage,
     crop: (usize, usize, usize, usize),
     out_w: usize,
