@@ -312,3 +312,28 @@ fn the_scene_of_a_224x224_colour_model_stays_within_its_cube_budget() {
     assert!(conv1.channels < 32 && conv1.channels >= 1);
     assert!(layout.instance_count() as usize <= cnnviz::scene::MAX_CUBES);
 }
+
+/// The failure view of a model that does not take MNIST's digits says why it is empty
+/// instead of failing, and the window goes on.
+#[test]
+fn the_failure_view_of_a_non_mnist_shaped_model_says_why_it_is_unavailable() {
+    let Some(mut headless) = window(wide_grey_model()) else {
+        return;
+    };
+    headless
+        .viewer_mut()
+        .send(&[cnnviz::ui::OverlayEvent::SetFailureView(true)]);
+    let why = common::viewer::frames_until(
+        &mut headless,
+        "the survey's refusal",
+        std::time::Duration::from_secs(120),
+        |h| h.viewer().survey_error(),
+    );
+    assert!(
+        why.contains("1×20×36") && why.contains("only available"),
+        "{why}"
+    );
+    put_sample_on_canvas(&mut headless, "3-mnist-test-18.png");
+    run_until_rest(&mut headless);
+    assert!(headless.viewer().prediction().is_some());
+}

@@ -54,7 +54,8 @@ pub fn show(ui: &mut Ui, view: &OverlayView, canvas_empty: bool, events: &mut Ve
             )
             .on_hover_text("What the network sees: the drawing prepared for the model's input");
             let caption = match images {
-                Some(i) => format!("Model input {}×{}", i.input.width, i.input.height),
+                // H×W, as the layer labels write shapes.
+                Some(i) => format!("Model input {}×{}", i.input.height, i.input.width),
                 None => "Model input".to_string(),
             };
             ui.label(egui::RichText::new(caption).small().color(theme::WEAK_TEXT));
