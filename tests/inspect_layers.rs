@@ -198,3 +198,56 @@ fn a_batch_norm_unit_shows_its_channels_statistics() {
         "{formula}"
     );
 }
+
+/// The inspector panel shows each new view's numbers: the formula and x → y of an
+/// element-wise unit, the sum, divisor and mean of an average-pool window, the plane
+/// mean of global average pooling.
+#[test]
+fn the_inspector_panel_shows_each_new_view() {
+    use cnnviz::ui::inspector_panel::{self, InspectorView};
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+
+    let model = model_with_every_layer(false);
+    let input = Rng::new(4).vec(model.input_len(), 1.0);
+    let activations = reference::forward(&model, &input);
+    // bn1, lrelu1, avg1 (its corner), gap.
+    for (activation, element) in [(2, 40), (3, 7), (4, 0), (11, 3)] {
+        let source = source_activation(&model, activation).expect("a source");
+        let values: Vec<f32> = activations[source].iter().map(|&v| v as f32).collect();
+        let unit = unit_arithmetic(&model, activation, element, &values).expect("a view");
+        let mut expected = vec![format!("{:+.5}", unit.value().expect("a value"))];
+        match &unit {
+            UnitArithmetic::Elementwise(e) => {
+                expected.push(e.function.formula());
+                expected.push(format!("{:+.5}", e.input));
+            }
+            UnitArithmetic::AvgPool(w) => {
+                expected.push(format!("{:+.5}", w.sum));
+                expected.push(format!("{}", w.divisor));
+            }
+            UnitArithmetic::GlobalAvgPool(m) => expected.push(format!("{:+.5}", m.sum)),
+            other => panic!("activation {activation}: {other:?}"),
+        }
+        let harness = Harness::builder()
+            .with_size(egui::vec2(700.0, 500.0))
+            .build_ui(move |ui| {
+                inspector_panel::show(
+                    ui,
+                    &InspectorView {
+                        title: "unit",
+                        source: "source",
+                        arithmetic: Some(&unit),
+                        gradient: None,
+                        picture: None,
+                    },
+                )
+            });
+        for text in &expected {
+            assert!(
+                harness.query_by_label(text).is_some(),
+                "activation {activation}: {text} is shown"
+            );
+        }
+    }
+}

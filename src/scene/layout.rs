@@ -659,4 +659,47 @@ mod tests {
         let (rows, cols) = vector_grid(1568);
         assert!(rows * cols >= 1568 && rows > cols, "{rows}×{cols}");
     }
+
+    #[test]
+    fn new_layer_types_say_what_they_are_unless_their_name_does() {
+        use crate::model::builders::{
+            avgpool, batch_norm, conv, dense, dropout, global_avg_pool, leaky_relu, sigmoid, tanh,
+        };
+        let mut arch = crate::model::default_architecture();
+        arch.layers = vec![
+            conv("conv1", 1, 4, 3, 1, 1),
+            batch_norm("bn1", 4),
+            leaky_relu("act1", 0.2),
+            sigmoid("sigmoid1"),
+            tanh("t1"),
+            dropout("drop", 0.5),
+            avgpool("pool", 2, 2, 0),
+            global_avg_pool("gap"),
+            crate::model::LayerSpec::Flatten {
+                name: "flatten".into(),
+            },
+            dense("fc", 4, 10),
+        ];
+        let model = Model::filled(arch, || 0.1).expect("a valid model");
+        let layout = SceneLayout::new(&model, &ArenaLayout::new(&model, 1));
+        let labels: Vec<&str> = layout.layers.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "input 1×28×28",
+                "conv1 4×28×28",
+                "bn1 (batch norm) 4×28×28",
+                "act1 (leaky relu) 4×28×28",
+                "sigmoid1 4×28×28",
+                "t1 (tanh) 4×28×28",
+                "drop (dropout) 4×28×28",
+                "pool (avg pool) 4×14×14",
+                "gap 4×1×1",
+                "fc 10",
+            ]
+        );
+        // A C×1×1 map: one cell per channel tile, all drawn.
+        let gap = layout.placement(8).expect("gap drawn");
+        assert_eq!((gap.channels, gap.rows, gap.cols, gap.len), (4, 1, 1, 4));
+    }
 }
