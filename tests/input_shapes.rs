@@ -12,7 +12,7 @@ use cnnviz::app::{HeadlessViewer, StoreChoice, ViewerOptions};
 use cnnviz::data::model_input::{input_from_image, input_from_ink};
 use cnnviz::data::preprocess::load_image;
 use cnnviz::model::spec::{InputSpec, Normalization};
-use cnnviz::model::{LayerOp, Model, Shape, reference};
+use cnnviz::model::{LayerOp, LayerParams, LayerSpec, Model, Shape, reference};
 use cnnviz::ui::OverlayFeatures;
 use common::viewer::{put_sample_on_canvas, run_until_rest, viewer_gpu};
 use common::{architecture, conv, dense, flatten, pool, random_model, relu};
@@ -336,4 +336,78 @@ fn the_failure_view_of_a_non_mnist_shaped_model_says_why_it_is_unavailable() {
     put_sample_on_canvas(&mut headless, "3-mnist-test-18.png");
     run_until_rest(&mut headless);
     assert!(headless.viewer().prediction().is_some());
+}
+
+/// The committed digit model made 3-channel: conv1's kernels split into thirds over R, G
+/// and B, so on a grey digit fed into every channel it computes what the grey model does.
+fn committed_model_in_colour() -> Model {
+    let grey = common::viewer::model();
+    let mut arch = grey.architecture.clone();
+    arch.input.channels = 3;
+    if let Some(LayerSpec::Conv2d { in_channels, .. }) = arch.layers.first_mut() {
+        *in_channels = 3;
+    }
+    let mut params: Vec<LayerParams> = grey
+        .layers
+        .iter()
+        .filter_map(|l| l.params.clone())
+        .collect();
+    let conv1 = &mut params[0];
+    let per_kernel = 9;
+    conv1.weight = conv1
+        .weight
+        .chunks(per_kernel)
+        .flat_map(|kernel| {
+            let third: Vec<f32> = kernel.iter().map(|w| w / 3.0).collect();
+            [third.clone(), third.clone(), third].concat()
+        })
+        .collect();
+    Model::from_parts(arch, params).expect("a valid 3-channel model")
+}
+
+#[test]
+fn eval_and_the_survey_feed_a_colour_model_of_mnists_size_the_digits_in_r_g_and_b() {
+    let Some(gpu) = common::gpu() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let colour = committed_model_in_colour();
+    let path = dir.path().join("colour-28.safetensors");
+    cnnviz::model::save_model(&colour, &path).expect("saves");
+    let eval = |model: &str| -> serde_json::Value {
+        let output = common::cnnviz(&["eval", "--json", "--model", model]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("eval prints JSON")
+    };
+    let grey = eval("weights/mnist-cnn.safetensors");
+    let in_colour = eval(path.to_str().expect("utf-8"));
+    let correct = |v: &serde_json::Value| v["correct"].as_i64().expect("correct");
+    // The same network up to f32 rounding in conv1's sums: at most a few digits differ.
+    assert!(
+        (correct(&grey) - correct(&in_colour)).abs() <= 3,
+        "grey {} vs colour {}",
+        correct(&grey),
+        correct(&in_colour)
+    );
+    assert!(correct(&in_colour) > 9000);
+
+    let data =
+        cnnviz::data::load_mnist(&cnnviz::data::default_data_dir(), cnnviz::data::Split::Test)
+            .expect("MNIST test set");
+    let (survey, _) = cnnviz::survey::Survey::load_or_compute(
+        &gpu.device,
+        &gpu.queue,
+        &colour,
+        &data,
+        None,
+        |_| true,
+    )
+    .expect("the survey runs on a 3×28×28 model");
+    let confusion: Vec<Vec<usize>> =
+        serde_json::from_value(in_colour["confusion"].clone()).expect("a confusion matrix");
+    assert_eq!(survey.confusion(), confusion);
 }
