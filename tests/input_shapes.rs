@@ -8,13 +8,12 @@ mod common;
 
 use std::path::Path;
 
-use cnnviz::app::{HeadlessViewer, StoreChoice, ViewerOptions};
+use cnnviz::app::HeadlessViewer;
 use cnnviz::data::model_input::{input_from_image, input_from_ink};
 use cnnviz::data::preprocess::load_image;
 use cnnviz::model::spec::{InputSpec, Normalization};
 use cnnviz::model::{LayerOp, LayerParams, LayerSpec, Model, Shape, reference};
-use cnnviz::ui::OverlayFeatures;
-use common::viewer::{put_sample_on_canvas, run_until_rest, viewer_gpu};
+use common::viewer::{put_sample_on_canvas, run_until_rest};
 use common::{architecture, conv, dense, flatten, pool, random_model, relu};
 
 /// conv → relu → pool → conv → relu → pool → dense for `channels × height × width`.
@@ -61,20 +60,7 @@ fn wide_grey_model() -> Model {
 const SIZE: [u32; 2] = [1280, 800];
 
 fn window(model: Model) -> Option<HeadlessViewer> {
-    let gpu = viewer_gpu()?;
-    let options = ViewerOptions {
-        store: StoreChoice::None,
-        features: OverlayFeatures {
-            timings: false,
-            ..OverlayFeatures::default()
-        },
-        ..ViewerOptions::default()
-    };
-    let mut headless = HeadlessViewer::with_gpu(model, options, gpu, SIZE, 1.0)
-        .unwrap_or_else(|e| panic!("viewer: {e:#}"));
-    headless.viewer_mut().set_animation(false);
-    headless.viewer_mut().pin_scene_scale(Some(1.0));
-    Some(headless)
+    common::viewer::quiet_viewer_of(model, SIZE)
 }
 
 /// Softmax of the CPU twin's logits for `pixels` (0..1, before normalisation).

@@ -13,7 +13,7 @@
 use image::DynamicImage;
 
 use super::preprocess::{
-    INK_MAX_SIDE, InkImage, PreprocessError, ink_bounds, ink_from_image, mnist_input, resample,
+    InkImage, PreprocessError, float_rgba, ink_bounds, ink_from_image, mnist_input, resample,
 };
 use crate::model::spec::{InputSpec, Preprocessing};
 
@@ -53,17 +53,8 @@ pub fn input_from_image(
     if preprocessing == Preprocessing::MnistCentre {
         return input_from_ink(&ink_from_image(image), input, preprocessing);
     }
-    let smaller;
-    let image = if image.width().max(image.height()) > INK_MAX_SIDE {
-        // An integer box filter in the picture's own format first: no full-size float copy.
-        smaller = image.thumbnail(INK_MAX_SIDE, INK_MAX_SIDE);
-        &smaller
-    } else {
-        image
-    };
-    let rgba = image.to_rgba32f();
+    let (rgba, has_transparency) = float_rgba(image);
     let (width, height) = (rgba.width() as usize, rgba.height() as usize);
-    let has_transparency = rgba.pixels().any(|p| p[3] < 0.5) && rgba.pixels().any(|p| p[3] >= 0.5);
     let plane_of = |value: &dyn Fn(&image::Rgba<f32>) -> f32| {
         let pixels = rgba.pixels().map(|p| value(p).clamp(0.0, 1.0)).collect();
         resize_plane(
