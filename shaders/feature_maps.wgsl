@@ -1,6 +1,6 @@
 // Images for the egui overlay, written straight from the network's buffers (no readback):
-// every channel of a conv block's output into one atlas texture, the model input in grey,
-// and the Grad-CAM heatmap blended over the input. egui samples the textures as they are,
+// every channel of a conv block's output into one atlas texture, the model input (grey, or
+// in colour for a 3-channel model), and the Grad-CAM heatmap blended over the input. egui samples the textures as they are,
 // so the colours written are gamma-encoded (sRGB) like every egui colour.
 //
 // One dispatch per texture; every entry point binds the same resources:
@@ -23,11 +23,10 @@ struct ImageJob {
     cell_y: u32,
     // First float of the heatmap (grad_cam only).
     heatmap: u32,
-    // The input's normalisation, undone for display: pixel = value * deviation + mean.
-    mean: f32,
-    deviation: f32,
-    pad0: u32,
-    pad1: u32,
+    // The input's normalisation per channel (R, G, B; unused w), undone for display:
+    // pixel = value * deviation + mean.
+    mean: vec4<f32>,
+    deviation: vec4<f32>,
 }
 
 struct ColorChoice {
@@ -46,7 +45,7 @@ struct ColorChoice {
 @group(0) @binding(4) var image: texture_storage_2d<rgba8unorm, write>;
 
 const THREADS: u32 = 64u;
-// Weight of the grey input in the Grad-CAM blend (src/heatmap.rs IMAGE_WEIGHT).
+// Weight of the input in the Grad-CAM blend (src/heatmap.rs IMAGE_WEIGHT).
 const IMAGE_WEIGHT: f32 = 0.5;
 
 // Horner's rule over 7 coefficients, lowest order first (twin: colormap.rs).
@@ -78,9 +77,19 @@ fn color_map(t: f32) -> vec3<f32> {
     return viridis(s);
 }
 
-// The model input as ink (0..1), undoing the normalisation.
-fn input_pixel(i: u32) -> f32 {
-    return clamp(activations[job.source + i] * job.deviation + job.mean, 0.0, 1.0);
+// The model input's colour (0..1), undoing the normalisation: grey for one channel, the
+// three planes as R, G, B for three.
+fn input_pixel(i: u32) -> vec3<f32> {
+    if job.channels < 3u {
+        return vec3<f32>(clamp(activations[job.source + i] * job.deviation.x + job.mean.x, 0.0, 1.0));
+    }
+    let plane = job.width * job.height;
+    let raw = vec3<f32>(
+        activations[job.source + i],
+        activations[job.source + plane + i],
+        activations[job.source + 2u * plane + i],
+    );
+    return clamp(raw * job.deviation.xyz + job.mean.xyz, vec3<f32>(0.0), vec3<f32>(1.0));
 }
 
 var<workgroup> red_min: array<f32, THREADS>;
@@ -123,25 +132,23 @@ fn channels(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     }
 }
 
-// Dispatch (1, 1, 1): the model input in grey.
+// Dispatch (1, 1, 1): the model input.
 @compute @workgroup_size(THREADS)
 fn model_input(@builtin(local_invocation_index) lid: u32) {
     let plane = job.width * job.height;
     for (var i = lid; i < plane; i += THREADS) {
-        let g = input_pixel(i);
-        textureStore(image, vec2<u32>(i % job.width, i / job.width), vec4<f32>(g, g, g, 1.0));
+        textureStore(image, vec2<u32>(i % job.width, i / job.width), vec4<f32>(input_pixel(i), 1.0));
     }
 }
 
-// Dispatch (1, 1, 1): half grey input, half colour-mapped heatmap, as
+// Dispatch (1, 1, 1): half input, half colour-mapped heatmap, as
 // pytorch_grad_cam.show_cam_on_image and src/heatmap.rs do.
 @compute @workgroup_size(THREADS)
 fn grad_cam(@builtin(local_invocation_index) lid: u32) {
     let plane = job.width * job.height;
     for (var i = lid; i < plane; i += THREADS) {
-        let g = input_pixel(i);
         let heat = color_map(cam[job.heatmap + i]);
-        let rgb = IMAGE_WEIGHT * vec3<f32>(g) + (1.0 - IMAGE_WEIGHT) * heat;
+        let rgb = IMAGE_WEIGHT * input_pixel(i) + (1.0 - IMAGE_WEIGHT) * heat;
         textureStore(image, vec2<u32>(i % job.width, i / job.width), vec4<f32>(rgb, 1.0));
     }
 }

@@ -70,6 +70,7 @@ fn check_model(model: &Model, seed: u64) {
                 UnitArithmetic::Conv { sum, .. } => (sum.value(), 0),
                 UnitArithmetic::Dense { sum } => (sum.value(), 1),
                 UnitArithmetic::Pool(window) => (f64::from(window.value()), 2),
+                other => panic!("a conv/relu/pool/dense model has no {other:?}"),
             };
             if let UnitArithmetic::Conv { sum, .. } | UnitArithmetic::Dense { sum } = &unit {
                 let terms: f64 = sum.terms.iter().map(|t| t.product()).sum();

@@ -8,7 +8,6 @@ mod common;
 use std::time::Duration;
 
 use cnnviz::app::HeadlessViewer;
-use cnnviz::inspect::UnitArithmetic;
 use cnnviz::ui::OverlayEvent;
 use cnnviz::ui::testset_panel::{MatrixSource, TestSetEvent};
 use common::viewer::{frames_until, put_sample_on_canvas, run_until_rest};
@@ -40,11 +39,7 @@ fn click(headless: &mut HeadlessViewer, at: [f32; 2]) {
 /// The inspected unit's value, and the arena's value of that unit.
 fn inspected_and_arena(headless: &HeadlessViewer) -> Option<(f64, f32, usize, usize)> {
     let (pick, arithmetic) = headless.viewer().inspected()?;
-    let value = match arithmetic {
-        UnitArithmetic::Conv { sum, .. } | UnitArithmetic::Dense { sum } => sum.value(),
-        UnitArithmetic::Pool(window) => f64::from(window.value()),
-        UnitArithmetic::Input => return None,
-    };
+    let value = arithmetic.value()?;
     let (activation, element) = (pick.activation, pick.element_index);
     let arena = headless.viewer().scene_activations().expect("arena");
     Some((value, arena[activation][element], activation, element))

@@ -610,7 +610,7 @@ fn the_image_job_uniform_matches_its_wgsl_struct() {
         span as usize,
         std::mem::size_of::<cnnviz::ui::feature_maps::ImageJob>()
     );
-    assert_eq!(members, 12);
+    assert_eq!(members, 10);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -717,16 +717,22 @@ fn check_textures(model: &Model, inputs: &[f32], map: ColorMap) {
         }
     }
 
+    // The input as drawn: every channel's normalisation undone; grey, or R, G, B.
     let input = model.architecture.input;
-    let (mean, std) = model.architecture.normalization.of_channel(0);
-    let pixels: Vec<f32> = activations[0][0][..input.height * input.width]
+    let plane = input.height * input.width;
+    let pixels: Vec<f32> = activations[0][0][..input.channels * plane]
         .iter()
-        .map(|v| (v * std + mean).clamp(0.0, 1.0))
+        .enumerate()
+        .map(|(i, v)| {
+            let (mean, std) = model.architecture.normalization.of_channel(i / plane);
+            (v * std + mean).clamp(0.0, 1.0)
+        })
         .collect();
     let texels = read_texture(device, queue, textures.input_texture());
-    for (i, &g) in pixels.iter().enumerate() {
-        let grey = (g * 255.0).round() as u8;
-        assert_pixel(&format!("input pixel {i}"), texels[i], [grey; 3], 1);
+    for (i, texel) in texels.iter().enumerate().take(plane) {
+        let colour =
+            cnnviz::heatmap::input_colour(&pixels, plane, i).map(|c| (c * 255.0).round() as u8);
+        assert_pixel(&format!("input pixel {i}"), *texel, colour, 1);
     }
     let cam = &output.images[0]
         .grad_cam
@@ -785,6 +791,34 @@ fn feature_map_textures_match_the_cpu_for_an_awkward_model() {
     let mut rng = common::Rng::new(5);
     let inputs = rng.vec(2 * model.input_len(), 2.0);
     check_textures(&model, &inputs, ColorMap::Turbo);
+}
+
+#[test]
+fn a_colour_models_input_and_grad_cam_textures_are_in_colour() {
+    use common::{architecture, conv, dense, flatten, pool, random_model, relu};
+    let mut arch = architecture(
+        "colour",
+        12,
+        10,
+        3,
+        vec![
+            conv("c1", 3, 4, 3, 1, 1),
+            relu("r1"),
+            pool("p1", 2, 2),
+            flatten("f"),
+            dense("d", 4 * 6 * 5, 3),
+        ],
+    );
+    arch.input.channels = 3;
+    arch.normalization = cnnviz::model::spec::Normalization {
+        mean: cnnviz::model::spec::ChannelValues::Each(vec![0.2, 0.5, 0.7]),
+        std: cnnviz::model::spec::ChannelValues::Each(vec![0.3, 0.2, 0.25]),
+    };
+    let model = random_model(arch, 3);
+    // Raw pixels with different values per channel, normalised per channel.
+    let mut rng = common::Rng::new(8);
+    let pixels: Vec<f32> = (0..model.input_len()).map(|_| rng.unit()).collect();
+    check_textures(&model, &model.normalize(&pixels), ColorMap::Viridis);
 }
 
 type Renderer = Arc<egui::mutex::RwLock<egui_wgpu::Renderer>>;

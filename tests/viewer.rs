@@ -297,10 +297,14 @@ fn run_without_waiting(headless: &mut HeadlessViewer) {
 /// What `cnnviz predict` computes for the drawing on the canvas (the CPU twin).
 fn predict_canvas(headless: &HeadlessViewer) -> (Vec<f32>, usize) {
     let model = headless.viewer().model();
-    let shape = model.architecture.input;
+    let architecture = &model.architecture;
     let ink = headless.viewer().overlay().canvas().ink();
-    let pixels = cnnviz::data::preprocess::mnist_input(&ink, shape.height, shape.width)
-        .expect("a digit on the canvas");
+    let pixels = cnnviz::data::model_input::input_from_ink(
+        &ink,
+        architecture.input,
+        architecture.preprocessing(),
+    )
+    .expect("a digit on the canvas");
     let activations = cnnviz::model::reference::forward(model, &model.normalize(&pixels));
     let logits = activations.last().expect("logits");
     let probabilities: Vec<f32> = cnnviz::model::reference::softmax(logits)

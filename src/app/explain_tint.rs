@@ -10,8 +10,12 @@ use crate::gpu::GpuNetwork;
 use crate::model::ConvBlock;
 
 /// The two maps the scene reads: `(heatmap, low_res)`, input-sized and block-sized, both
-/// 0..1.
-pub fn tint_maps(explained: &Explained, block: &ConvBlock) -> (Vec<f32>, Vec<f32>) {
+/// 0..1. `input` is the model input's `(height, width)`, the map's size.
+pub fn tint_maps(
+    explained: &Explained,
+    block: &ConvBlock,
+    input: (usize, usize),
+) -> (Vec<f32>, Vec<f32>) {
     let plane = block.height * block.width;
     let low = if explained.raw.len() == plane
         && explained.raw_height == block.height
@@ -19,8 +23,13 @@ pub fn tint_maps(explained: &Explained, block: &ConvBlock) -> (Vec<f32>, Vec<f32
     {
         explained.raw.clone()
     } else {
-        let side = (explained.map.len() as f64).sqrt().round() as usize;
-        area_resample(&explained.map, side, side, block.height, block.width)
+        let (height, width) = if input.0 * input.1 == explained.map.len() {
+            input
+        } else {
+            let side = (explained.map.len() as f64).sqrt().round() as usize;
+            (side, side)
+        };
+        area_resample(&explained.map, height, width, block.height, block.width)
     };
     (explained.map.clone(), min_max(&low))
 }
@@ -33,7 +42,8 @@ pub fn write_tint(
     explained: &Explained,
     block: &ConvBlock,
 ) {
-    let (heatmap, low_res) = tint_maps(explained, block);
+    let (_, height, width) = network.layout().slots[0].shape.chw();
+    let (heatmap, low_res) = tint_maps(explained, block, (height, width));
     let layout = network.cam_layout();
     let heat_len = layout.heatmap.stride as usize;
     if heatmap.len() != heat_len || low_res.len() > layout.low_res.stride as usize {
@@ -134,8 +144,36 @@ mod tests {
             map: vec![0.5; 16],
             faithfulness: None,
         };
-        let (heat, low) = tint_maps(&explained, &block);
+        let (heat, low) = tint_maps(&explained, &block, (4, 4));
         assert_eq!(heat, vec![0.5; 16]);
         assert!((low[3] - 1.0).abs() < 1e-6 && low[0] == 0.0 && (low[2] - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_non_square_map_without_a_raw_map_is_averaged_by_its_own_rows_and_columns() {
+        let block = ConvBlock {
+            conv_layer: 0,
+            output_layer: 1,
+            channels: 1,
+            height: 1,
+            width: 2,
+            name: "conv1".into(),
+        };
+        // 2 rows × 4 columns: the left half 0, the right half 1.
+        let explained = Explained {
+            method: crate::explain::Method::Saliency,
+            class: 0,
+            counterfactual: false,
+            block: None,
+            logits: vec![],
+            attribution: vec![],
+            raw: vec![],
+            raw_height: 0,
+            raw_width: 0,
+            map: vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0],
+            faithfulness: None,
+        };
+        let (_, low) = tint_maps(&explained, &block, (2, 4));
+        assert_eq!(low, vec![0.0, 1.0]);
     }
 }

@@ -14,11 +14,14 @@ use crate::gpu::{
 use crate::model::Model;
 use crate::store::{PredictionId, RerunInput};
 
-/// Stored inputs per batch (and so per frame during "Re-run all").
+/// Stored inputs per batch (and so per frame during "Re-run all"), when the device holds
+/// that many of the model's images at once.
 pub const RERUN_BATCH: u32 = 8;
 
 pub struct Reruns {
     network: GpuNetwork,
+    /// [`RERUN_BATCH`], or fewer for a model whose activations for 8 images do not fit.
+    batch: u32,
     readback: AsyncReadback<(Vec<PredictionId>, OutputPlan)>,
     /// Inputs asked for and not yet recorded.
     waiting: VecDeque<RerunInput>,
@@ -26,9 +29,13 @@ pub struct Reruns {
 
 impl Reruns {
     pub fn new(device: &wgpu::Device, model: &Model) -> Result<Reruns, GpuError> {
-        let network = GpuNetwork::new(device, model, RERUN_BATCH)?;
-        let capacity = network.output_capacity(RERUN_BATCH);
+        // A 3×224×224 model's activations for 8 images can pass a device's binding limit.
+        let (fits, _) = GpuNetwork::max_batch_for(model, &device.limits());
+        let batch = RERUN_BATCH.min(fits).max(1);
+        let network = GpuNetwork::new(device, model, batch)?;
+        let capacity = network.output_capacity(batch);
         Ok(Reruns {
+            batch,
             readback: AsyncReadback::new(device, "re-run outputs", capacity),
             network,
             waiting: VecDeque::new(),
@@ -42,7 +49,7 @@ impl Reruns {
 
     /// How many more inputs the next batch can take.
     pub fn room(&self) -> usize {
-        (RERUN_BATCH as usize).saturating_sub(self.waiting.len())
+        (self.batch as usize).saturating_sub(self.waiting.len())
     }
 
     /// Whether a batch is queued or on its way.
@@ -63,7 +70,7 @@ impl Reruns {
         if self.waiting.is_empty() || self.readback.in_flight() {
             return Ok(());
         }
-        let take = self.waiting.len().min(RERUN_BATCH as usize);
+        let take = self.waiting.len().min(self.batch as usize);
         let batch: Vec<RerunInput> = self.waiting.drain(..take).collect();
         let mut inputs = Vec::with_capacity(batch.len() * model.input_len());
         for input in &batch {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use cnnviz::data::model_input::replicate;
 use cnnviz::data::{Split, default_data_dir, load_mnist};
 use cnnviz::gpu::tune::tuned_network;
 use cnnviz::gpu::{InferenceRequest, NetworkOptions};
@@ -37,13 +38,15 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let input = model.architecture.input;
     if (test.rows, test.cols) != (input.height, input.width) {
         bail!(
-            "the model expects {}×{} inputs but the data set has {}×{} images",
+            "the model expects {}×{} inputs but the MNIST test set has {}×{} images",
             input.height,
             input.width,
             test.rows,
             test.cols
         );
     }
+    // A 3-channel model sees each grey digit in R, G and B, as the window feeds it drawings.
+    let channels = input.channels;
     let classes = model.num_classes();
     let gpu = super::gpu()?;
     let batch = args.batch.min(test.len()) as u32;
@@ -80,7 +83,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     for chunk in indices.chunks(batch as usize) {
         let pixels: Vec<f32> = chunk
             .iter()
-            .flat_map(|&i| test.image(i).iter().map(|&p| p as f32 / 255.0))
+            .flat_map(|&i| {
+                let grey: Vec<f32> = test.image(i).iter().map(|&p| p as f32 / 255.0).collect();
+                replicate(&grey, channels)
+            })
             .collect();
         let output = network.run_blocking(
             &gpu.device,

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use cnnviz::colormap::ColorMap;
-use cnnviz::data::preprocess::{PreprocessError, ink_from_image, load_image, mnist_input};
+use cnnviz::data::model_input::input_from_image;
+use cnnviz::data::preprocess::{PreprocessError, load_image};
 use cnnviz::gpu::{CamTarget, GpuNetwork, InferenceRequest};
 use cnnviz::heatmap;
 use cnnviz::model::Model;
@@ -82,14 +83,13 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.heatmap_out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let input = model.architecture.input;
+    let (input, preprocessing) = (model.architecture.input, model.architecture.preprocessing());
 
     let mut failed = false;
     let mut prepared = Vec::new();
     for file in &args.images {
-        let result = load_image(file)
-            .map(|image| ink_from_image(&image))
-            .and_then(|ink| mnist_input(&ink, input.height, input.width));
+        let result =
+            load_image(file).and_then(|image| input_from_image(&image, input, preprocessing));
         match result {
             Ok(pixels) => prepared.push(Prepared {
                 file: file.clone(),
@@ -162,7 +162,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
                     "logits": result.logits,
                     "target": result.target,
                     "layer": block_info.map(|b| b.name.as_str()),
-                    "input": rows(&p.input, input.width),
+                    "input": input_json(&p.input, input.channels, input.width),
                     "cam": cam.map(|c| rows(&c.heatmap, input.width)),
                     "cam_raw": cam.zip(block_info).map(|(c, b)| rows(&c.raw, b.width)),
                 });
@@ -246,6 +246,20 @@ pub fn print_text(model: &Model, file: &Path, predicted: usize, probabilities: &
 
 fn rows(values: &[f32], width: usize) -> Vec<&[f32]> {
     values.chunks(width).collect()
+}
+
+/// A grey input as rows (H×W), a colour one as channels of rows (C×H×W).
+fn input_json(values: &[f32], channels: usize, width: usize) -> serde_json::Value {
+    if channels <= 1 {
+        return json!(rows(values, width));
+    }
+    let plane = values.len() / channels;
+    json!(
+        values
+            .chunks(plane.max(1))
+            .map(|p| rows(p, width))
+            .collect::<Vec<_>>()
+    )
 }
 
 fn overlay_path(dir: &Path, file: &Path) -> PathBuf {

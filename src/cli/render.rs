@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use cnnviz::app::{HeadlessViewer, StoreChoice, ViewerOptions};
 use cnnviz::colormap::ColorMap;
-use cnnviz::data::preprocess::{InkImage, ink_from_image, load_image, mnist_input};
+use cnnviz::data::model_input::input_from_image;
+use cnnviz::data::preprocess::{InkImage, ink_from_image, load_image};
 use cnnviz::explain::{ExplainRequest, Method};
 use cnnviz::gpu::{GpuNetwork, InferenceRequest};
 use cnnviz::model::Model;
@@ -118,7 +119,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let input = model.architecture.input;
     let image = load_image(&args.input)?;
     let ink = ink_from_image(&image);
-    let pixels = mnist_input(&ink, input.height, input.width)
+    // The scene alone shows the picture as `predict` prepares it (in colour for a colour
+    // model); the window puts its ink on the canvas, as if drawn.
+    let pixels = input_from_image(&image, input, model.architecture.preprocessing())
         .with_context(|| args.input.display().to_string())?;
     if let Some(method) = args.method
         && method.uses_block()

@@ -3,6 +3,7 @@
 mod error;
 pub mod idx;
 pub mod mnist;
+pub mod model_input;
 pub mod preprocess;
 
 pub use error::DataError;

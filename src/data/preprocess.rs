@@ -3,6 +3,7 @@
 //! MNIST's convention (LeCun et al.): white ink on black, the digit's bounding box scaled to
 //! fit 20×20 keeping its aspect ratio with anti-aliasing, pasted into a 28×28 field so that
 //! its centre of mass sits at the centre. Other input sizes scale the 20/28 box accordingly.
+//! [`super::model_input`] turns pictures into any model's input with this or a plain resize.
 
 use std::path::Path;
 
@@ -112,17 +113,8 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, PreprocessError> {
 /// ones take the paper colour from the border (a drawing's border is paper), invert when the
 /// paper is light, and stretch so paper becomes 0 and the strongest ink 1.
 pub fn ink_from_image(image: &DynamicImage) -> InkImage {
-    let smaller;
-    let image = if image.width().max(image.height()) > INK_MAX_SIDE {
-        // An integer box filter in the picture's own format: no full-size float copy.
-        smaller = image.thumbnail(INK_MAX_SIDE, INK_MAX_SIDE);
-        &smaller
-    } else {
-        image
-    };
-    let rgba = image.to_rgba32f();
+    let (rgba, has_transparency) = float_rgba(image);
     let (width, height) = (rgba.width() as usize, rgba.height() as usize);
-    let has_transparency = rgba.pixels().any(|p| p[3] < 0.5) && rgba.pixels().any(|p| p[3] >= 0.5);
     if has_transparency {
         let pixels = rgba.pixels().map(|p| p[3].clamp(0.0, 1.0)).collect();
         return InkImage::new(width, height, pixels);
@@ -150,6 +142,22 @@ pub fn ink_from_image(image: &DynamicImage) -> InkImage {
         height,
         ink.iter().map(|v| (v * scale).min(1.0)).collect(),
     )
+}
+
+/// The picture in float RGBA, brought down to at most [`INK_MAX_SIDE`] first (an integer
+/// box filter in its own format: no full-size float copy), and whether it is a drawing on
+/// a transparent background (some pixels clear, some opaque).
+pub(crate) fn float_rgba(image: &DynamicImage) -> (image::Rgba32FImage, bool) {
+    let smaller;
+    let image = if image.width().max(image.height()) > INK_MAX_SIDE {
+        smaller = image.thumbnail(INK_MAX_SIDE, INK_MAX_SIDE);
+        &smaller
+    } else {
+        image
+    };
+    let rgba = image.to_rgba32f();
+    let has_transparency = rgba.pixels().any(|p| p[3] < 0.5) && rgba.pixels().any(|p| p[3] >= 0.5);
+    (rgba, has_transparency)
 }
 
 fn border_median(luma: &[f32], width: usize, height: usize) -> f32 {
@@ -213,7 +221,7 @@ pub fn mnist_input(
 }
 
 /// Bounding box `(x0, y0, x1, y1)` (inclusive) of the pixels with ink.
-fn ink_bounds(ink: &InkImage) -> Option<(usize, usize, usize, usize)> {
+pub(crate) fn ink_bounds(ink: &InkImage) -> Option<(usize, usize, usize, usize)> {
     let mut bounds: Option<(usize, usize, usize, usize)> = None;
     for y in 0..ink.height {
         for x in 0..ink.width {
@@ -230,7 +238,7 @@ fn ink_bounds(ink: &InkImage) -> Option<(usize, usize, usize, usize)> {
 
 /// Resamples a crop to `out_w × out_h`: exact area averaging when shrinking (MNIST's
 /// anti-aliasing), bilinear when enlarging (so a tiny drawing is not blocky).
-fn resample(
+pub(crate) fn resample(
     ink: &InkImage,
     crop: (usize, usize, usize, usize),
     out_w: usize,

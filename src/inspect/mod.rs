@@ -6,10 +6,14 @@
 //! A ReLU cube is explained by the conv or dense layer before it (its pre-activation) with
 //! the ReLU applied at the end; a max-pool cube by its window; a flatten cube by the cube it
 //! aliases. The terms are summed in f64 in index order, so the shown sum is the exact sum
-//! of the shown terms; it matches the GPU's f32 activation to rounding.
+//! of the shown terms; it matches the GPU's f32 activation to rounding. Element-wise
+//! layers, average pools and global average pooling have their own views
+//! ([`other_layers`]).
 
+pub mod other_layers;
 mod readback;
 
+pub use other_layers::{AvgWindow, Elementwise, ElementwiseUnit, PlaneMean};
 pub use readback::{InspectedUnit, UnitReadback, UnitTag};
 
 use crate::model::{ConvGeometry, LayerOp, Model};
@@ -93,8 +97,26 @@ pub enum UnitArithmetic {
         sum: WeightedSum,
     },
     Pool(PoolWindow),
+    /// `y = f(x)` of the same element: leaky ReLU, sigmoid, tanh, dropout, batch norm.
+    Elementwise(ElementwiseUnit),
+    AvgPool(AvgWindow),
+    GlobalAvgPool(PlaneMean),
     /// The input image: a value, not a computation.
     Input,
+}
+
+impl UnitArithmetic {
+    /// The unit's value as the arithmetic computes it; `None` for an input pixel.
+    pub fn value(&self) -> Option<f64> {
+        Some(match self {
+            UnitArithmetic::Conv { sum, .. } | UnitArithmetic::Dense { sum } => sum.value(),
+            UnitArithmetic::Pool(window) => f64::from(window.value()),
+            UnitArithmetic::Elementwise(unit) => unit.output,
+            UnitArithmetic::AvgPool(window) => window.value,
+            UnitArithmetic::GlobalAvgPool(mean) => mean.mean,
+            UnitArithmetic::Input => return None,
+        })
+    }
 }
 
 /// Why a unit cannot be explained; one line each.
@@ -222,17 +244,35 @@ pub fn unit_arithmetic(
                 layer, kernel, stride, in_h, in_w, source, channel, y, x,
             ))
         }
-        LayerOp::LeakyRelu { .. }
-        | LayerOp::Sigmoid
-        | LayerOp::Tanh
-        | LayerOp::Dropout
-        | LayerOp::BatchNorm { .. }
-        | LayerOp::AvgPool2d(_)
-        | LayerOp::GlobalAvgPool => {
-            return Err(InspectError::Unsupported {
-                layer,
-                kind: model.architecture.layers[layer].kind_name(),
-            });
+        LayerOp::LeakyRelu { negative_slope } => elementwise(
+            layer,
+            Elementwise::LeakyRelu { negative_slope },
+            source,
+            element,
+        ),
+        LayerOp::Sigmoid => elementwise(layer, Elementwise::Sigmoid, source, element),
+        LayerOp::Tanh => elementwise(layer, Elementwise::Tanh, source, element),
+        LayerOp::Dropout => elementwise(layer, Elementwise::Dropout, source, element),
+        LayerOp::BatchNorm { eps, .. } => {
+            let function = params
+                .and_then(|p| Elementwise::batch_norm(p, eps, channel))
+                .ok_or_else(|| InspectError::Unsupported {
+                    layer,
+                    kind: model.architecture.layers[layer].kind_name(),
+                })?;
+            elementwise(layer, function, source, element)
+        }
+        LayerOp::AvgPool2d(g) => {
+            let (_, in_h, in_w) = plan.input.chw();
+            UnitArithmetic::AvgPool(other_layers::avg_window(
+                layer, g, in_h, in_w, source, channel, y, x,
+            ))
+        }
+        LayerOp::GlobalAvgPool => {
+            let (_, in_h, in_w) = plan.input.chw();
+            UnitArithmetic::GlobalAvgPool(other_layers::plane_mean(
+                layer, in_h, in_w, source, channel,
+            ))
         }
         // A ReLU not after a conv/dense layer (e.g. after a pool): the value is max(0, x)
         // of the same element, a weighted sum of one term with weight 1.
@@ -246,6 +286,22 @@ pub fn unit_arithmetic(
                 sum: weighted_sum(layer, vec![term], 0.0, plan.op == LayerOp::Relu),
             }
         }
+    })
+}
+
+fn elementwise(
+    layer: usize,
+    function: Elementwise,
+    source: &[f32],
+    element: usize,
+) -> UnitArithmetic {
+    let input = source[element];
+    UnitArithmetic::Elementwise(ElementwiseUnit {
+        layer,
+        output: function.apply(f64::from(input)),
+        function,
+        source: element,
+        input,
     })
 }
 

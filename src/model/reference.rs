@@ -190,7 +190,7 @@ fn batch_norm_scale(p: &super::LayerParams, eps: f32) -> Vec<f64> {
 
 /// The input pixels one average-pool window covers (clipped to the input) and its
 /// divisor: the whole window, or only the real pixels when padding does not count.
-fn avgpool_window(
+pub fn avgpool_window(
     oy: usize,
     ox: usize,
     h: usize,

@@ -53,10 +53,9 @@ pub struct ImageJob {
     pub cell_x: u32,
     pub cell_y: u32,
     pub heatmap: u32,
-    pub mean: f32,
-    pub deviation: f32,
-    pub pad0: u32,
-    pub pad1: u32,
+    /// Per input channel (R, G, B; the fourth unused).
+    pub mean: [f32; 4],
+    pub deviation: [f32; 4],
 }
 
 /// An image egui can draw: its texture and size in texels.
@@ -121,7 +120,7 @@ impl ChannelAtlas {
 /// objects, so the overlay can be driven (and tested) without a GPU.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeatureMapImages {
-    /// The 28×28 (or whatever the model takes) input, grey.
+    /// The model's input at its H×W: grey, or in colour for a 3-channel model.
     pub input: ImageTexture,
     /// The input with the Grad-CAM heatmap blended over it.
     pub grad_cam: ImageTexture,
@@ -188,9 +187,9 @@ impl FeatureMapTextures {
         }
         let layout = network.layout();
         let Shape::Map {
+            channels: in_c,
             height: in_h,
             width: in_w,
-            ..
         } = layout.slots[0].shape
         else {
             return Err(FeatureMapError::InputNotAnImage);
@@ -274,15 +273,15 @@ impl FeatureMapTextures {
             source: offset("input", layout.image_offset(0, 0))?,
             width: in_w as u32,
             height: in_h as u32,
-            channels: 1,
+            // Grey for one channel, R, G, B for three.
+            channels: in_c.min(3) as u32,
             columns: 1,
             heatmap: offset(
                 "Grad-CAM heatmap",
                 network.cam_layout().heatmap.image_offset(0),
             )?,
-            // The input picture shows channel 0 (a grey drawing fills every channel).
-            mean: normalization.of_channel(0).0,
-            deviation: normalization.of_channel(0).1,
+            mean: [0, 1, 2, 3].map(|c| normalization.of_channel(c).0),
+            deviation: [0, 1, 2, 3].map(|c| normalization.of_channel(c).1),
             ..Default::default()
         };
         let mut image = |label: &str, entry: EntryPoint| -> Result<ImageTexture, _> {

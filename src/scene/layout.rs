@@ -55,6 +55,15 @@ const MAX_HEIGHT: f32 = 6.0;
 /// Smallest tallest cube, in world units: tiny conv cells still show relief.
 const MIN_MAX_HEIGHT: f32 = 1.2;
 
+/// Cubes one layer may draw (unless one channel plane alone is bigger): a wide layer
+/// draws its first channels only, and says so in its label. Channels are stored one after
+/// another, so the drawn cubes are a prefix of the activation and every index mapping
+/// (shader, picker, inspector) stays the identity on them.
+pub const MAX_CUBES_PER_LAYER: usize = 1 << 18;
+/// Cubes of the whole scene that the per-layer share is cut from: many wide layers each
+/// draw fewer channels (never less than one plane).
+pub const MAX_CUBES: usize = 2 << 20;
+
 /// What produced an activation; the picker walks back through these.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerKind {
@@ -72,15 +81,17 @@ pub struct LayerPlacement {
     /// Name of the layer (`input` for activation 0).
     pub name: String,
     pub shape: Shape,
-    /// `"conv1 16×28×28"`.
+    /// `"conv1 16×28×28"`, `"bn1 (batch norm) 16×28×28"`, and what is not drawn:
+    /// `"conv1 64×224×224 (first 5 channels drawn)"`.
     pub label: String,
-    /// Channels drawn as tiles (1 for a vector).
+    /// Channels drawn as tiles (1 for a vector): all of them, or the first ones when the
+    /// layer has more cubes than its share ([`MAX_CUBES_PER_LAYER`]).
     pub channels: usize,
     /// Rows and columns of cells in one tile. A vector of `n` is `rows × cols ≥ n` cells
     /// filled row by row (the last row may be short).
     pub rows: usize,
     pub cols: usize,
-    /// Cubes in this layer (`shape.len()`).
+    /// Cubes drawn for this layer: `shape.len()`, or the drawn prefix of it.
     pub len: usize,
     /// Tiles per board row (along `x`) and board rows (along `z`).
     pub tile_cols: usize,
@@ -210,6 +221,43 @@ fn tile_grid(channels: usize, rows: usize, cols: usize, gap: f32, target: f32) -
     (best, channels.div_ceil(best))
 }
 
+/// What a layer's board says: its name, what kind of layer it is when the name may not
+/// tell (the layers beyond conv / relu / pool / dense, often named by an exporter), its
+/// shape, and how much of it is drawn when not all.
+fn layer_label(name: &str, kind: LayerKind, shape: Shape, channels: usize, len: usize) -> String {
+    let tag = match kind {
+        LayerKind::Op(op) => kind_tag(&op),
+        LayerKind::Input => None,
+    };
+    let mut label = match tag {
+        Some(tag) if !name.to_lowercase().contains(&tag.to_lowercase()) => {
+            format!("{name} ({tag}) {shape}")
+        }
+        _ => format!("{name} {shape}"),
+    };
+    if len < shape.len() {
+        match shape {
+            Shape::Map { .. } => label += &format!(" (first {channels} channels drawn)"),
+            Shape::Vector { .. } => label += &format!(" (first {len} drawn)"),
+        }
+    }
+    label
+}
+
+/// A short readable name of the layer types beyond the classic five.
+pub fn kind_tag(op: &LayerOp) -> Option<&'static str> {
+    Some(match op {
+        LayerOp::BatchNorm { .. } => "batch norm",
+        LayerOp::LeakyRelu { .. } => "leaky relu",
+        LayerOp::Sigmoid => "sigmoid",
+        LayerOp::Tanh => "tanh",
+        LayerOp::Dropout => "dropout",
+        LayerOp::AvgPool2d(_) => "avg pool",
+        LayerOp::GlobalAvgPool => "GAP",
+        _ => return None,
+    })
+}
+
 /// Cells of a vector of `len` as `(rows, cols)`: up to [`MAX_ROW`] one row along `x`, so
 /// the camera sees every cube's front and its label (the outputs); longer ones a grid of
 /// big cubes shaped like the channel boards.
@@ -237,8 +285,11 @@ impl SceneLayout {
             gap: f32,
             tiles: (usize, usize),
             cells: Vec2,
+            len: usize,
         }
         let shapes = model.activation_shapes();
+        let drawn_layers = shapes.len().max(1);
+        let share = (MAX_CUBES / drawn_layers).min(MAX_CUBES_PER_LAYER);
         let mut grids = Vec::new();
         let mut drawn = Vec::with_capacity(shapes.len());
         for (j, shape) in shapes.iter().enumerate() {
@@ -251,15 +302,20 @@ impl SceneLayout {
                 drawn.push(None);
                 continue;
             }
-            let (channels, rows, cols) = match *shape {
+            let (channels, rows, cols, len) = match *shape {
                 Shape::Map {
                     channels,
                     height,
                     width,
-                } => (channels, height, width),
+                } => {
+                    let plane = (height * width).max(1);
+                    let drawn = (share / plane).clamp(1, channels.max(1));
+                    (drawn, height, width, drawn * plane)
+                }
                 Shape::Vector { len } => {
-                    let (rows, cols) = vector_grid(len);
-                    (1, rows, cols)
+                    let drawn = len.min(share.max(MAX_ROW));
+                    let (rows, cols) = vector_grid(drawn);
+                    (1, rows, cols, drawn)
                 }
             };
             // Gaps between tiles scale with the tile so small maps do not drown in space.
@@ -280,6 +336,7 @@ impl SceneLayout {
                 gap,
                 tiles: (tile_cols, tile_rows),
                 cells,
+                len,
             });
         }
         let is_map = |g: &Grid| matches!(g.shape, Shape::Map { .. }) && g.activation > 0;
@@ -309,8 +366,8 @@ impl SceneLayout {
                 .get(g.activation)
                 .map(|s| s.name.clone())
                 .unwrap_or_else(|| format!("activation {}", g.activation));
-            let label = format!("{name} {}", g.shape);
-            let len = g.shape.len();
+            let label = layer_label(&name, g.kind, g.shape, g.channels, g.len);
+            let len = g.len;
             layers.push(LayerPlacement {
                 activation: g.activation,
                 kind: g.kind,
@@ -601,5 +658,48 @@ mod tests {
         );
         let (rows, cols) = vector_grid(1568);
         assert!(rows * cols >= 1568 && rows > cols, "{rows}×{cols}");
+    }
+
+    #[test]
+    fn new_layer_types_say_what_they_are_unless_their_name_does() {
+        use crate::model::builders::{
+            avgpool, batch_norm, conv, dense, dropout, global_avg_pool, leaky_relu, sigmoid, tanh,
+        };
+        let mut arch = crate::model::default_architecture();
+        arch.layers = vec![
+            conv("conv1", 1, 4, 3, 1, 1),
+            batch_norm("bn1", 4),
+            leaky_relu("act1", 0.2),
+            sigmoid("sigmoid1"),
+            tanh("t1"),
+            dropout("drop", 0.5),
+            avgpool("pool", 2, 2, 0),
+            global_avg_pool("gap"),
+            crate::model::LayerSpec::Flatten {
+                name: "flatten".into(),
+            },
+            dense("fc", 4, 10),
+        ];
+        let model = Model::filled(arch, || 0.1).expect("a valid model");
+        let layout = SceneLayout::new(&model, &ArenaLayout::new(&model, 1));
+        let labels: Vec<&str> = layout.layers.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "input 1×28×28",
+                "conv1 4×28×28",
+                "bn1 (batch norm) 4×28×28",
+                "act1 (leaky relu) 4×28×28",
+                "sigmoid1 4×28×28",
+                "t1 (tanh) 4×28×28",
+                "drop (dropout) 4×28×28",
+                "pool (avg pool) 4×14×14",
+                "gap 4×1×1",
+                "fc 10",
+            ]
+        );
+        // A C×1×1 map: one cell per channel tile, all drawn.
+        let gap = layout.placement(8).expect("gap drawn");
+        assert_eq!((gap.channels, gap.rows, gap.cols, gap.len), (4, 1, 1, 4));
     }
 }

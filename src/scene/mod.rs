@@ -36,9 +36,10 @@ pub use cube_renderer::{
     FrameParams, HighlightSet, RendererConfig, SceneSettings, SceneTargets, VERTICES_PER_CUBE,
     VERTICES_PER_TILE, Wave,
 };
-pub use feature_maps::FeatureMapTextures;
+pub use feature_maps::{FeatureMapImages, FeatureMapTextures};
 pub use layout::{
-    CUBE_FOOTPRINT, LabelKind, LayerKind, LayerPlacement, MIN_HEIGHT_CELLS, SceneLabel, SceneLayout,
+    CUBE_FOOTPRINT, LabelKind, LayerKind, LayerPlacement, MAX_CUBES, MAX_CUBES_PER_LAYER,
+    MIN_HEIGHT_CELLS, SceneLabel, SceneLayout,
 };
 pub use offscreen::{OffscreenTarget, render_offscreen};
 pub use picking::{

@@ -263,7 +263,7 @@ pub fn strongest_inputs(
 ) -> Option<(usize, Vec<(usize, f32)>)> {
     let mut j = activation;
     // Walk back through element-wise layers to the dense layer that computed the value.
-    while j > 0 && model.layers[j - 1].plan.op == LayerOp::Relu {
+    while j > 0 && model.layers[j - 1].plan.op.is_pointwise() {
         j -= 1;
     }
     let layer = model.layers.get(j.checked_sub(1)?)?;
@@ -286,7 +286,7 @@ pub fn strongest_inputs(
 }
 
 /// What to highlight for `pick`: its receptive field (conv/relu/pool cells), or its `top_k`
-/// strongest incoming weights (dense cells; ReLUs between the dense layer and the pick
+/// strongest incoming weights (dense cells; element-wise layers between the dense layer and the pick
 /// are shown as the same element), as cubes. A flatten input maps onto the cubes of the
 /// map it aliases.
 pub fn influence(model: &Model, layout: &SceneLayout, pick: &Pick, top_k: usize) -> HighlightSet {
@@ -308,7 +308,7 @@ pub fn influence(model: &Model, layout: &SceneLayout, pick: &Pick, top_k: usize)
     }
     if regions.is_empty() {
         let mut j = pick.activation;
-        while j > 0 && model.layers[j - 1].plan.op == LayerOp::Relu {
+        while j > 0 && model.layers[j - 1].plan.op.is_pointwise() {
             j -= 1;
             instances.extend(layout.instance_of(j, pick.element_index));
         }

@@ -76,9 +76,11 @@ pub enum SurveyError {
     #[error(transparent)]
     Gpu(#[from] GpuError),
     #[error(
-        "the model expects {model_h}×{model_w} inputs but the data set has {data_h}×{data_w} images"
+        "the test-set views run the data set's {data_h}×{data_w} grey digits, and this model \
+         takes {model_c}×{model_h}×{model_w} inputs: they are only available for {data_h}×{data_w} models"
     )]
     Size {
+        model_c: usize,
         model_h: usize,
         model_w: usize,
         data_h: usize,
@@ -124,8 +126,11 @@ impl Survey {
         mut progress: impl FnMut(usize) -> bool,
     ) -> Result<Survey, SurveyError> {
         let input = model.architecture.input;
-        if (data.rows, data.cols) != (input.height, input.width) || input.channels != 1 {
+        // A 3-channel model of the digits' size sees each grey digit in R, G and B, as
+        // the window feeds it drawings.
+        if (data.rows, data.cols) != (input.height, input.width) {
             return Err(SurveyError::Size {
+                model_c: input.channels,
                 model_h: input.height,
                 model_w: input.width,
                 data_h: data.rows,
@@ -172,7 +177,14 @@ impl Survey {
         for chunk in indices.chunks(batch as usize) {
             let pixels: Vec<f32> = chunk
                 .iter()
-                .flat_map(|&i| data.image(i).iter().map(|&p| f32::from(p) / 255.0))
+                .flat_map(|&i| {
+                    let grey: Vec<f32> = data
+                        .image(i)
+                        .iter()
+                        .map(|&p| f32::from(p) / 255.0)
+                        .collect();
+                    crate::data::model_input::replicate(&grey, input.channels)
+                })
                 .collect();
             let images = chunk.len() as u32;
             let output = network.run_blocking(

@@ -55,6 +55,9 @@ pub struct Canvas {
     invitation: bool,
     /// Where the canvas was last shown, in points (scripted input aims here).
     shown_at: Option<Rect>,
+    /// The part the model sees, as fractions `[x, y, w, h]` of the canvas
+    /// (`data::model_input::drawing_field`); the rest is dimmed.
+    field: [f32; 4],
 }
 
 impl Default for Canvas {
@@ -75,7 +78,14 @@ impl Canvas {
             base_texture: None,
             invitation: false,
             shown_at: None,
+            field: [0.0, 0.0, 1.0, 1.0],
         }
+    }
+
+    /// Marks the part of the canvas the model sees (fractions `[x, y, w, h]`); outside
+    /// it the canvas is dimmed.
+    pub fn set_field(&mut self, field: [f32; 4]) {
+        self.field = field;
     }
 
     /// Brush diameter as a fraction of the canvas side.
@@ -316,6 +326,29 @@ impl Canvas {
             for p in points {
                 painter.circle_filled(p, 0.5 * width, Color32::WHITE);
             }
+        }
+        if self.field != [0.0, 0.0, 1.0, 1.0] {
+            let [x, y, w, h] = self.field;
+            let seen =
+                Rect::from_min_size(rect.min + Vec2::new(x, y) * side, Vec2::new(w, h) * side);
+            // Dim the margins the model does not see, and frame what it sees.
+            let dim = Color32::from_black_alpha(150);
+            for margin in [
+                Rect::from_min_max(rect.min, Pos2::new(rect.max.x, seen.min.y)),
+                Rect::from_min_max(Pos2::new(rect.min.x, seen.max.y), rect.max),
+                Rect::from_min_max(Pos2::new(rect.min.x, seen.min.y), seen.left_bottom()),
+                Rect::from_min_max(seen.right_top(), Pos2::new(rect.max.x, seen.max.y)),
+            ] {
+                if margin.is_positive() {
+                    painter.rect_filled(margin, 0.0, dim);
+                }
+            }
+            painter.rect_stroke(
+                seen,
+                0.0,
+                egui::Stroke::new(1.0, Color32::from_gray(110)),
+                egui::StrokeKind::Inside,
+            );
         }
         if self.is_empty() {
             if self.invitation {

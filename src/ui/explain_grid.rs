@@ -9,7 +9,7 @@
 
 use egui::{Color32, Sense, Stroke, TextureHandle, Ui, Vec2};
 
-use super::explain_panel::{FRAME, computing_badge, paint_frame, paint_image};
+use super::explain_panel::{FRAME, computing_badge, fit_aspect, paint_frame, paint_image};
 use super::prediction_panel::class_label;
 use super::theme;
 use super::view::{ExplainGrid, GridTile, MapView, OverlayEvent, OverlayView};
@@ -38,12 +38,13 @@ impl MapTextures {
         key: TextureKey,
         explained: &Explained,
         input: Option<&[f32]>,
+        size: [usize; 2],
     ) -> Option<egui::TextureId> {
         self.used.push(key);
         if let Some((_, handle)) = self.textures.iter().find(|(k, _)| *k == key) {
             return Some(handle.id());
         }
-        let image = map_image(explained, input, key.color_map)?;
+        let image = map_image(explained, input, size, key.color_map)?;
         let handle = ctx.load_texture(
             format!("cnnviz explain map {}", self.textures.len()),
             image,
@@ -61,29 +62,41 @@ impl MapTextures {
     }
 }
 
-/// The map in the colour map, over a faint copy of the input's ink.
+/// The map (`size` = `[width, height]`, or square when that does not fit) in the colour
+/// map, over a faint copy of the input's ink (the mean of its channels).
 fn map_image(
     explained: &Explained,
     input: Option<&[f32]>,
+    size: [usize; 2],
     color_map: ColorMap,
 ) -> Option<egui::ColorImage> {
-    let side = (explained.map.len() as f64).sqrt().round() as usize;
-    if side == 0 || side * side != explained.map.len() {
-        return None;
-    }
-    let ink = input.filter(|i| i.len() == explained.map.len());
+    let len = explained.map.len();
+    let [width, height] = if size[0] * size[1] == len && len > 0 {
+        size
+    } else {
+        let side = (len as f64).sqrt().round() as usize;
+        if side == 0 || side * side != len {
+            return None;
+        }
+        [side, side]
+    };
+    let ink = input.filter(|i| !i.is_empty() && i.len().is_multiple_of(len));
+    let channels = ink.map_or(1, |i| i.len() / len);
+    let grey = |ink: &[f32], i: usize| -> f32 {
+        (0..channels).map(|c| ink[c * len + i]).sum::<f32>() / channels as f32
+    };
     let pixels = explained
         .map
         .iter()
         .enumerate()
         .map(|(i, &v)| {
             let [r, g, b] = color_map.rgb8(v.clamp(0.0, 1.0));
-            let white = ink.map_or(0.0, |ink| ink[i].clamp(0.0, 1.0) * 0.3);
+            let white = ink.map_or(0.0, |ink| grey(ink, i).clamp(0.0, 1.0) * 0.3);
             let mix = |c: u8| (f32::from(c) * (1.0 - white) + 255.0 * white).round() as u8;
             Color32::from_rgb(mix(r), mix(g), mix(b))
         })
         .collect();
-    Some(egui::ColorImage::new([side, side], pixels))
+    Some(egui::ColorImage::new([width, height], pixels))
 }
 
 /// Shows the open grid (if any); closing it asks the window to close it.
@@ -201,7 +214,13 @@ fn show_tile(
             request,
             color_map: view.color_map,
         };
-        textures.get(ui.ctx(), key, explained, view.explain.input)
+        textures.get(
+            ui.ctx(),
+            key,
+            explained,
+            view.explain.input,
+            view.explain.input_size,
+        )
     });
     let stale = texture.is_some() && tile.map.is_some_and(|m| !m.current);
     let tint = if stale {
@@ -213,7 +232,8 @@ fn show_tile(
         Some(Err(_)) => "failed",
         _ => "Computing…",
     };
-    paint_image(ui.painter(), rect, texture, tint, empty);
+    let picture = fit_aspect(rect, view.explain.input_size);
+    paint_image(ui.painter(), picture, texture, tint, empty);
     if stale {
         computing_badge(ui, rect);
     }
@@ -312,12 +332,46 @@ mod tests {
             map: vec![0.0, 1.0, 0.5, 0.25],
             faithfulness: None,
         };
-        let image = map_image(&explained, Some(&[0.0, 0.0, 0.0, 1.0]), ColorMap::Viridis)
-            .expect("a square map");
+        let image = map_image(
+            &explained,
+            Some(&[0.0, 0.0, 0.0, 1.0]),
+            [0, 0],
+            ColorMap::Viridis,
+        )
+        .expect("a square map");
         let [r, g, b] = ColorMap::Viridis.rgb8(1.0);
         assert_eq!(image.pixels[1], Color32::from_rgb(r, g, b));
         let plain = ColorMap::Viridis.rgb8(0.25);
         assert!(image.pixels[3].r() > plain[0], "ink lightens the map");
         assert!(probability(&[0.0, 0.0], 1).is_some_and(|p| (p - 0.5).abs() < 1e-6));
+    }
+
+    #[test]
+    fn a_non_square_map_keeps_its_shape_and_a_colour_input_lightens_by_its_mean() {
+        let explained = Explained {
+            method: crate::explain::Method::Saliency,
+            class: 0,
+            counterfactual: false,
+            block: None,
+            logits: vec![0.0; 2],
+            attribution: vec![],
+            raw: vec![],
+            raw_height: 0,
+            raw_width: 0,
+            map: vec![0.0; 6],
+            faithfulness: None,
+        };
+        // Three channels of a 3 wide × 2 high input; pixel 5 is white in R, G and B.
+        let mut input = vec![0.0; 18];
+        for c in 0..3 {
+            input[c * 6 + 5] = 1.0;
+        }
+        input[2] = 1.0; // pixel 2 only in R: a third as light
+        let image =
+            map_image(&explained, Some(&input), [3, 2], ColorMap::Viridis).expect("a 3×2 map");
+        assert_eq!(image.size, [3, 2]);
+        let base = image.pixels[0].r();
+        let (full, third) = (image.pixels[5].r() - base, image.pixels[2].r() - base);
+        assert!(full > 0 && third > 0 && third < full, "{full} {third}");
     }
 }

@@ -21,6 +21,7 @@ pub fn show(ui: &mut Ui, view: &OverlayView, canvas_empty: bool, events: &mut Ve
     let stale = explain.chosen.is_none_or(|m| !m.current);
     ui.horizontal(|ui| {
         let images = view.images;
+        let size = images.map_or(explain.input_size, |i| [i.input.width, i.input.height]);
         ui.vertical(|ui| {
             let texture = images.map(|i| i.grad_cam.id);
             // Another method's map reaches the texture only once it has come back.
@@ -29,6 +30,7 @@ pub fn show(ui: &mut Ui, view: &OverlayView, canvas_empty: bool, events: &mut Ve
                 ui,
                 side,
                 texture.filter(|_| shown),
+                size,
                 placeholder(view, canvas_empty),
             );
             if shown && stale && explain.method != Method::GradCam {
@@ -43,10 +45,17 @@ pub fn show(ui: &mut Ui, view: &OverlayView, canvas_empty: bool, events: &mut Ve
         });
         ui.vertical(|ui| {
             let texture = images.map(|i| i.input.id);
-            image_square(ui, side, texture.filter(|_| has_prediction), "no input")
-                .on_hover_text("What the network sees: the drawing cropped, scaled and centred");
+            image_square(
+                ui,
+                side,
+                texture.filter(|_| has_prediction),
+                size,
+                "no input",
+            )
+            .on_hover_text("What the network sees: the drawing prepared for the model's input");
             let caption = match images {
-                Some(i) => format!("Model input {}×{}", i.input.width, i.input.height),
+                // H×W, as the layer labels write shapes.
+                Some(i) => format!("Model input {}×{}", i.input.height, i.input.width),
                 None => "Model input".to_string(),
             };
             ui.label(egui::RichText::new(caption).small().color(theme::WEAK_TEXT));
@@ -361,12 +370,25 @@ pub fn image_square(
     ui: &mut Ui,
     side: f32,
     texture: Option<egui::TextureId>,
+    size: [usize; 2],
     empty_text: &str,
 ) -> egui::Response {
     let (rect, response) = ui.allocate_exact_size(Vec2::splat(side), Sense::hover());
-    paint_image(ui.painter(), rect, texture, Color32::WHITE, empty_text);
-    paint_frame(ui.painter(), rect, Stroke::new(1.0, FRAME));
+    let picture = fit_aspect(rect, size);
+    paint_image(ui.painter(), picture, texture, Color32::WHITE, empty_text);
+    paint_frame(ui.painter(), picture, Stroke::new(1.0, FRAME));
     response
+}
+
+/// The largest rectangle of an image of `size` (`[width, height]`) centred in `rect`,
+/// so a non-square model input is not stretched; `rect` itself for `[0, 0]`.
+pub fn fit_aspect(rect: Rect, size: [usize; 2]) -> Rect {
+    let [w, h] = size.map(|s| s as f32);
+    if w <= 0.0 || h <= 0.0 {
+        return rect;
+    }
+    let scale = (rect.width() / w).min(rect.height() / h);
+    Rect::from_center_size(rect.center(), Vec2::new(w, h) * scale)
 }
 
 /// The colour of an image's frame.

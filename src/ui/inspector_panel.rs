@@ -8,7 +8,9 @@
 use egui::{Color32, Rect, RichText, Sense, Stroke, Ui, Vec2};
 
 use super::theme;
-use crate::inspect::{PoolWindow, UnitArithmetic, WeightedSum};
+use crate::inspect::{
+    AvgWindow, ElementwiseUnit, PlaneMean, PoolWindow, UnitArithmetic, WeightedSum,
+};
 
 /// Side of one cell of a heat grid, in points.
 const CELL: f32 = 11.0;
@@ -83,6 +85,9 @@ pub fn show(ui: &mut Ui, view: &InspectorView) {
             ranked(ui, sum, |i| format!("{} [{i}]", view.source));
         }
         UnitArithmetic::Pool(window) => pool(ui, window, view.source),
+        UnitArithmetic::Elementwise(unit) => elementwise(ui, unit, view.source),
+        UnitArithmetic::AvgPool(window) => avg_pool(ui, window, view.source),
+        UnitArithmetic::GlobalAvgPool(mean) => plane_mean(ui, mean, view.source),
     }
     if let Some((pixels, side, caption)) = view.picture
         && pixels.len() == side * side
@@ -287,4 +292,82 @@ fn pool(ui: &mut Ui, window: &PoolWindow, source: &str) {
         "max = {:+.5}  from {source} channel {c}, row {y}, col {x}",
         window.value()
     ));
+}
+
+/// `x → f(x)`: the formula with its constants, the input and the output.
+fn elementwise(ui: &mut Ui, unit: &ElementwiseUnit, source: &str) {
+    ui.label(RichText::new(unit.function.formula()).color(theme::WEAK_TEXT));
+    egui::Grid::new("cnnviz inspector elementwise")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label(format!("x = {source} [{}]", unit.source));
+            ui.monospace(format!("{:+.5}", unit.input));
+            ui.end_row();
+            ui.label("y = f(x)");
+            ui.monospace(RichText::new(format!("{:+.5}", unit.output)).color(theme::ACCENT));
+            ui.end_row();
+        });
+}
+
+/// The window's values as a grid, their sum and the divisor.
+fn avg_pool(ui: &mut Ui, window: &AvgWindow, source: &str) {
+    let g = window.geometry;
+    ui.label(
+        RichText::new(format!(
+            "mean of a {k}×{k} window of {source} (stride {}, padding {}{})",
+            g.stride,
+            g.padding,
+            if g.count_include_pad {
+                ", padded zeros counted"
+            } else {
+                ", padding not counted"
+            },
+            k = g.kernel,
+        ))
+        .color(theme::WEAK_TEXT),
+    );
+    let values: Vec<f32> = window.elements.iter().map(|e| e.1).collect();
+    let scale = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    grid(ui, &values, window.cols.len().max(1), scale, None);
+    egui::Grid::new("cnnviz inspector avg pool")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label(format!(
+                "Σ {} values (rows {}..{}, cols {}..{})",
+                values.len(),
+                window.rows.start,
+                window.rows.end,
+                window.cols.start,
+                window.cols.end
+            ));
+            ui.monospace(format!("{:+.5}", window.sum));
+            ui.end_row();
+            ui.label("÷ divisor");
+            ui.monospace(format!("{}", window.divisor));
+            ui.end_row();
+            ui.label("= mean");
+            ui.monospace(RichText::new(format!("{:+.5}", window.value)).color(theme::ACCENT));
+            ui.end_row();
+        });
+}
+
+/// Global average pooling: the plane's sum over its size.
+fn plane_mean(ui: &mut Ui, mean: &PlaneMean, source: &str) {
+    ui.label(
+        RichText::new(format!(
+            "global average pooling: the mean of channel {} of {source} ({}×{} values)",
+            mean.channel, mean.height, mean.width
+        ))
+        .color(theme::WEAK_TEXT),
+    );
+    egui::Grid::new("cnnviz inspector gap")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label(format!("Σ {} values", mean.source.len()));
+            ui.monospace(format!("{:+.5}", mean.sum));
+            ui.end_row();
+            ui.label(format!("÷ {}", mean.source.len()));
+            ui.monospace(RichText::new(format!("{:+.5}", mean.mean)).color(theme::ACCENT));
+            ui.end_row();
+        });
 }

@@ -260,6 +260,13 @@ impl Overlay {
                     .min((panel_height * 0.52).max(200.0))
                     .floor();
                 ui.vertical_centered(|ui| self.canvas.show(ui, side));
+                if !view.input_note.is_empty() {
+                    ui.label(
+                        egui::RichText::new(view.input_note)
+                            .small()
+                            .color(super::theme::WEAK_TEXT),
+                    );
+                }
                 ui.horizontal(|ui| {
                     let label = ui.label("Brush");
                     if view.features.large_controls {

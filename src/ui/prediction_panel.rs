@@ -106,6 +106,15 @@ pub fn show_chart(ui: &mut Ui, view: &OverlayView, canvas_empty: bool) -> Option
         ],
         Stroke::new(1.0, Color32::from_rgb(52, 60, 72)),
     );
+    // Names wider than their columns (a model's own classes, "automobile") would run into
+    // their neighbours: then every column says its index, and the name is on hover.
+    let indices_only = view.class_labels.iter().any(|label| {
+        painter
+            .layout_no_wrap(label.clone(), label_font.clone(), theme::TEXT)
+            .size()
+            .x
+            > column - 2.0
+    });
     let mut action = None;
     for class in 0..classes {
         let column_rect = Rect::from_min_max(
@@ -174,7 +183,11 @@ pub fn show_chart(ui: &mut Ui, view: &OverlayView, canvas_empty: bool) -> Option
         painter.text(
             egui::pos2(centre, baseline + 3.0),
             Align2::CENTER_TOP,
-            &label,
+            if indices_only {
+                class.to_string()
+            } else {
+                label
+            },
             label_font.clone(),
             label_colour,
         );

@@ -115,6 +115,9 @@ impl Default for OverlayFeatures {
 pub struct OverlayView<'a> {
     /// Shown in the title bar.
     pub model_name: &'a str,
+    /// How a drawing becomes the model's input (`data::model_input::describe`), shown
+    /// under the canvas.
+    pub input_note: &'a str,
     /// Adapter name, for the timing panel.
     pub adapter: &'a str,
     /// One label per class (`Architecture::classes`).
@@ -191,8 +194,10 @@ pub struct ExplainView<'a> {
     pub grid: Option<ExplainGrid>,
     /// The open grid's tiles in order (empty when none is open).
     pub tiles: Vec<GridTile<'a>>,
-    /// The canvas's model input (0..1), drawn faintly under the grids' maps.
+    /// The canvas's model input (0..1, C×H×W), drawn faintly under the grids' maps.
     pub input: Option<&'a [f32]>,
+    /// The model input's `[width, height]`: the maps' size (`[0, 0]`: square maps).
+    pub input_size: [usize; 2],
 }
 
 impl Default for ExplainView<'_> {
@@ -205,6 +210,7 @@ impl Default for ExplainView<'_> {
             grid: None,
             tiles: Vec::new(),
             input: None,
+            input_size: [0, 0],
         }
     }
 }

@@ -57,6 +57,11 @@ pub fn put_sample_on_canvas(headless: &mut HeadlessViewer, name: &str) {
 /// that depends on timing (the frame-time panel, a scene drawn at reduced resolution while a
 /// loaded machine misses frames), so pictures compare.
 pub fn quiet_viewer(size: [u32; 2]) -> Option<HeadlessViewer> {
+    quiet_viewer_of(model(), size)
+}
+
+/// [`quiet_viewer`] of any model.
+pub fn quiet_viewer_of(model: Model, size: [u32; 2]) -> Option<HeadlessViewer> {
     let options = ViewerOptions {
         store: StoreChoice::None,
         features: OverlayFeatures {
@@ -65,7 +70,9 @@ pub fn quiet_viewer(size: [u32; 2]) -> Option<HeadlessViewer> {
         },
         ..ViewerOptions::default()
     };
-    let mut headless = headless_viewer(options, size)?;
+    let gpu = viewer_gpu()?;
+    let mut headless = HeadlessViewer::with_gpu(model, options, gpu, size, 1.0)
+        .unwrap_or_else(|e| panic!("viewer: {e:#}"));
     headless.viewer_mut().set_animation(false);
     headless.viewer_mut().pin_scene_scale(Some(1.0));
     Some(headless)

@@ -9,7 +9,7 @@ use super::super::kiosk_mode::KioskActions;
 use super::inspector::InspectorState;
 use super::overlay_phase::OverlayRequests;
 use super::{Viewer, WindowRequest, scene_input, store_link};
-use crate::data::preprocess::mnist_input;
+use crate::data::model_input::input_from_ink;
 use crate::explain::Method;
 use crate::scene::{DEFAULT_TOP_K, HighlightSet, influence};
 use crate::ui::dashboard::DashboardEvent;
@@ -104,8 +104,8 @@ impl Viewer {
         for event in events {
             match event {
                 OverlayEvent::CanvasChanged(ink) => {
-                    let input = self.model.architecture.input;
-                    match mnist_input(ink, input.height, input.width) {
+                    let architecture = &self.model.architecture;
+                    match input_from_ink(ink, architecture.input, architecture.preprocessing()) {
                         Ok(pixels) => {
                             self.wave.due |= self.current_input.is_none();
                             self.current_input = Some(pixels);
@@ -376,7 +376,7 @@ impl Viewer {
             crate::store::now_ms(),
             &self.overlay.canvas().ink(),
             crate::store::ModelInput {
-                channels: 1,
+                channels: shape.channels as u16,
                 height: shape.height as u16,
                 width: shape.width as u16,
                 values: input.clone(),

@@ -126,6 +126,8 @@ pub struct FrameOutput {
 /// Everything the person has chosen and everything the window shows.
 pub struct Viewer {
     model: Model,
+    /// How the drawing becomes the model's input, said under the canvas.
+    input_note: String,
     /// `model.conv_blocks()`, computed once.
     blocks: Vec<crate::model::ConvBlock>,
     options: ViewerOptions,
@@ -214,13 +216,22 @@ impl Viewer {
         if let Some(kiosk) = &kiosk {
             egui_ctx.set_zoom_factor(kiosk.config().ui_scale);
         }
+        let mut overlay = Overlay::new();
+        let (input, preprocessing) = (model.architecture.input, model.architecture.preprocessing());
+        overlay
+            .canvas_mut()
+            .set_field(crate::data::model_input::drawing_field(
+                input,
+                preprocessing,
+            ));
         let viewer = Viewer {
+            input_note: crate::data::model_input::describe(input, preprocessing),
             blocks: model.conv_blocks(),
             model,
             options,
             store,
             current_input: None,
-            overlay: Overlay::new(),
+            overlay,
             egui_ctx,
             session: Some(session),
             textures: TextureMirror::default(),
@@ -419,6 +430,25 @@ impl Viewer {
             .network
             .read_activations(&gpu.device, &gpu.queue, 1)?;
         images.pop().context("the arena holds no image")
+    }
+
+    /// The scene's layout (every drawn layer's board), while the GPU is there.
+    pub fn scene_layout(&self) -> Option<&crate::scene::SceneLayout> {
+        self.session.as_ref().map(|s| &s.layout)
+    }
+
+    /// The overlay's GPU images (input, Grad-CAM, channel atlases), when the adapter
+    /// can make them.
+    pub fn feature_map_images(&self) -> Option<&crate::scene::FeatureMapImages> {
+        self.session
+            .as_ref()
+            .and_then(|s| s.images.as_ref())
+            .map(|i| i.images())
+    }
+
+    /// How the drawing becomes the model's input, as said under the canvas.
+    pub fn input_note(&self) -> &str {
+        &self.input_note
     }
 
     /// Where the middle of a cube's footprint is on the last frame, in pixels from the

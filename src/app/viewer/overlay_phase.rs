@@ -105,6 +105,10 @@ impl Viewer {
                 .map(|_| self.explanations.tiles(&choice, generation))
                 .unwrap_or_default(),
             input: self.current_input.as_deref(),
+            input_size: [
+                self.model.architecture.input.width,
+                self.model.architecture.input.height,
+            ],
         };
         let survey_status = self.survey.as_ref().map(|s| s.status());
         if let (Some(channel), Some(status)) = (self.channel.as_mut(), survey_status.as_ref()) {
@@ -197,6 +201,7 @@ impl Viewer {
         });
         let view = OverlayView {
             model_name: &self.model.architecture.name,
+            input_note: &self.input_note,
             adapter: &self.adapter,
             class_labels: &self.model.architecture.classes,
             prediction: shown.map(|output| PredictionView {

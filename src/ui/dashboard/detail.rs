@@ -274,7 +274,8 @@ fn picture(ui: &mut Ui, texture: Option<&TextureHandle>, caption: &str) {
     });
 }
 
-/// The model input in grey with a heatmap over it, as the Grad-CAM panel shows it.
+/// The model input (grey, or in colour for three channels) with a heatmap over it, as the
+/// Grad-CAM panel shows it.
 fn cam_texture(
     ctx: &egui::Context,
     record: &SavedPrediction,
@@ -283,11 +284,12 @@ fn cam_texture(
     which: &str,
 ) -> Option<TextureHandle> {
     let (h, w) = (record.input.height as usize, record.input.width as usize);
-    let plane = &record.input.values.get(..h * w)?;
+    let channels = if record.input.channels == 3 { 3 } else { 1 };
+    let input = record.input.values.get(..channels * h * w)?;
     if heat.len() != h * w {
         return None;
     }
-    let picture = crate::heatmap::overlay(plane, heat, w, h, 4, map);
+    let picture = crate::heatmap::overlay(input, heat, w, h, 4, map);
     let image = egui::ColorImage::from_rgb(
         [picture.width() as usize, picture.height() as usize],
         picture.as_raw(),
