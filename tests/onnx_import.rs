@@ -23,9 +23,9 @@ const GOOD: [&str; 5] = [
     "conv_nobias_softmax",
 ];
 
-/// Fixtures with the layers the GPU kernels do not run yet (batch norm, average and global
-/// pooling, leaky ReLU, sigmoid, tanh, dropout, asymmetric padding), from PyTorch and in
-/// tf2onnx's Keras form: checked on the CPU twin.
+/// Fixtures with the layers added for imported models (batch norm, average and global
+/// pooling, leaky ReLU, sigmoid, tanh, dropout, asymmetric padding, 3-channel and
+/// non-28 inputs), from PyTorch and in tf2onnx's Keras form.
 const NEW_LAYERS: [&str; 8] = [
     "bn_avgpool_gap",
     "avgpool_pads",
@@ -101,7 +101,7 @@ fn every_good_fixture_gives_onnx_runtimes_logits_on_the_cpu_twin() {
 #[test]
 fn every_good_fixture_matches_onnx_runtime_and_the_cpu_on_the_gpu_with_grad_cam_at_every_block() {
     let Some(gpu) = gpu() else { return };
-    for name in GOOD {
+    for name in GOOD.iter().chain(&NEW_LAYERS) {
         let model = load(name);
         let expected = expected(name);
         let inputs: Vec<f32> = expected.inputs.concat();
@@ -124,7 +124,8 @@ fn every_good_fixture_matches_onnx_runtime_and_the_cpu_on_the_gpu_with_grad_cam_
                 );
                 let cam = image.grad_cam.as_ref().expect("Grad-CAM ran");
                 assert_eq!(cam.block, block, "{name}");
-                assert_eq!(cam.heatmap.len(), model.input_len(), "{name}");
+                let input = model.architecture.input;
+                assert_eq!(cam.heatmap.len(), input.height * input.width, "{name}");
                 assert!(cam.heatmap.iter().all(|v| v.is_finite()), "{name}");
             }
         }
