@@ -13,7 +13,7 @@ use cnnviz::data::model_input::{input_from_image, input_from_ink};
 use cnnviz::data::preprocess::load_image;
 use cnnviz::model::spec::{InputSpec, Normalization};
 use cnnviz::model::{LayerOp, LayerParams, LayerSpec, Model, Shape, reference};
-use common::viewer::{put_sample_on_canvas, run_until_rest};
+use common::viewer::{put_sample_on_canvas, run_until_rest, viewer_gpu};
 use common::{architecture, conv, dense, flatten, pool, random_model, relu};
 
 /// conv → relu → pool → conv → relu → pool → dense for `channels × height × width`.
@@ -396,4 +396,104 @@ fn eval_and_the_survey_feed_a_colour_model_of_mnists_size_the_digits_in_r_g_and_
     let confusion: Vec<Vec<usize>> =
         serde_json::from_value(in_colour["confusion"].clone()).expect("a confusion matrix");
     assert_eq!(survey.confusion(), confusion);
+}
+
+/// A colour model with every new layer type in the window: the scene labels each layer,
+/// the prediction is the CPU twin's, and each new layer's inspector view gives the value
+/// the GPU wrote. Until the new layers' GPU kernels are merged the network refuses the
+/// model with "has no GPU kernel yet", and only that refusal is accepted.
+#[test]
+fn a_model_with_every_new_layer_runs_in_the_window_and_its_units_explain_the_arena() {
+    use cnnviz::model::builders::{
+        avgpool, batch_norm, dropout, global_avg_pool, leaky_relu, sigmoid, tanh,
+    };
+    let mut arch = architecture(
+        "new-layers",
+        24,
+        20,
+        5,
+        vec![
+            conv("conv1", 3, 6, 3, 1, 1),
+            batch_norm("bn1", 6),
+            leaky_relu("act1", 0.1),
+            avgpool("avg1", 3, 2, 1),
+            conv("conv2", 6, 8, 3, 1, 1),
+            batch_norm("bn2", 8),
+            sigmoid("sig2"),
+            dropout("drop2", 0.25),
+            tanh("tanh2"),
+            global_avg_pool("gap"),
+            flatten("flatten"),
+            dense("fc", 8, 5),
+        ],
+    );
+    arch.input.channels = 3;
+    let model = random_model(arch, 29);
+    let Some(gpu) = viewer_gpu() else {
+        return;
+    };
+    let options = cnnviz::app::ViewerOptions {
+        store: cnnviz::app::StoreChoice::None,
+        ..cnnviz::app::ViewerOptions::default()
+    };
+    let mut headless = match HeadlessViewer::with_gpu(model.clone(), options, gpu, SIZE, 1.0) {
+        Ok(headless) => headless,
+        Err(e) if format!("{e:#}").contains("has no GPU kernel yet") => {
+            eprintln!("note: the new layers' GPU kernels are not in this build: {e:#}");
+            return;
+        }
+        Err(e) => panic!("viewer: {e:#}"),
+    };
+    headless.viewer_mut().set_animation(false);
+    put_sample_on_canvas(&mut headless, "7-mnist-test-0.png");
+    run_until_rest(&mut headless);
+
+    let input = headless.viewer().model_input().expect("an input").to_vec();
+    let (shown, _) = headless.viewer().prediction().expect("a prediction");
+    let cpu = cpu_probabilities(&model, &input);
+    for (class, (a, b)) in shown.iter().zip(&cpu).enumerate() {
+        assert!((a - b).abs() < 1e-3, "class {class}: window {a}, CPU {b}");
+    }
+    let labels: Vec<String> = headless
+        .viewer()
+        .scene_layout()
+        .expect("a scene")
+        .layers
+        .iter()
+        .map(|l| l.label.clone())
+        .collect();
+    for tag in [
+        "(batch norm)",
+        "(leaky relu)",
+        "(avg pool)",
+        "(dropout)",
+        "gap 8×1×1",
+    ] {
+        assert!(
+            labels.iter().any(|l| l.contains(tag)),
+            "{tag} in {labels:?}"
+        );
+    }
+    // bn1, act1, avg1 (a padded corner and an inner window), sig2, tanh2, gap.
+    for (activation, element) in [
+        (2, 100),
+        (3, 37),
+        (4, 0),
+        (4, 23),
+        (7, 11),
+        (9, 50),
+        (10, 3),
+    ] {
+        assert!(headless.viewer_mut().inspect_unit(activation, element));
+        run_until_rest(&mut headless);
+        let arena = headless.viewer().scene_activations().expect("arena");
+        let (pick, arithmetic) = headless.viewer().inspected().expect("inspected");
+        assert_eq!((pick.activation, pick.element_index), (activation, element));
+        let shown = arithmetic.value().expect("a computed unit");
+        let value = arena[activation][element];
+        assert!(
+            (shown - f64::from(value)).abs() < 1e-4 * (1.0 + f64::from(value.abs())),
+            "activation {activation} element {element}: inspector {shown}, arena {value}"
+        );
+    }
 }

@@ -174,6 +174,7 @@ mod tests {
             faithfulness: None,
         };
         let (_, low) = tint_maps(&explained, &block, (2, 4));
-        assert_eq!(low, vec![0.0, 1.0]);
+        // Read as a 2×4 map the halves stay apart (as a square 3×3 it would not fit).
+        assert!(low[0] == 0.0 && (low[1] - 1.0).abs() < 1e-6, "{low:?}");
     }
 }
