@@ -209,7 +209,7 @@ fn faithfulness_inputs(
     let s = select(n - points, n, deletion);
     let touched = rank < (s * plane) / p.faith_steps;
     let x = explain[p.x_off + i];
-    let blank = explain[p.blank_off];
+    let blank = explain[p.blank_off + i / plane];
     var value = select(x, blank, touched);
     if !deletion {
         value = select(blank, x, touched);

@@ -16,7 +16,7 @@ use cnnviz::explain::reference::cam::{
     cam_heatmap, grad_cam_weights, hires_cam_raw, nearest_resize, weighted_sum_raw,
 };
 use cnnviz::explain::reference::faithfulness::area_under_curve;
-use cnnviz::explain::reference::{ReferenceExplainer, blank_value};
+use cnnviz::explain::reference::{ReferenceExplainer, blank_values};
 use cnnviz::explain::{ExplainError, ExplainOptions, ExplainRequest, Explainer, Family, Method};
 use cnnviz::model::reference::{forward, forward_f64, grad_cam, softmax};
 use cnnviz::model::{LayerOp, Model, load_model};
@@ -283,7 +283,9 @@ fn faithfulness_curves_start_and_end_where_the_definition_says() {
     let steps = ExplainOptions::default().faithfulness_steps;
     assert_eq!(f.deletion.len(), steps + 1);
     let p_input = softmax(&forward(&model, &input).pop().unwrap())[explained.class];
-    let blank = vec![blank_value(&model); input.len()];
+    let plane = input.len() / model.architecture.input.channels;
+    let per_channel = blank_values(&model);
+    let blank: Vec<f64> = (0..input.len()).map(|i| per_channel[i / plane]).collect();
     let p_blank = softmax(forward_f64(&model, blank).last().unwrap())[explained.class];
     let close = |a: f32, b: f64| (a as f64 - b).abs() < 1e-6;
     assert!(

@@ -12,14 +12,15 @@ use std::path::Path;
 use cnnviz::data::preprocess::{ink_from_image, load_image, mnist_input};
 use cnnviz::data::{Split, load_mnist};
 use cnnviz::explain::reference::faithfulness::{area_under_curve, faithfulness_curves};
-use cnnviz::explain::reference::{ReferenceExplainer, blank_value};
+use cnnviz::explain::reference::{ReferenceExplainer, blank_values};
 use cnnviz::explain::{
     ExplainError, ExplainOptions, ExplainRequest, Explained, Explainer, Family, Method,
 };
 use cnnviz::gpu::GpuError;
 use cnnviz::gpu::explain::GpuExplainer;
 use cnnviz::model::builders::default_architecture;
-use cnnviz::model::{Model, load_model};
+use cnnviz::model::spec::ChannelValues;
+use cnnviz::model::{Model, Normalization, load_model};
 
 use common::{
     architecture, assert_close, conv, dense, flatten, gpu, pool, random_inputs, random_model, relu,
@@ -109,7 +110,7 @@ fn compare_curves(model: &Model, input: &[f32], gpu: &Explained, options: &Expla
         &to_f64(input),
         &gpu.map,
         gpu.class,
-        blank_value(model),
+        &blank_values(model),
         options.faithfulness_steps,
     );
     assert_close(&format!("{what}: deletion"), &f.deletion, &deletion);
@@ -393,27 +394,30 @@ fn the_bench_section_times_every_method_with_and_without_curves() {
 
 #[test]
 fn a_non_square_input_matches_the_twin_with_its_curves() {
-    // A 12×10 input, blocks of 12×10 and 6×5, 5 classes: every index the kernels derive
-    // (pixel of an element, patch, mask, nearest and bilinear sources) off the square.
-    // (Models take one input channel: drawings are grey.)
-    let model = random_model(
-        architecture(
-            "non-square",
-            12,
-            10,
-            5,
-            vec![
-                conv("conv1", 1, 4, 3, 1, 1),
-                relu("relu1"),
-                pool("pool1", 2, 2),
-                conv("conv2", 4, 6, 3, 1, 1),
-                relu("relu2"),
-                flatten("flatten"),
-                dense("fc", 6 * 6 * 5, 5),
-            ],
-        ),
-        21,
+    // A 3×12×10 input, blocks of 12×10 and 6×5, 5 classes: every index the kernels derive
+    // (pixel of an element, patch, mask, nearest and bilinear sources) off the square, and
+    // a normalisation per channel (so each channel's blank canvas differs in the curves).
+    let mut arch = architecture(
+        "non-square",
+        12,
+        10,
+        5,
+        vec![
+            conv("conv1", 3, 4, 3, 1, 1),
+            relu("relu1"),
+            pool("pool1", 2, 2),
+            conv("conv2", 4, 6, 3, 1, 1),
+            relu("relu2"),
+            flatten("flatten"),
+            dense("fc", 6 * 6 * 5, 5),
+        ],
     );
+    arch.input.channels = 3;
+    arch.normalization = Normalization {
+        mean: ChannelValues::Each(vec![0.1, 0.5, 0.9]),
+        std: ChannelValues::Each(vec![0.3, 0.25, 0.2]),
+    };
+    let model = random_model(arch, 21);
     let options = ExplainOptions {
         ig_steps: 4,
         smoothgrad_samples: 3,

@@ -17,13 +17,13 @@ pub fn pixels_at_step(step: usize, steps: usize, pixels: usize) -> usize {
 
 /// The deletion and insertion curves (`steps + 1` points each) of the probability of
 /// `class` for the normalised input `x`, removing or revealing pixels in `map`'s order.
-/// `blank` is the normalised value of an empty canvas, `(0 − mean) / std`.
+/// `blank` is the normalised value of an empty canvas per channel, `(0 − mean_c) / std_c`.
 pub fn faithfulness_curves(
     model: &Model,
     x: &[f64],
     map: &[f32],
     class: usize,
-    blank: f64,
+    blank: &[f64],
     steps: usize,
 ) -> (Vec<f64>, Vec<f64>) {
     let plane = map.len();
@@ -36,10 +36,10 @@ pub fn faithfulness_curves(
     for s in 0..=steps {
         let touched = &order[..pixels_at_step(s, steps, plane)];
         let mut deleted = x.to_vec();
-        let mut inserted = vec![blank; x.len()];
+        let mut inserted: Vec<f64> = (0..x.len()).map(|i| blank[i / plane]).collect();
         for c in 0..channels {
             for &p in touched {
-                deleted[c * plane + p] = blank;
+                deleted[c * plane + p] = blank[c];
                 inserted[c * plane + p] = x[c * plane + p];
             }
         }

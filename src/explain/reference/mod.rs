@@ -105,10 +105,16 @@ pub fn resolve_block(
     Ok(Some((index, blocks.swap_remove(index))))
 }
 
-/// The normalised value of an empty canvas (ink 0) in the first channel.
-pub fn blank_value(model: &Model) -> f64 {
-    let (mean, std) = model.architecture.normalization.of_channel(0);
-    (0.0 - mean as f64) / std as f64
+/// The normalised value of an empty canvas (ink 0), one per input channel: with
+/// per-channel normalisation each channel has its own.
+pub fn blank_values(model: &Model) -> Vec<f64> {
+    let n = &model.architecture.normalization;
+    (0..model.architecture.input.channels)
+        .map(|c| {
+            let (mean, std) = n.of_channel(c);
+            (0.0 - mean as f64) / std as f64
+        })
+        .collect()
 }
 
 /// Runs `method` for `class` (`sign` −1: counterfactual) on the normalised input `x`.
@@ -307,7 +313,7 @@ impl Explainer for ReferenceExplainer {
                 &x,
                 &map,
                 class,
-                blank_value(model),
+                &blank_values(model),
                 self.options.faithfulness_steps,
             );
             Faithfulness {

@@ -95,7 +95,8 @@ impl ExplainLayout {
         let curves = region(2 * (options.faithfulness_steps + 1) + 2);
         let input_region = region(in_len);
         let sign = region(1);
-        let blank = region(1);
+        // One blank value per input channel.
+        let blank = region(in_len / plane);
         let ig = region(2 * options.ig_steps);
         let noise = region(options.smoothgrad_samples * in_len);
         let saved = region(max_act);

@@ -192,7 +192,7 @@ impl GpuExplainer {
                 bytemuck::cast_slice(&values),
             );
         };
-        write(layout.blank, &[reference::blank_value(model)]);
+        write(layout.blank, &reference::blank_values(model));
         let (alphas, weights) = reference::quadrature::integrated_gradients_path(options.ig_steps);
         write(layout.ig, &[alphas, weights].concat());
         write(
