@@ -122,10 +122,7 @@ pub fn summary(model: &Model) -> String {
         a.preprocessing(),
         a.classes.join(" ")
     );
-    out += &format!(
-        "{:>3}  {:<10} {:<10} {:<34} {:>12} {:>10}\n",
-        "#", "layer", "type", "operation", "output", "params"
-    );
+    let mut rows = Vec::with_capacity(model.layers.len());
     for (i, layer) in model.layers.iter().enumerate() {
         let op = match layer.plan.op {
             LayerOp::Conv2d(g) if g.padding_end != g.padding => format!(
@@ -170,14 +167,28 @@ pub fn summary(model: &Model) -> String {
                 p.weight.len() + p.bias.len() + p.running.as_ref().map_or(0, |r| 2 * r.mean.len())
             })
             .unwrap_or(0);
-        out += &format!(
-            "{:>3}  {:<10} {:<10} {:<34} {:>12} {:>10}\n",
-            i,
-            layer.plan.name,
-            a.layers[i].kind_name(),
+        rows.push([
+            i.to_string(),
+            layer.plan.name.clone(),
+            a.layers[i].kind_name().to_string(),
             op,
             layer.plan.output.to_string(),
-            params
+            params.to_string(),
+        ]);
+    }
+    // Columns as wide as their longest entry (exporters' layer names can be long).
+    let header = ["#", "layer", "type", "operation", "output", "params"].map(str::to_string);
+    let width = |column: usize, least: usize| {
+        rows.iter()
+            .chain([&header])
+            .map(|r| r[column].chars().count())
+            .fold(least, usize::max)
+    };
+    let (name_w, kind_w, op_w) = (width(1, 10), width(2, 10), width(3, 34));
+    for r in std::iter::once(&header).chain(&rows) {
+        out += &format!(
+            "{:>3}  {:<name_w$} {:<kind_w$} {:<op_w$} {:>12} {:>10}\n",
+            r[0], r[1], r[2], r[3], r[4], r[5]
         );
     }
     out += &format!("parameters: {}\n", model.parameter_count());

@@ -248,8 +248,9 @@ fn rows(values: &[f32], width: usize) -> Vec<&[f32]> {
     values.chunks(width).collect()
 }
 
-/// A grey input as rows (H×W), a colour one as channels of rows (C×H×W).
-fn input_json(values: &[f32], channels: usize, width: usize) -> serde_json::Value {
+/// A grey input as rows (H×W), a colour one as channels of rows (C×H×W), for `predict`'s
+/// JSON with or without `--method`.
+pub(super) fn input_json(values: &[f32], channels: usize, width: usize) -> serde_json::Value {
     if channels <= 1 {
         return json!(rows(values, width));
     }

@@ -230,7 +230,8 @@ fn layer_label(name: &str, kind: LayerKind, shape: Shape, channels: usize, len: 
         LayerKind::Input => None,
     };
     let mut label = match tag {
-        Some(tag) if !name.to_lowercase().contains(&tag.to_lowercase()) => {
+        // `leaky_relu2` already says "leaky relu": compare without separators.
+        Some(tag) if !squashed(name).contains(&squashed(tag)) => {
             format!("{name} ({tag}) {shape}")
         }
         _ => format!("{name} {shape}"),
@@ -242,6 +243,14 @@ fn layer_label(name: &str, kind: LayerKind, shape: Shape, channels: usize, len: 
         }
     }
     label
+}
+
+/// Lower case without spaces, underscores or hyphens.
+fn squashed(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-'))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// A short readable name of the layer types beyond the classic five.
@@ -670,6 +679,7 @@ mod tests {
             conv("conv1", 1, 4, 3, 1, 1),
             batch_norm("bn1", 4),
             leaky_relu("act1", 0.2),
+            leaky_relu("leaky_relu1", 0.2),
             sigmoid("sigmoid1"),
             tanh("t1"),
             dropout("drop", 0.5),
@@ -690,6 +700,7 @@ mod tests {
                 "conv1 4×28×28",
                 "bn1 (batch norm) 4×28×28",
                 "act1 (leaky relu) 4×28×28",
+                "leaky_relu1 4×28×28",
                 "sigmoid1 4×28×28",
                 "t1 (tanh) 4×28×28",
                 "drop (dropout) 4×28×28",
@@ -699,7 +710,7 @@ mod tests {
             ]
         );
         // A C×1×1 map: one cell per channel tile, all drawn.
-        let gap = layout.placement(8).expect("gap drawn");
+        let gap = layout.placement(9).expect("gap drawn");
         assert_eq!((gap.channels, gap.rows, gap.cols, gap.len), (4, 1, 1, 4));
     }
 }

@@ -523,7 +523,15 @@ impl<'g> Walk<'g> {
             return Err(node::error(node, "has no output"));
         };
         if !layers.is_empty() {
-            self.layers.extend(layers);
+            // A layer without weights takes its module's name from the node's
+            // (`/pool2/MaxPool` → `pool2`), so the window names it as the source did.
+            let module = node.name.as_deref().and_then(ops::module_of_node);
+            self.layers.extend(layers.into_iter().map(|mut layer| {
+                if layer.hint.is_none() {
+                    layer.hint = module.clone();
+                }
+                layer
+            }));
             self.last_layer_output = Some(out);
         }
         // Other outputs (Dropout's mask, MaxPool's indices) are activations nobody may read.

@@ -57,6 +57,15 @@ fn hint(weight: &str) -> Option<String> {
     plain.then(|| stem.to_string())
 }
 
+/// The module of an exporter's node name: the segment before the op's own, as
+/// `torch.onnx.export` (`/pool2/MaxPool`, `/features/features.3/Relu`) and tf2onnx
+/// (`sequential/max_pooling2d/MaxPool`) write them; `None` for a bare name.
+pub fn module_of_node(name: &str) -> Option<String> {
+    let segments: Vec<&str> = name.split('/').filter(|s| !s.is_empty()).collect();
+    let module = *segments.get(segments.len().checked_sub(2)?)?;
+    hint(&format!("{module}.weight"))
+}
+
 fn map_dims(node: &NodeProto, input: Shape) -> Result<(usize, usize, usize), ModelError> {
     match input {
         Shape::Map {

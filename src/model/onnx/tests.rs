@@ -332,3 +332,20 @@ fn dropout_in_training_mode_and_layers_on_an_nhwc_tensor_are_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn layers_without_weights_are_named_after_their_exporters_module() {
+    use super::ops::module_of_node;
+    assert_eq!(module_of_node("/pool2/MaxPool").as_deref(), Some("pool2"));
+    assert_eq!(
+        module_of_node("/features/features.3/Relu").as_deref(),
+        Some("features.3")
+    );
+    assert_eq!(
+        module_of_node("sequential/max_pooling2d/MaxPool").as_deref(),
+        Some("max_pooling2d")
+    );
+    assert_eq!(module_of_node("/Flatten"), None);
+    assert_eq!(module_of_node("Relu_3"), None);
+    assert_eq!(module_of_node("/a b/Relu"), None, "not a plain module path");
+}
