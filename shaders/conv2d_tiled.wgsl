@@ -13,7 +13,8 @@
 //   - the tap loops have the same bounds in every invocation (padding is zeros in the
 //     patch), so no invocation diverges and nothing is bounds-checked per tap.
 // `forward_relu` also writes the ReLU of each output, saving the separate ReLU dispatch;
-// both activations are written because the scene draws both. `forward_block` adds the
+// both activations are written because the scene draws both. `forward_block` adds a batch
+// norm between them (folded scale and shift; an imported conv → bn → relu block), the
 // 2 × 2 max-pool after them and the value-range partials (see block_epilogue).
 //
 // Arena indexing as in conv2d.wgsl (image n of a region starts at `offset + n * len`,
@@ -36,6 +37,9 @@ const TILE: u32 = 16u;            // output pixels per tile side: 8 × 8 invocat
 const OC_BLOCK: u32 = 8u;         // output channels per workgroup (two vec4s per pixel)
 const INPUT_CAP: u32 = 2048u;     // floats of staged input: a chunk of channels' patches
 const WEIGHT_CAP: u32 = 512u;     // vec4s of staged weights: chunk · k² taps · OC_BLOCK / 4
+// Floats of range partials per image and workgroup: (min, max) of the conv, batch-norm,
+// ReLU and pool outputs. Rust twin: gpu::params::BLOCK_PARTIAL_FLOATS.
+const PARTIAL_FLOATS: u32 = 8u;
 
 // Input patches of the current channel chunk, channel-major, each side × side floats.
 var<workgroup> input_tile: array<f32, INPUT_CAP>;
@@ -74,12 +78,25 @@ fn bias4(oc: u32) -> vec4<f32> {
     return vec4<f32>(bias_or_zero(oc), bias_or_zero(oc + 1u), bias_or_zero(oc + 2u), bias_or_zero(oc + 3u));
 }
 
-fn store(base: u32, relu_base: u32, oc: u32, pixel: u32, value: f32, relu: bool) {
+// The batch norm after the conv (forward_block with `affine`): channel oc's folded scale
+// and shift; otherwise the identity.
+fn affine(oc: u32, value: f32) -> f32 {
+    if p.affine == 0u || oc >= p.conv.out_channels {
+        return value;
+    }
+    return fma(value, weights[p.scale_offset + oc], weights[p.shift_offset + oc]);
+}
+
+fn store(n: u32, oc: u32, pixel: u32, value: f32, relu: bool) {
     if oc < p.conv.out_channels {
-        let at = oc * p.conv.out_height * p.conv.out_width + pixel;
-        activations[base + at] = value;
+        let at = n * p.conv.out_len + oc * p.conv.out_height * p.conv.out_width + pixel;
+        activations[p.conv.out_offset + at] = value;
+        let normed = affine(oc, value);
+        if p.affine != 0u {
+            activations[p.affine_offset + at] = normed;
+        }
         if relu {
-            activations[relu_base + at] = max(value, 0.0);
+            activations[p.conv.relu_offset + at] = max(normed, 0.0);
         }
     }
 }
@@ -88,12 +105,10 @@ fn store(base: u32, relu_base: u32, oc: u32, pixel: u32, value: f32, relu: bool)
 fn store4(n: u32, oy: u32, ox: u32, oc: u32, value: vec4<f32>, relu: bool) {
     if oy < p.conv.out_height && ox < p.conv.out_width {
         let pixel = oy * p.conv.out_width + ox;
-        let base = p.conv.out_offset + n * p.conv.out_len;
-        let relu_base = p.conv.relu_offset + n * p.conv.out_len;
-        store(base, relu_base, oc, pixel, value.x, relu);
-        store(base, relu_base, oc + 1u, pixel, value.y, relu);
-        store(base, relu_base, oc + 2u, pixel, value.z, relu);
-        store(base, relu_base, oc + 3u, pixel, value.w, relu);
+        store(n, oc, pixel, value.x, relu);
+        store(n, oc + 1u, pixel, value.y, relu);
+        store(n, oc + 2u, pixel, value.z, relu);
+        store(n, oc + 3u, pixel, value.w, relu);
     }
 }
 
@@ -214,26 +229,36 @@ fn conv_tile(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, relu: bool, block: bool) {
 }
 
 
-fn set_partial(lid: u32, v: vec4<f32>) {
-    input_tile[4u * lid] = v.x;
-    input_tile[4u * lid + 1u] = v.y;
-    input_tile[4u * lid + 2u] = v.z;
-    input_tile[4u * lid + 3u] = v.w;
+// Half `h` (0 or 1) of invocation lid's eight partials.
+fn set_partial(lid: u32, h: u32, v: vec4<f32>) {
+    let at = 8u * lid + 4u * h;
+    input_tile[at] = v.x;
+    input_tile[at + 1u] = v.y;
+    input_tile[at + 2u] = v.z;
+    input_tile[at + 3u] = v.w;
 }
 
-fn get_partial(lid: u32) -> vec4<f32> {
-    return vec4<f32>(input_tile[4u * lid], input_tile[4u * lid + 1u], input_tile[4u * lid + 2u], input_tile[4u * lid + 3u]);
+fn get_partial(lid: u32, h: u32) -> vec4<f32> {
+    let at = 8u * lid + 4u * h;
+    return vec4<f32>(input_tile[at], input_tile[at + 1u], input_tile[at + 2u], input_tile[at + 3u]);
+}
+
+// (min, max) of a (min, max, min, max) pair of pairs.
+fn merge(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(min(a.x, b.x), max(a.y, b.y), min(a.z, b.z), max(a.w, b.w));
 }
 
 // `forward_block`'s tail: the 2 × 2 stride-2 max-pool of this invocation's 2 × 2 pixels
 // (exactly one pool window: TILE is even, so pixel blocks start on even rows and columns),
-// and the workgroup's (min, max) of every conv, ReLU and pool output it wrote, for the
-// value ranges (the forward walk reduces the workgroups' partials). `acc[pixel * 2 + q / 4]`
+// and the workgroup's (min, max) of every conv, batch-norm, ReLU and pool output it
+// wrote, for the value ranges (the forward walk reduces the workgroups' partials). `acc[pixel * 2 + q / 4]`
 // holds channel oc0 + q of pixel (dy, dx) = (pixel / 2, pixel % 2).
 fn block_epilogue(n: u32, g: u32, oy: u32, ox: u32, oc0: u32, acc: array<vec4<f32>, 8>, lid: u32) {
     var values = acc;
     var lo = 3.4028235e38;
     var hi = -3.4028235e38;
+    var affine_lo = 3.4028235e38;
+    var affine_hi = -3.4028235e38;
     var pool_lo = 3.4028235e38;
     var pool_hi = -3.4028235e38;
     let pool_y = oy / 2u;
@@ -245,11 +270,15 @@ fn block_epilogue(n: u32, g: u32, oy: u32, ox: u32, oc0: u32, acc: array<vec4<f3
             var window_max = -3.4028235e38;
             for (var pixel = 0u; pixel < 4u; pixel++) {
                 let v = values[pixel * 2u + q / 4u][q % 4u];
+                // What the ReLU and the pool read: the batch norm's output, if any.
+                let normed = affine(oc, v);
                 if oy + pixel / 2u < p.conv.out_height && ox + pixel % 2u < p.conv.out_width {
                     lo = min(lo, v);
                     hi = max(hi, v);
+                    affine_lo = min(affine_lo, normed);
+                    affine_hi = max(affine_hi, normed);
                 }
-                window_max = max(window_max, v);
+                window_max = max(window_max, normed);
             }
             if pooled {
                 // max(relu(·)) = relu(max(·)): the pool of the ReLU's output.
@@ -263,26 +292,30 @@ fn block_epilogue(n: u32, g: u32, oy: u32, ox: u32, oc0: u32, acc: array<vec4<f3
     }
     // The reduction reuses the input tile (every invocation is past the conv loop's last
     // barrier, so nobody reads it any more): four floats per invocation.
-    set_partial(lid, vec4<f32>(lo, hi, pool_lo, pool_hi));
+    set_partial(lid, 0u, vec4<f32>(lo, hi, pool_lo, pool_hi));
+    set_partial(lid, 1u, vec4<f32>(affine_lo, affine_hi, 0.0, 0.0));
     workgroupBarrier();
     for (var half = 32u; half > 0u; half >>= 1u) {
         if lid < half {
-            let a = get_partial(lid);
-            let b = get_partial(lid + half);
-            set_partial(lid, vec4<f32>(min(a.x, b.x), max(a.y, b.y), min(a.z, b.z), max(a.w, b.w)));
+            set_partial(lid, 0u, merge(get_partial(lid, 0u), get_partial(lid + half, 0u)));
+            set_partial(lid, 1u, merge(get_partial(lid, 1u), get_partial(lid + half, 1u)));
         }
         workgroupBarrier();
     }
     if lid == 0u {
-        let r = get_partial(0u);
-        let at = p.partials_offset + (n * p.groups + g) * 6u;
+        let r = get_partial(0u, 0u);
+        let a = get_partial(0u, 1u);
+        let at = p.partials_offset + (n * p.groups + g) * PARTIAL_FLOATS;
         ranges[at] = r.x;
         ranges[at + 1u] = r.y;
-        // The ReLU is monotonic: its range is the conv's, clamped at zero.
-        ranges[at + 2u] = max(r.x, 0.0);
-        ranges[at + 3u] = max(r.y, 0.0);
-        ranges[at + 4u] = r.z;
-        ranges[at + 5u] = r.w;
+        // Without a batch norm its pair is the conv's (and unused).
+        ranges[at + 2u] = a.x;
+        ranges[at + 3u] = a.y;
+        // The ReLU is monotonic: its range is its input's, clamped at zero.
+        ranges[at + 4u] = max(a.x, 0.0);
+        ranges[at + 5u] = max(a.y, 0.0);
+        ranges[at + 6u] = r.z;
+        ranges[at + 7u] = r.w;
     }
 }
 
@@ -304,7 +337,8 @@ fn forward_relu(
     conv_tile(wg, nwg, lid, true, false);
 }
 
-// The conv, the ReLU after it (when `relu` is 1), the 2 × 2 stride-2 max-pool after that
+// The conv, the batch norm after it (when `affine` is 1), the ReLU (when `relu` is 1), the
+// 2 × 2 stride-2 max-pool after that
 // (when `pool_len` > 0) and every output's value-range partials: a whole conv block in
 // one dispatch, on as many workgroups as the tiled conv.
 @compute @workgroup_size(64)

@@ -30,6 +30,9 @@ const OC_BLOCK: u32 = 8u;      // output channels per pass of the conv op (two v
 const EPSILON: f32 = 1e-7;
 // Rust twin: gpu::params::PREDICTED_SENTINEL.
 const PREDICTED: u32 = 0xffffffffu;
+// Floats of range partials per image and workgroup of a conv block kernel, as
+// conv2d_tiled.wgsl. Rust twin: gpu::params::BLOCK_PARTIAL_FLOATS.
+const PARTIAL_FLOATS: u32 = 8u;
 
 // Op kinds. Rust twin: gpu::params::FusedOpKind.
 const OP_RANGE: u32 = 0u;      // only the (min, max) of head.z .. + head.w
@@ -401,17 +404,17 @@ fn value_range(slot: u32, offset: u32, len: u32, n: u32, lid: u32) {
 }
 
 // The range of slot `word 0` from the (min, max) partials the workgroups of a conv block
-// kernel left in the value-range buffer: pair `word 3` of 3 per workgroup, `word 2`
+// kernel left in the value-range buffer: pair `word 3` of 4 per workgroup, `word 2`
 // workgroups per image from `word 1`.
 fn range_from_partials(op: u32, n: u32, lid: u32) {
     let slot = word(op, 0u);
     let groups = word(op, 2u);
-    let base = word(op, 1u) + n * groups * 6u + 2u * word(op, 3u);
+    let base = word(op, 1u) + n * groups * PARTIAL_FLOATS + 2u * word(op, 3u);
     var lo = 3.4028235e38;
     var hi = -3.4028235e38;
     for (var g = lid; g < groups; g += WG) {
-        lo = min(lo, ranges[base + g * 6u]);
-        hi = max(hi, ranges[base + g * 6u + 1u]);
+        lo = min(lo, ranges[base + g * PARTIAL_FLOATS]);
+        hi = max(hi, ranges[base + g * PARTIAL_FLOATS + 1u]);
     }
     let r = reduce_min_max(lid, lo, hi);
     if lid == 0u {

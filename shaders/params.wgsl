@@ -29,14 +29,21 @@ struct ConvParams {
 // conv2d_tiled.wgsl's uniform: a conv and what its `forward_block` entry writes after it.
 struct ConvBlockParams {
     conv: ConvParams,
-    relu: u32,            // 1: the ReLU after the conv is written too (at conv.relu_offset)
+    relu: u32,            // 1: the ReLU after the conv (or its batch norm) is written too
+                          // (at conv.relu_offset)
     pool_offset: u32,     // the fused 2×2 stride-2 max-pool's output region
     pool_len: u32,        // its floats per image; 0: no pool fused
     pool_height: u32,
     pool_width: u32,
-    partials_offset: u32, // per image and workgroup, (min, max) of the conv, ReLU and pool
-                          // outputs it wrote (6 floats), in the value-range buffer
+    partials_offset: u32, // per image and workgroup, (min, max) of the conv, batch-norm,
+                          // ReLU and pool outputs it wrote (8 floats), in the value-range
+                          // buffer
     groups: u32,          // workgroups per image (partials per image)
+    affine: u32,          // 1: the batch norm after the conv is written (at affine_offset)
+                          // and the ReLU and pool read it
+    affine_offset: u32,
+    scale_offset: u32,    // the batch norm's folded per-channel scale and shift (weights)
+    shift_offset: u32,
     _pad: u32,
 }
 

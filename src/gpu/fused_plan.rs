@@ -4,7 +4,8 @@
 //! (every layer, each output's value range, softmax) and, per conv block, the backward walk
 //! (input gradients from the logits down to the block's output, then its whole Grad-CAM).
 //! Under `Auto` each conv that fits the tiled kernel runs instead as a conv block kernel
-//! (`conv2d_tiled.wgsl`'s `forward_block`: conv, ReLU, 2×2 pool and value-range partials on
+//! (`conv2d_tiled.wgsl`'s `forward_block`: conv, batch norm, ReLU, 2×2 pool and value-range
+//! partials on
 //! many workgroups, because one workgroup is one core on a CPU driver), and the forward
 //! walk reduces the partials: 4 dispatches for the MNIST model. Where the tuner chose gemm
 //! for a conv (`tune::fused`), the gemm conv with its ReLU runs instead and the next
@@ -26,9 +27,9 @@ use super::layer_plan::{
 };
 use super::limits::LLVMPIPE_LOOP_LIMIT;
 use super::params::{
-    CamParams, ConvBlockParams, ConvParams, DenseParams, EltwiseParams, FUSED_MAX_OPS,
-    FUSED_WORKGROUP, FusedOpKind, FusedParams, Op, PointwiseParams, PoolMode, PoolParams,
-    SoftmaxParams,
+    BLOCK_PARTIAL_FLOATS, CamParams, ConvBlockParams, ConvParams, DenseParams, EltwiseParams,
+    FUSED_MAX_OPS, FUSED_WORKGROUP, FusedOpKind, FusedParams, Op, PointwiseOp, PointwiseParams,
+    PoolMode, PoolParams, SoftmaxParams,
 };
 use super::pipelines::Kernel;
 use super::plan::{Step, avg_pool_loops, conv_tiled_loops, to_u32};
@@ -229,21 +230,27 @@ pub(super) struct ForwardWalks {
 }
 
 /// A conv block kernel (`conv2d.forward_block_tiled`) for the conv at layer `i` with the
-/// ReLU and the 2×2 stride-2 max-pool after it where they follow, writing its value-range
-/// partials at `partials_offset`. Returns the step, the slots whose ranges its partials
-/// hold (conv, ReLU, pool: `None` where not fused) and the layers it covers.
+/// batch norm, the ReLU and the 2×2 stride-2 max-pool after it where they follow, in that
+/// order, writing its value-range partials at `partials_offset`. Returns the step, the
+/// slots whose ranges its partials hold (conv, batch norm, ReLU, pool: `None` where not
+/// fused) and the layers it covers.
 fn conv_block(
     inputs: &PlanInputs<'_>,
     i: usize,
     conv: ConvParams,
     partials_offset: u32,
-) -> Result<(Step, [Option<usize>; 3], usize), GpuError> {
+) -> Result<(Step, [Option<usize>; 4], usize), GpuError> {
     let (layers, arena) = (&inputs.model.layers, inputs.arena);
     let name = layers[i].plan.name.as_str();
+    let batch_norm = match inputs.uniforms.get(i + 1) {
+        Some(LayerUniform::Pointwise(p)) if p.op == PointwiseOp::Affine as u32 => Some(*p),
+        _ => None,
+    };
+    let relu_at = i + 1 + usize::from(batch_norm.is_some());
     let relu = layers
-        .get(i + 1)
+        .get(relu_at)
         .is_some_and(|l| l.plan.op == LayerOp::Relu);
-    let after = i + 1 + usize::from(relu);
+    let after = relu_at + usize::from(relu);
     let pool = layers.get(after).is_some_and(|l| {
         l.plan.op
             == LayerOp::MaxPool2d {
@@ -258,8 +265,14 @@ fn conv_block(
         groups: conv_tiled_groups(name, &conv)?,
         ..Default::default()
     };
+    if let Some(bn) = batch_norm {
+        block.affine = 1;
+        block.affine_offset = bn.out_offset;
+        block.scale_offset = bn.scale_offset;
+        block.shift_offset = bn.shift_offset;
+    }
     if relu {
-        block.conv.relu_offset = to_u32(arena.slots[i + 2].offset)?;
+        block.conv.relu_offset = to_u32(arena.slots[relu_at + 1].offset)?;
     }
     if let (true, LayerUniform::Pool(p)) = (pool, inputs.uniforms[after]) {
         block.pool_offset = p.out_offset;
@@ -269,10 +282,11 @@ fn conv_block(
     }
     let slots = [
         Some(i + 1),
-        relu.then_some(i + 2),
+        batch_norm.map(|_| i + 2),
+        relu.then_some(relu_at + 1),
         pool.then_some(after + 1),
     ];
-    let covered = 1 + usize::from(relu) + usize::from(pool);
+    let covered = after + usize::from(pool) - i;
     let step = Step::new(Kernel::ConvForwardBlockTiled, name, &block, block.groups);
     Ok((step, slots, covered))
 }
@@ -301,7 +315,8 @@ fn conv_gemm(
 
 /// The forward walks: every layer with its output's value range, the input's range first,
 /// softmax last. Under `Auto`, each conv that fits the tiled kernel runs as a conv block
-/// kernel (conv, ReLU, 2×2 pool, range partials; many workgroups, so every core works)
+/// kernel (conv, batch norm, ReLU, 2×2 pool, range partials; many workgroups, so every
+/// core works)
 /// between the walks, or, where the tuner chose gemm for it, as the gemm conv (conv and
 /// ReLU) with its pool and ranges in the next walk; `Fused` walks the convolutions too.
 pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<ForwardWalks, GpuError> {
@@ -349,7 +364,9 @@ pub(super) fn forward_walks(inputs: &PlanInputs<'_>) -> Result<ForwardWalks, Gpu
         {
             let offset = to_u32(arena.range_floats() + partial_floats)?;
             let (step, slots, covered) = conv_block(inputs, i, p, offset)?;
-            partial_floats += u64::from(arena.max_batch) * 6 * u64::from(step.groups);
+            partial_floats += u64::from(arena.max_batch)
+                * u64::from(BLOCK_PARTIAL_FLOATS)
+                * u64::from(step.groups);
             let groups = step.groups;
             walks.unfused(step);
             for (pair, slot) in slots.into_iter().enumerate() {

@@ -88,7 +88,8 @@ wgsl_twins! {
     /// `forward_block` entry writes after it (the other entries read only `conv`).
     in "params.wgsl" struct ConvBlockParams {
         pub conv: ConvParams,
-        /// 1: the ReLU after the conv is written too (at `conv.relu_offset`).
+        /// 1: the ReLU after the conv (or its batch norm) is written too (at
+        /// `conv.relu_offset`).
         pub relu: u32,
         /// The fused 2×2 stride-2 max-pool's output region.
         pub pool_offset: u32,
@@ -96,11 +97,19 @@ wgsl_twins! {
         pub pool_len: u32,
         pub pool_height: u32,
         pub pool_width: u32,
-        /// Per image and workgroup, (min, max) of the conv, ReLU and pool outputs it wrote
-        /// (6 floats), in the value-range buffer past the ranges themselves.
+        /// Per image and workgroup, (min, max) of the conv, batch-norm, ReLU and pool
+        /// outputs it wrote ([`BLOCK_PARTIAL_FLOATS`] floats), in the value-range buffer
+        /// past the ranges themselves.
         pub partials_offset: u32,
         /// Workgroups per image (partials per image).
         pub groups: u32,
+        /// 1: the batch norm after the conv is written (at `affine_offset`) and the ReLU
+        /// and pool read its output.
+        pub affine: u32,
+        pub affine_offset: u32,
+        /// The batch norm's folded per-channel scale and shift in the weight buffer.
+        pub scale_offset: u32,
+        pub shift_offset: u32,
         pub _pad: u32,
     }
 
@@ -293,6 +302,11 @@ wgsl_twins! {
     }
 }
 
+/// Floats of value-range partials a conv block kernel writes per image and workgroup: a
+/// (min, max) pair for its conv, batch-norm, ReLU and pool outputs. Twin of
+/// `PARTIAL_FLOATS` in `shaders/conv2d_tiled.wgsl` and `shaders/fused.wgsl`.
+pub const BLOCK_PARTIAL_FLOATS: u32 = 8;
+
 /// Invocations of a fused walk's workgroup. Twin of `WG` in `shaders/fused.wgsl`.
 pub const FUSED_WORKGROUP: u32 = 64;
 
@@ -314,7 +328,7 @@ pub enum FusedOpKind {
     Softmax = 5,
     GradCam = 6,
     /// The value range of a slot from the per-workgroup partials a conv block kernel
-    /// wrote; body = (slot, partials offset, workgroups per image, pair 0/1/2).
+    /// wrote; body = (slot, partials offset, workgroups per image, pair 0/1/2/3).
     Partials = 7,
     /// A pointwise layer other than ReLU; body = [`PointwiseParams`].
     Pointwise = 8,
@@ -482,6 +496,16 @@ mod tests {
         for (name, value) in ops.into_iter().chain(modes) {
             let line = format!("const {name}: u32 = {value}u;");
             assert!(prelude.contains(&line), "params.wgsl lacks `{line}`");
+        }
+        let line = format!("const PARTIAL_FLOATS: u32 = {BLOCK_PARTIAL_FLOATS}u;");
+        for (file, text) in [
+            (
+                "conv2d_tiled",
+                include_str!("../../shaders/conv2d_tiled.wgsl"),
+            ),
+            ("fused", include_str!("../../shaders/fused.wgsl")),
+        ] {
+            assert!(text.contains(&line), "{file}.wgsl lacks `{line}`");
         }
     }
 }

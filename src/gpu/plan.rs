@@ -485,8 +485,8 @@ mod tests {
         );
         // Every activation's range is reduced: no separate pass.
         assert!(plan.value_ranges.is_none());
-        // Partials: 8 workgroups for conv1, 4 for conv2, 6 floats each.
-        assert_eq!(plan.range_partials, (8 + 4) * 6);
+        // Partials: 8 workgroups for conv1, 4 for conv2, 8 floats each.
+        assert_eq!(plan.range_partials, (8 + 4) * 8);
         for backward in &plan.backward {
             assert_eq!(backward.len(), 1);
             assert_eq!(backward[0].kernel, Kernel::FusedBackward);
