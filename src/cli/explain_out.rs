@@ -178,7 +178,7 @@ pub fn run(job: &ExplainJob, model: &Model, images: &[ExplainInput]) -> anyhow::
                 "label": model.architecture.classes[predicted],
                 "probabilities": probabilities,
                 "logits": logits,
-                "input": super::predict::input_json(&image.pixels, shape.channels, shape.width),
+                "input": super::predict::input_json(image.pixels, shape.channels, shape.width),
                 "explanations": entries
                     .iter()
                     .map(|(e, s)| entry_json(model, e, *s, job.args.no_maps, engine.options()))
