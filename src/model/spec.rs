@@ -453,6 +453,46 @@ fn inconsistent(msg: String) -> ModelError {
     ModelError::Inconsistent(msg)
 }
 
+/// The output of a pooling window over `shape` (checked: a map, a kernel and stride in
+/// range, a window that fits); `at` names the layer in errors.
+fn pool_output(
+    at: &str,
+    shape: Shape,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Result<Shape, ModelError> {
+    use limits::{MAX_KERNEL, MAX_STRIDE};
+    let Shape::Map {
+        channels,
+        height,
+        width,
+    } = shape
+    else {
+        return Err(inconsistent(format!(
+            "{at}: needs a C×H×W input, got {shape}"
+        )));
+    };
+    if kernel == 0 || kernel > MAX_KERNEL || stride == 0 || stride > MAX_STRIDE {
+        return Err(inconsistent(format!(
+            "{at}: kernel_size {kernel} / stride {stride} outside 1..={MAX_KERNEL} / 1..={MAX_STRIDE}"
+        )));
+    }
+    let (Some(oh), Some(ow)) = (
+        window_output_side(height, kernel, stride, padding),
+        window_output_side(width, kernel, stride, padding),
+    ) else {
+        return Err(inconsistent(format!(
+            "{at}: window {kernel} does not fit the {height}×{width} input"
+        )));
+    };
+    Ok(Shape::Map {
+        channels,
+        height: oh,
+        width: ow,
+    })
+}
+
 impl Architecture {
     /// How pictures are prepared for this model: as stated, else MNIST-style centring for
     /// grey 28×28 digit models and a plain resize for every other shape.
@@ -661,39 +701,12 @@ impl Architecture {
                     count_include_pad,
                     ..
                 } => {
-                    let Shape::Map {
-                        channels: c,
-                        height: h,
-                        width: w,
-                    } = shape
-                    else {
-                        return Err(inconsistent(format!(
-                            "{at}: needs a C×H×W input, got {shape}"
-                        )));
-                    };
-                    if kernel_size == 0
-                        || kernel_size > MAX_KERNEL
-                        || stride == 0
-                        || stride > MAX_STRIDE
-                    {
-                        return Err(inconsistent(format!(
-                            "{at}: kernel_size {kernel_size} / stride {stride} outside 1..={MAX_KERNEL} / 1..={MAX_STRIDE}"
-                        )));
-                    }
                     // PyTorch's rule: padding at most half the window.
                     if padding > kernel_size / 2 {
                         return Err(inconsistent(format!(
                             "{at}: padding {padding} must be at most half of kernel_size {kernel_size}"
                         )));
                     }
-                    let (Some(oh), Some(ow)) = (
-                        window_output_side(h, kernel_size, stride, padding),
-                        window_output_side(w, kernel_size, stride, padding),
-                    ) else {
-                        return Err(inconsistent(format!(
-                            "{at}: window {kernel_size} does not fit the {h}×{w} input"
-                        )));
-                    };
                     (
                         LayerOp::AvgPool2d(AvgPoolGeometry {
                             kernel: kernel_size,
@@ -701,11 +714,7 @@ impl Architecture {
                             padding,
                             count_include_pad,
                         }),
-                        Shape::Map {
-                            channels: c,
-                            height: oh,
-                            width: ow,
-                        },
+                        pool_output(&at, shape, kernel_size, stride, padding)?,
                     )
                 }
                 LayerSpec::GlobalAvgPool { .. } => {
@@ -727,46 +736,13 @@ impl Architecture {
                     kernel_size,
                     stride,
                     ..
-                } => {
-                    let Shape::Map {
-                        channels: c,
-                        height: h,
-                        width: w,
-                    } = shape
-                    else {
-                        return Err(inconsistent(format!(
-                            "{at}: needs a C×H×W input, got {shape}"
-                        )));
-                    };
-                    if kernel_size == 0
-                        || kernel_size > MAX_KERNEL
-                        || stride == 0
-                        || stride > MAX_STRIDE
-                    {
-                        return Err(inconsistent(format!(
-                            "{at}: kernel_size {kernel_size} / stride {stride} outside 1..={MAX_KERNEL} / 1..={MAX_STRIDE}"
-                        )));
-                    }
-                    let (Some(oh), Some(ow)) = (
-                        window_output_side(h, kernel_size, stride, 0),
-                        window_output_side(w, kernel_size, stride, 0),
-                    ) else {
-                        return Err(inconsistent(format!(
-                            "{at}: window {kernel_size} does not fit the {h}×{w} input"
-                        )));
-                    };
-                    (
-                        LayerOp::MaxPool2d {
-                            kernel: kernel_size,
-                            stride,
-                        },
-                        Shape::Map {
-                            channels: c,
-                            height: oh,
-                            width: ow,
-                        },
-                    )
-                }
+                } => (
+                    LayerOp::MaxPool2d {
+                        kernel: kernel_size,
+                        stride,
+                    },
+                    pool_output(&at, shape, kernel_size, stride, 0)?,
+                ),
                 LayerSpec::Flatten { .. } => (LayerOp::Flatten, Shape::Vector { len: shape.len() }),
                 LayerSpec::Dense {
                     in_features,
