@@ -382,3 +382,72 @@ fn a_model_without_conv_layers_predicts_and_renders_with_grad_cam_off() {
         assert_eq!(picture.dimensions(), (320, 200));
     }
 }
+
+#[test]
+fn eval_resizes_the_test_digits_for_a_model_of_another_size() {
+    if !gpu_available() {
+        return;
+    }
+    use cnnviz::data::model_input::{replicate, resize_plane};
+    use cnnviz::data::preprocess::InkImage;
+    // The README's 3×32×32 example, on the first 300 test digits written as an IDX folder.
+    let test =
+        cnnviz::data::load_mnist(&cnnviz::data::default_data_dir(), cnnviz::data::Split::Test)
+            .expect("MNIST");
+    let n = 300usize;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut images = vec![0, 0, 8, 3];
+    for d in [n as u32, 28, 28] {
+        images.extend(d.to_be_bytes());
+    }
+    images.extend(&test.images[..n * 784]);
+    let mut labels = vec![0, 0, 8, 1];
+    labels.extend((n as u32).to_be_bytes());
+    labels.extend(&test.labels[..n]);
+    std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), images).expect("write");
+    std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), labels).expect("write");
+    let model_path = "docs/byom/digits_rgb32.onnx";
+    let output = cnnviz(&[
+        "eval",
+        "--json",
+        "--model",
+        model_path,
+        "--data",
+        &dir.path().display().to_string(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let v: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert!(
+        v["resized"]
+            .as_str()
+            .expect("says it resized")
+            .contains("32×32"),
+        "{v}"
+    );
+    // The CPU twin on the same resized, replicated, normalised digits.
+    let model = cnnviz::model::load_model(std::path::Path::new(model_path)).expect("loads");
+    let correct = (0..n)
+        .filter(|&i| {
+            let grey: Vec<f32> = test.image(i).iter().map(|&p| p as f32 / 255.0).collect();
+            let plane = resize_plane(&InkImage::new(28, 28, grey), 32, 32);
+            let input = model.normalize(&replicate(&plane, 3));
+            let logits = cnnviz::model::reference::forward(&model, &input)
+                .pop()
+                .expect("logits");
+            cnnviz::model::reference::argmax(&logits) == test.labels[i] as usize
+        })
+        .count();
+    let gpu_correct = v["correct"].as_u64().expect("correct") as usize;
+    assert!(
+        gpu_correct.abs_diff(correct) <= 1,
+        "GPU {gpu_correct} vs CPU twin {correct}"
+    );
+    assert!(
+        correct > 270,
+        "the example model reads digits: {correct}/300"
+    );
+}

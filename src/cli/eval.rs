@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use cnnviz::data::model_input::replicate;
+use cnnviz::data::model_input::{replicate, resize_plane};
+use cnnviz::data::preprocess::InkImage;
 use cnnviz::data::{Split, default_data_dir, load_mnist};
 use cnnviz::gpu::tune::tuned_network;
 use cnnviz::gpu::{InferenceRequest, NetworkOptions};
@@ -36,20 +37,21 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let test = load_mnist(&dir, Split::Test)
         .with_context(|| format!("loading MNIST test set from {}", dir.display()))?;
     let input = model.architecture.input;
-    if (test.rows, test.cols) != (input.height, input.width) {
-        bail!(
-            "the model expects {}×{} inputs but the MNIST test set has {}×{} images",
-            input.height,
-            input.width,
-            test.rows,
-            test.cols
-        );
-    }
+    // A digit model of another size sees the test digits plainly resized to its input, as
+    // a model trained on resized MNIST was (docs/byom/train_rgb32.py).
+    let resized = ((test.rows, test.cols) != (input.height, input.width)).then(|| {
+        format!(
+            "MNIST's {}×{} test images plainly resized to the model's {}×{}",
+            test.rows, test.cols, input.height, input.width
+        )
+    });
     // A 3-channel model sees each grey digit in R, G and B, as the window feeds it drawings.
     let channels = input.channels;
     let classes = model.num_classes();
     let gpu = super::gpu()?;
-    let batch = args.batch.min(test.len()) as u32;
+    // A model with large activations gets the largest batch the device holds.
+    let (fits, _) = cnnviz::gpu::max_batch_for(&model, &gpu.device.limits());
+    let batch = (args.batch.min(test.len()) as u32).min(fits.max(1));
     // The kernels the tuner measured fastest for this batch on this adapter (timed once,
     // then read from the cache), or those `CNNVIZ_KERNELS` forces.
     let (network, choice) = tuned_network(
@@ -85,7 +87,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .flat_map(|&i| {
                 let grey: Vec<f32> = test.image(i).iter().map(|&p| p as f32 / 255.0).collect();
-                replicate(&grey, channels)
+                let grey = InkImage::new(test.cols, test.rows, grey);
+                replicate(&resize_plane(&grey, input.width, input.height), channels)
             })
             .collect();
         let output = network.run_blocking(
@@ -121,6 +124,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             "accuracy": accuracy,
             "images_per_second": per_second,
             "batch": batch,
+            "resized": resized,
             "confusion": confusion,
         });
         println!("{line}");
@@ -133,6 +137,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         100.0 * accuracy,
         test.len()
     );
+    if let Some(resized) = &resized {
+        println!("inputs: {resized}");
+    }
     println!(
         "throughput: {per_second:.0} images/s (batch {batch}, forward only, upload and readback included)"
     );

@@ -56,7 +56,7 @@ pub use context::{GpuContext, describe_adapter};
 pub use error::GpuError;
 pub use feature_vis::{FeatureVis, FeatureVisSnapshot};
 pub use kernel_choice::{KernelVariant, LayerChoices, LayerKernel, NetworkOptions};
-pub use limits::LLVMPIPE_LOOP_LIMIT;
+pub use limits::{LLVMPIPE_LOOP_LIMIT, max_batch_for};
 pub use network::GpuNetwork;
 pub use pipelines::{Kernel, SHADER_PRELUDE, compute_shader_sources};
 pub use probability_readback::{Probabilities, ProbabilityReadback};
