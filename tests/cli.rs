@@ -210,16 +210,11 @@ fn corrupt_weights_get_one_line_errors() {
     );
 }
 
-#[test]
-fn eval_on_a_small_idx_folder() {
-    if !gpu_available() {
-        return;
-    }
-    // The first 300 test digits, written as a fresh IDX folder.
+/// The first `n` MNIST test digits written as a fresh IDX folder, and the whole test set.
+fn first_test_digits(n: usize) -> (tempfile::TempDir, cnnviz::data::Dataset) {
     let test =
         cnnviz::data::load_mnist(&cnnviz::data::default_data_dir(), cnnviz::data::Split::Test)
             .expect("MNIST");
-    let n = 300usize;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut images = vec![0, 0, 8, 3];
     for d in [n as u32, 28, 28] {
@@ -231,6 +226,16 @@ fn eval_on_a_small_idx_folder() {
     labels.extend(&test.labels[..n]);
     std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), images).expect("write");
     std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), labels).expect("write");
+    (dir, test)
+}
+
+#[test]
+fn eval_on_a_small_idx_folder() {
+    if !gpu_available() {
+        return;
+    }
+    let n = 300usize;
+    let (dir, _) = first_test_digits(n);
 
     let output = cnnviz(&[
         "eval",
@@ -390,22 +395,9 @@ fn eval_resizes_the_test_digits_for_a_model_of_another_size() {
     }
     use cnnviz::data::model_input::{replicate, resize_plane};
     use cnnviz::data::preprocess::InkImage;
-    // The README's 3×32×32 example, on the first 300 test digits written as an IDX folder.
-    let test =
-        cnnviz::data::load_mnist(&cnnviz::data::default_data_dir(), cnnviz::data::Split::Test)
-            .expect("MNIST");
+    // The README's 3×32×32 example, on the first 300 test digits.
     let n = 300usize;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut images = vec![0, 0, 8, 3];
-    for d in [n as u32, 28, 28] {
-        images.extend(d.to_be_bytes());
-    }
-    images.extend(&test.images[..n * 784]);
-    let mut labels = vec![0, 0, 8, 1];
-    labels.extend((n as u32).to_be_bytes());
-    labels.extend(&test.labels[..n]);
-    std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), images).expect("write");
-    std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), labels).expect("write");
+    let (dir, test) = first_test_digits(n);
     let model_path = "docs/byom/digits_rgb32.onnx";
     let output = cnnviz(&[
         "eval",
