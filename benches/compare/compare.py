@@ -71,20 +71,42 @@ def load_model(path: Path) -> tuple[nn.Sequential, dict]:
     if arch.get("format") != "cnnviz.sequential":
         raise SystemExit(f"{path}: architecture format {arch.get('format')!r} is not cnnviz.sequential")
     modules = OrderedDict()
+    is_map = True  # whether the current activation is C×H×W (batch norm's 2d or 1d form)
     for layer in arch["layers"]:
         kind, name = layer["type"], layer["name"]
         if kind == "conv2d":
-            m = nn.Conv2d(
+            pad, pad_end = layer["padding"], layer.get("padding_end", layer["padding"])
+            conv = nn.Conv2d(
                 layer["in_channels"],
                 layer["out_channels"],
                 layer["kernel_size"],
                 stride=layer["stride"],
-                padding=layer["padding"],
+                padding=pad if pad == pad_end else 0,
                 bias=True,
             )
-            m.weight.data.copy_(tensors[layer["weight"]])
+            conv.weight.data.copy_(tensors[layer["weight"]])
             bias = layer.get("bias")
-            m.bias.data.copy_(tensors[bias] if bias else torch.zeros(layer["out_channels"]))
+            conv.bias.data.copy_(tensors[bias] if bias else torch.zeros(layer["out_channels"]))
+            # Asymmetric padding (Keras' `same`): pad explicitly, then convolve unpadded.
+            m = conv if pad == pad_end else nn.Sequential(nn.ZeroPad2d((pad, pad_end, pad, pad_end)), conv)
+        elif kind == "batchnorm":
+            m = (nn.BatchNorm2d if is_map else nn.BatchNorm1d)(layer["num_features"], eps=layer["eps"])
+            for attr, key in [("weight", "weight"), ("bias", "bias"), ("running_mean", "running_mean"),
+                              ("running_var", "running_var")]:
+                getattr(m, attr).data.copy_(tensors[layer[key]])
+        elif kind == "leaky_relu":
+            m = nn.LeakyReLU(layer["negative_slope"])
+        elif kind == "sigmoid":
+            m = nn.Sigmoid()
+        elif kind == "tanh":
+            m = nn.Tanh()
+        elif kind == "dropout":
+            m = nn.Dropout(layer.get("p", 0.0))
+        elif kind == "avgpool2d":
+            m = nn.AvgPool2d(layer["kernel_size"], stride=layer["stride"], padding=layer.get("padding", 0),
+                             count_include_pad=layer.get("count_include_pad", True))
+        elif kind == "global_avg_pool":
+            m = nn.AdaptiveAvgPool2d(1)
         elif kind == "dense":
             m = nn.Linear(layer["in_features"], layer["out_features"], bias=True)
             m.weight.data.copy_(tensors[layer["weight"]])
@@ -96,6 +118,7 @@ def load_model(path: Path) -> tuple[nn.Sequential, dict]:
             m = nn.MaxPool2d(layer["kernel_size"], stride=layer["stride"])
         elif kind == "flatten":
             m = nn.Flatten()
+            is_map = False
         else:
             raise SystemExit(f"{path}: layer type {kind!r} is not supported here")
         modules[name] = m
@@ -103,19 +126,26 @@ def load_model(path: Path) -> tuple[nn.Sequential, dict]:
     return model, arch
 
 
+POINTWISE = {"relu", "leaky_relu", "sigmoid", "tanh", "dropout", "batchnorm"}
+
+
 def grad_cam_layer(model: nn.Sequential, arch: dict) -> nn.Module:
-    """The last conv block's output: the ReLU after the last conv, or the conv itself."""
+    """The last conv block's output: the last of the element-wise layers (batch norm,
+    activations, dropout) right after the last conv, or the conv itself."""
     layers = arch["layers"]
-    last_conv = max(i for i, l in enumerate(layers) if l["type"] == "conv2d")
-    target = last_conv
-    if last_conv + 1 < len(layers) and layers[last_conv + 1]["type"] == "relu":
-        target = last_conv + 1
+    target = max(i for i, l in enumerate(layers) if l["type"] == "conv2d")
+    while target + 1 < len(layers) and layers[target + 1]["type"] in POINTWISE:
+        target += 1
     return getattr(model, layers[target]["name"])
 
 
 def normalise(arch: dict, pixels: np.ndarray) -> np.ndarray:
+    """(pixels - mean) / std over (N, C, H, W) pixels, one value or one per channel."""
     n = arch["normalization"]
-    return ((pixels - n["mean"]) / n["std"]).astype(np.float32)
+    shape = (1, -1, 1, 1) if pixels.ndim == 4 else (-1,)
+    mean = np.asarray(n["mean"], dtype=np.float32).reshape(shape)
+    std = np.asarray(n["std"], dtype=np.float32).reshape(shape)
+    return ((pixels - mean) / std).astype(np.float32)
 
 
 # ---------------------------------------------------------------- timing
