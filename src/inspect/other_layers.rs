@@ -47,13 +47,7 @@ impl Elementwise {
     /// `f(x)`, as the CPU twin computes it.
     pub fn apply(&self, x: f64) -> f64 {
         match *self {
-            Elementwise::LeakyRelu { negative_slope } => {
-                if x > 0.0 {
-                    x
-                } else {
-                    x * f64::from(negative_slope)
-                }
-            }
+            Elementwise::LeakyRelu { negative_slope } => reference::leaky_relu(x, negative_slope),
             Elementwise::Sigmoid => reference::sigmoid(x),
             Elementwise::Tanh => x.tanh(),
             Elementwise::Dropout => x,
@@ -65,7 +59,7 @@ impl Elementwise {
                 beta,
                 ..
             } => {
-                let scale = f64::from(gamma) / (f64::from(var) + f64::from(eps)).sqrt();
+                let scale = reference::batch_norm_channel_scale(gamma, var, eps);
                 (x - f64::from(mean)) * scale + f64::from(beta)
             }
         }

@@ -62,7 +62,7 @@ impl LayerParams {
             .weight
             .iter()
             .zip(&running.var)
-            .map(|(&g, &v)| g as f64 / (v as f64 + eps as f64).sqrt())
+            .map(|(&g, &v)| reference::batch_norm_channel_scale(g, v, eps))
             .collect();
         let shift = self
             .bias

@@ -36,16 +36,9 @@ pub fn layer_forward(layer: &Layer, x: &[f64]) -> Vec<f64> {
             conv2d_forward(x, h, w, g, &p.weight, &p.bias)
         }
         LayerOp::Relu => relu_forward(x),
-        LayerOp::LeakyRelu { negative_slope } => x
-            .iter()
-            .map(|&v| {
-                if v > 0.0 {
-                    v
-                } else {
-                    v * negative_slope as f64
-                }
-            })
-            .collect(),
+        LayerOp::LeakyRelu { negative_slope } => {
+            x.iter().map(|&v| leaky_relu(v, negative_slope)).collect()
+        }
         LayerOp::Sigmoid => x.iter().map(|&v| sigmoid(v)).collect(),
         LayerOp::Tanh => x.iter().map(|&v| v.tanh()).collect(),
         LayerOp::Dropout => x.to_vec(),
@@ -175,7 +168,21 @@ pub fn sigmoid(v: f64) -> f64 {
     1.0 / (1.0 + (-v).exp())
 }
 
-/// Batch norm's `γ / sqrt(running_var + eps)` per channel, in f64 from the stored values.
+/// PyTorch's `LeakyReLU`: `v` where positive, else `negative_slope · v`.
+pub fn leaky_relu(v: f64, negative_slope: f32) -> f64 {
+    if v > 0.0 {
+        v
+    } else {
+        v * negative_slope as f64
+    }
+}
+
+/// Batch norm's `γ / sqrt(running_var + eps)` of one channel, in f64.
+pub fn batch_norm_channel_scale(gamma: f32, var: f32, eps: f32) -> f64 {
+    gamma as f64 / (var as f64 + eps as f64).sqrt()
+}
+
+/// [`batch_norm_channel_scale`] of every channel.
 fn batch_norm_scale(p: &super::LayerParams, eps: f32) -> Vec<f64> {
     let r = p
         .running
@@ -184,7 +191,7 @@ fn batch_norm_scale(p: &super::LayerParams, eps: f32) -> Vec<f64> {
     p.weight
         .iter()
         .zip(&r.var)
-        .map(|(&g, &v)| g as f64 / (v as f64 + eps as f64).sqrt())
+        .map(|(&g, &v)| batch_norm_channel_scale(g, v, eps))
         .collect()
 }
 
