@@ -7,12 +7,14 @@ mod common;
 
 use std::path::Path;
 
-use cnnviz::feature_vis::reference::optimise;
 use cnnviz::feature_vis::{FeatureVisError, FeatureVisOptions, Objective, input_range};
 use cnnviz::gpu::{FeatureVis, FeatureVisSnapshot, GpuError};
 use cnnviz::model::{Model, load_model};
 
-use common::{architecture, conv, dense, flatten, gpu, pool, random_model, relative_error, relu};
+use common::{
+    architecture, assert_feature_vis_matches_twin, conv, dense, flatten, gpu, pool, random_model,
+    relu,
+};
 
 fn committed_model() -> Model {
     load_model(Path::new("weights/mnist-cnn.safetensors")).expect("the committed model loads")
@@ -148,20 +150,7 @@ fn gpu_steps_match_the_cpu_twin() {
         let Some(gpu) = run(&model, objective, &options, steps) else {
             return;
         };
-        let len = model.input_len();
-        for n in 0..gpu.history[0].len() {
-            let twin = optimise(&model, objective, &options, n, steps).expect("twin");
-            let history: Vec<f32> = gpu.history.iter().map(|h| h[n]).collect();
-            let what = format!("{objective:?} image {n}");
-            let e = relative_error(&history, &twin.history);
-            assert!(
-                e < 1e-3,
-                "{what}: history {history:?} vs {:?}",
-                twin.history
-            );
-            let e = relative_error(&gpu.images[n * len..(n + 1) * len], &twin.image);
-            assert!(e < 1e-3, "{what}: image relative error {e:.2e}");
-        }
+        assert_feature_vis_matches_twin(&model, objective, &options, steps, &gpu);
     }
 }
 

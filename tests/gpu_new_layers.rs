@@ -391,7 +391,6 @@ fn an_average_pool_too_long_for_a_walk_runs_unfused_between_walks_and_matches_th
 /// every conv block and for the classes.
 #[test]
 fn feature_visualisation_through_the_new_layers_matches_the_cpu() {
-    use cnnviz::feature_vis::reference::optimise;
     use cnnviz::feature_vis::{FeatureVisOptions, Objective};
     use cnnviz::gpu::FeatureVis;
     let Some(gpu) = gpu() else { return };
@@ -411,20 +410,7 @@ fn feature_visualisation_through_the_new_layers_matches_the_cpu() {
             .unwrap_or_else(|e| panic!("{objective:?}: {e}"));
         assert_eq!(vis.run(steps, |_| {}).expect("runs"), steps);
         let snapshot = vis.read().expect("reads back");
-        let len = model.input_len();
-        for n in 0..snapshot.history[0].len() {
-            let twin = optimise(&model, objective, &options, n, steps).expect("twin");
-            let history: Vec<f32> = snapshot.history.iter().map(|h| h[n]).collect();
-            let what = format!("{objective:?} image {n}");
-            let e = relative_error(&history, &twin.history);
-            assert!(
-                e < 1e-3,
-                "{what}: history {history:?} vs {:?}",
-                twin.history
-            );
-            let e = relative_error(&snapshot.images[n * len..(n + 1) * len], &twin.image);
-            assert!(e < 1e-3, "{what}: image relative error {e:.2e}");
-        }
+        assert_feature_vis_matches_twin(&model, objective, &options, steps, &snapshot);
     }
 }
 

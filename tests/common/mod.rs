@@ -239,3 +239,29 @@ pub fn dense_only_model(dir: &Path) -> PathBuf {
     cnnviz::model::save_model(&model, &path).expect("model saves");
     path
 }
+
+/// A GPU feature visualisation's objective history and images against the CPU twin's run
+/// of the same options (1e-3 relative: hundreds of steps accumulate f32 rounding).
+pub fn assert_feature_vis_matches_twin(
+    model: &Model,
+    objective: cnnviz::feature_vis::Objective,
+    options: &cnnviz::feature_vis::FeatureVisOptions,
+    steps: usize,
+    gpu: &cnnviz::gpu::FeatureVisSnapshot,
+) {
+    let len = model.input_len();
+    for n in 0..gpu.history[0].len() {
+        let twin = cnnviz::feature_vis::reference::optimise(model, objective, options, n, steps)
+            .expect("twin");
+        let history: Vec<f32> = gpu.history.iter().map(|h| h[n]).collect();
+        let what = format!("{objective:?} image {n}");
+        let e = relative_error(&history, &twin.history);
+        assert!(
+            e < 1e-3,
+            "{what}: history {history:?} vs {:?}",
+            twin.history
+        );
+        let e = relative_error(&gpu.images[n * len..(n + 1) * len], &twin.image);
+        assert!(e < 1e-3, "{what}: image relative error {e:.2e}");
+    }
+}
